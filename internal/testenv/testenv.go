@@ -1,0 +1,69 @@
+// Package testenv decides whether privileged tests can run here. It probes
+// for what a test needs (rather than checking the user ID alone) and skips
+// with a clear message when that is missing, except under CI, where a test
+// that cannot run is a failure: a green CI run must mean the kernel and
+// Docker tests really ran.
+package testenv
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// InCI reports whether the CI environment variable asks for strict mode.
+func InCI() bool {
+	v, ok := os.LookupEnv("CI")
+	if !ok || v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b // any non-boolean value also counts as CI
+}
+
+// SkipOrFail skips t with reason, or fails it when running under CI.
+func SkipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("cannot run under CI: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+var (
+	probeOnce sync.Once
+	probeErr  error
+)
+
+// probeNetNS checks that this process may create a network namespace:
+// unshare(CLONE_NEWNET) on a locked thread which is then thrown away.
+func probeNetNS() error {
+	probeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			// Never unlock: the thread's namespace changed, so the runtime
+			// must terminate it rather than reuse it.
+			done <- unix.Unshare(unix.CLONE_NEWNET)
+		}()
+		probeErr = <-done
+	})
+	return probeErr
+}
+
+// RequireNetAdmin skips (or under CI fails) t unless the process can create
+// network namespaces and manage nftables in them: root with CAP_SYS_ADMIN
+// and CAP_NET_ADMIN.
+func RequireNetAdmin(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create network namespaces; run as root, e.g. sudo go test")
+	}
+	if err := probeNetNS(); err != nil {
+		SkipOrFail(t, "cannot create a network namespace (unshare CLONE_NEWNET): "+err.Error())
+	}
+}
