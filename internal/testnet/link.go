@@ -1,0 +1,151 @@
+package testnet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// End is one end of a veth pair: the interface's name inside its host and
+// its addresses, each with a prefix length, e.g.
+//
+//	testnet.End{Name: "eth0", IPv4: "10.99.1.1/24", IPv6: "fd00:99:1::1/64"}
+//
+// An empty IPv4 or IPv6 leaves that family without an address (IPv6 still
+// has its link-local one).
+type End struct {
+	Name string
+	IPv4 string
+	IPv6 string
+}
+
+// linkUpTimeout bounds the wait for both ends of a new veth to be running.
+// A veth is up within milliseconds; this is only a guard against hanging.
+const linkUpTimeout = 10 * time.Second
+
+// Link joins a and b with a veth pair, named ea.Name inside a and eb.Name
+// inside b, both up, with their addresses (IPv6 with nodad, usable at once)
+// and the connected routes the kernel adds for them. The pair is created
+// directly inside the two namespaces, never in the host's, so names like
+// eth0 are fine. A host may have several links (to different peers, each on
+// its own subnet), e.g. for `on IFACE` rules. The pair is deleted at cleanup.
+func Link(t testing.TB, a *Host, ea End, b *Host, eb End) {
+	t.Helper()
+	if a == b {
+		t.Fatalf("testnet: Link %s to itself", a)
+	}
+	aAddrs := parseEnd(t, ea)
+	bAddrs := parseEnd(t, eb)
+
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: ea.Name},
+		PeerName:      eb.Name,
+		PeerNamespace: netlink.NsFd(b.Fd()),
+	}
+	if err := a.nl.LinkAdd(veth); err != nil {
+		t.Fatalf("testnet: add veth %s@%s <-> %s@%s: %v", ea.Name, a, eb.Name, b, err)
+	}
+	t.Cleanup(func() {
+		// Deleting one end deletes both. Gone already (a test deleted it,
+		// or moved it) is fine.
+		l, err := a.nl.LinkByName(ea.Name)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if !errors.As(err, &nf) {
+				t.Errorf("testnet: find veth %s in %s: %v", ea.Name, a, err)
+			}
+			return
+		}
+		if err := a.nl.LinkDel(l); err != nil {
+			t.Errorf("testnet: delete veth %s in %s: %v", ea.Name, a, err)
+		}
+	})
+
+	for _, side := range []struct {
+		h     *Host
+		name  string
+		addrs []netip.Prefix
+	}{{a, ea.Name, aAddrs}, {b, eb.Name, bAddrs}} {
+		if err := configure(side.h, side.name, side.addrs); err != nil {
+			t.Fatalf("testnet: configure %s in %s: %v", side.name, side.h, err)
+		}
+	}
+	for _, side := range []struct {
+		h    *Host
+		name string
+	}{{a, ea.Name}, {b, eb.Name}} {
+		if err := waitRunning(side.h, side.name); err != nil {
+			t.Fatalf("testnet: %s in %s: %v", side.name, side.h, err)
+		}
+	}
+}
+
+func parseEnd(t testing.TB, e End) []netip.Prefix {
+	t.Helper()
+	if e.Name == "" || len(e.Name) > unix.IFNAMSIZ-1 {
+		t.Fatalf("testnet: interface name %q: want 1 to %d characters", e.Name, unix.IFNAMSIZ-1)
+	}
+	var out []netip.Prefix
+	for _, f := range []struct {
+		s    string
+		want func(netip.Addr) bool
+		fam  string
+	}{{e.IPv4, netip.Addr.Is4, "IPv4"}, {e.IPv6, func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }, "IPv6"}} {
+		if f.s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f.s)
+		if err != nil || !f.want(p.Addr()) {
+			t.Fatalf("testnet: %s address %q of %s: want an %s address with prefix length, like %s",
+				f.fam, f.s, e.Name, f.fam, map[string]string{"IPv4": "10.99.1.1/24", "IPv6": "fd00:99:1::1/64"}[f.fam])
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func configure(h *Host, name string, addrs []netip.Prefix) error {
+	l, err := h.nl.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	if err := h.nl.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	for _, p := range addrs {
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := h.nl.AddrAdd(l, a); err != nil {
+			return fmt.Errorf("add address %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// waitRunning waits until the interface reports carrier (operstate up), so
+// the first packet of a test is not sent into a link that is still coming
+// up. Bounded; it does not assert anything about time.
+func waitRunning(h *Host, name string) error {
+	deadline := time.Now().Add(linkUpTimeout)
+	for {
+		l, err := h.nl.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not running after %v (operstate %v)", linkUpTimeout, l.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
