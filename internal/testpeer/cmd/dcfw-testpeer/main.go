@@ -1,0 +1,221 @@
+// Command dcfw-testpeer is the program inside dcfw's end-to-end test image
+// (FROM scratch, this static binary alone). The tests run containers with it
+// as the entrypoint and `docker exec` it to make connections:
+//
+//	dcfw-testpeer serve [--tcp 80,81] [--udp 53]
+//	    listen on all addresses; TCP gets "ok <host> <addr>", UDP is echoed;
+//	    every connection is logged on stdout
+//	dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
+//	    one attempt; prints the outcome word first and exits with its code:
+//	    0 connected (tcp) or answered (udp), 10 refused, 11 timeout,
+//	    12 unreachable, 13 not-permitted, 14 failed
+//	dcfw-testpeer ping IP [--timeout 1s]
+//	    ICMP/ICMPv6 echo, same outcomes and exit codes
+//	dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
+//	    the very first thing the process does is that connect; it then prints
+//	    "first-connect <outcome> ..." and sleeps, so the test reads the logs
+//	dcfw-testpeer sleep [DURATION]
+//	    print a start line and sleep (forever by default)
+//
+// The process exits 0 on SIGTERM or SIGINT: as PID 1 of a container it would
+// otherwise ignore them and make every `docker stop` wait for the kill.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dcfw/dcfw/internal/testpeer"
+)
+
+const usage = `usage:
+  dcfw-testpeer serve [--tcp PORTS] [--udp PORTS]
+  dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
+  dcfw-testpeer ping IP [--timeout 1s]
+  dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
+  dcfw-testpeer sleep [DURATION]
+`
+
+func main() {
+	// Taken before anything else, so that first-connect's start time is the
+	// process's own, not the time after flag parsing and signal setup.
+	start := time.Now()
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(testpeer.ExitUsage)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var code int
+	switch cmd {
+	case "first-connect":
+		code = firstConnect(start, args)
+	case "connect":
+		code = connect(args)
+	case "ping":
+		code = pingCmd(args)
+	case "serve":
+		code = serve(start, args)
+	case "sleep":
+		code = sleep(start, args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "dcfw-testpeer: unknown command %q\n%s", cmd, usage)
+		code = testpeer.ExitUsage
+	}
+	os.Exit(code)
+}
+
+// firstConnect does the connect before setting up anything else (no signal
+// handler, no output), then reports and stays alive.
+func firstConnect(start time.Time, args []string) int {
+	fs := flag.NewFlagSet("first-connect", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the connection")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 2 {
+		return usageError("first-connect wants PROTO HOST:PORT", err)
+	}
+	r := testpeer.Connect(context.Background(), pos[0], pos[1], *timeout)
+	fmt.Printf("first-connect %s proto=%s target=%s started=%s pid=%d uid=%d\n",
+		r, pos[0], pos[1], start.Format(time.RFC3339Nano), os.Getpid(), os.Getuid())
+	ctx, stop := signalContext()
+	defer stop()
+	<-ctx.Done()
+	return 0
+}
+
+func connect(args []string) int {
+	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", time.Second, "how long to wait for the connection")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 2 {
+		return usageError("connect wants PROTO HOST:PORT", err)
+	}
+	r := testpeer.Connect(context.Background(), pos[0], pos[1], *timeout)
+	fmt.Println(r)
+	return r.Outcome.ExitCode()
+}
+
+func pingCmd(args []string) int {
+	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", time.Second, "how long to wait for a reply")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 1 {
+		return usageError("ping wants IP", err)
+	}
+	r := testpeer.Ping(context.Background(), pos[0], *timeout)
+	fmt.Println(r)
+	return r.Outcome.ExitCode()
+}
+
+func serve(start time.Time, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	tcpList := fs.String("tcp", "", "comma-separated TCP ports")
+	udpList := fs.String("udp", "", "comma-separated UDP ports")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 0 {
+		return usageError("serve takes only --tcp and --udp", err)
+	}
+	tcpPorts, err := parsePorts(*tcpList)
+	if err != nil {
+		return usageError("--tcp", err)
+	}
+	udpPorts, err := parsePorts(*udpList)
+	if err != nil {
+		return usageError("--udp", err)
+	}
+	printStarted("serve", start)
+	srv, err := testpeer.Listen(tcpPorts, udpPorts, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcfw-testpeer:", err)
+		return testpeer.ExitFailed
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	srv.Serve(ctx)
+	return 0
+}
+
+func sleep(start time.Time, args []string) int {
+	var d time.Duration
+	if len(args) > 1 {
+		return usageError("sleep takes at most one DURATION", nil)
+	}
+	if len(args) == 1 {
+		var err error
+		if d, err = time.ParseDuration(args[0]); err != nil {
+			return usageError("sleep", err)
+		}
+	}
+	printStarted("sleep", start)
+	ctx, stop := signalContext()
+	defer stop()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	<-ctx.Done()
+	return 0
+}
+
+// printStarted prints the line the e2e harness uses to learn when the
+// workload's process really started (wall clock of the host: containers
+// share the host's clock).
+func printStarted(cmd string, start time.Time) {
+	fmt.Printf("started %s at=%s pid=%d uid=%d\n", cmd, start.Format(time.RFC3339Nano), os.Getpid(), os.Getuid())
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (the flag package stops at the first positional).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(os.Stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func parsePorts(list string) ([]uint16, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var ports []uint16
+	for _, f := range strings.Split(list, ",") {
+		p, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("bad port %q: %w", f, err)
+		}
+		ports = append(ports, uint16(p))
+	}
+	return ports, nil
+}
+
+func usageError(what string, err error) int {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dcfw-testpeer: %s: %v\n", what, err)
+	} else {
+		fmt.Fprintf(os.Stderr, "dcfw-testpeer: %s\n", what)
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return testpeer.ExitUsage
+}
