@@ -40,15 +40,30 @@ var (
 )
 
 // probeNetNS checks that this process may create a network namespace:
-// unshare(CLONE_NEWNET) on a locked thread which is then thrown away.
+// unshare(CLONE_NEWNET) on a locked thread, which then goes back to its
+// namespace. It must go back rather than stay locked and be thrown away:
+// when the goroutine runs on the main thread, which the runtime cannot end,
+// that thread is parked for good in the new namespace, and
+// /proc/self/ns/net of the test process then names it, not the host's.
 func probeNetNS() error {
 	probeOnce.Do(func() {
 		done := make(chan error, 1)
 		go func() {
 			runtime.LockOSThread()
-			// Never unlock: the thread's namespace changed, so the runtime
-			// must terminate it rather than reuse it.
-			done <- unix.Unshare(unix.CLONE_NEWNET)
+			back, err := os.Open("/proc/thread-self/ns/net")
+			if err != nil {
+				runtime.UnlockOSThread()
+				done <- err
+				return
+			}
+			defer back.Close()
+			err = unix.Unshare(unix.CLONE_NEWNET)
+			// If going back fails, stay locked: the runtime then ends the
+			// thread (or parks the main thread) instead of reusing it.
+			if unix.Setns(int(back.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+			done <- err
 		}()
 		probeErr = <-done
 	})

@@ -203,9 +203,12 @@ func (h *Host) remove() error {
 }
 
 // createNamed creates a network namespace and bind-mounts it at path, the
-// way `ip netns add` does. The namespace is made on a throw-away thread: it
-// is locked and never unlocked, so the runtime terminates it instead of
-// reusing a thread that sits in another namespace.
+// way `ip netns add` does: on a locked thread that unshares, mounts its own
+// namespace file and goes back. If going back fails the thread stays locked
+// and the runtime discards it. It must not simply stay locked either way:
+// when the goroutine happens to run on the main thread, which the runtime
+// cannot end, that thread would be parked for good inside the namespace,
+// keeping it alive and making /proc/self/ns/net name it.
 func createNamed(path string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -222,17 +225,28 @@ func createNamed(path string) (err error) {
 	}()
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked, see above
+		runtime.LockOSThread()
+		back, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer back.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // still in the original namespace
 			done <- fmt.Errorf("unshare: %w", err)
 			return
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
-			done <- fmt.Errorf("bind mount: %w", err)
-			return
+		err = unix.Mount(self, path, "", unix.MS_BIND, "")
+		if err != nil {
+			err = fmt.Errorf("bind mount: %w", err)
 		}
-		done <- nil
+		if unix.Setns(int(back), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return <-done
 }
