@@ -1,0 +1,391 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/dcfw/dcfw/labels"
+)
+
+// MaxRulesPerLabelRule caps how many kernel rules one label rule may expand
+// into. dcfw uses no nftables sets, so `from A,B port 1,2 to C` becomes one
+// kernel rule per combination (see Compile). The cap keeps one label from
+// turning a namespace's ruleset into tens of thousands of rules; a rule
+// over it is an error, never silently cut short.
+const MaxRulesPerLabelRule = 256
+
+// Errors of Compile. Every error Compile returns wraps ErrInvalidPolicy;
+// one about the expansion cap also wraps ErrTooManyRules.
+var (
+	ErrInvalidPolicy = errors.New("policy cannot be compiled")
+	ErrTooManyRules  = errors.New("rule expands into too many kernel rules")
+)
+
+// Logging of user `log` rules and of the default policy: the original
+// DCFW's prefixes (people filter the kernel log on them) and rate.
+var logLimit = Limit{Rate: 3, Unit: PerMinute, Burst: 10}
+
+const (
+	allowLogPrefix = "[DCFW ALLOW %s] "
+	blockLogPrefix = "[DCFW BLOCK %s] "
+)
+
+// maxCommentLen caps rule comments (in bytes). The kernel keeps at most 256
+// bytes of userdata per rule; label comments are at most 128 bytes, so this
+// only cuts a comment when the label key itself is absurdly long.
+const maxCommentLen = 200
+
+// Comments of the built-in rules.
+const (
+	commentLoopback    = "dcfw: loopback"
+	commentReplies     = "dcfw: established,related"
+	commentInvalid     = "dcfw: invalid"
+	commentND          = "dcfw: ipv6 neighbour discovery"
+	commentLogDeny     = "dcfw: log policy deny"
+	commentLogReject   = "dcfw: log policy reject"
+	commentRejectTCP   = "dcfw: policy reject tcp"
+	commentReject      = "dcfw: policy reject"
+	commentLockdown    = "dcfw: lockdown, loopback only"
+	commentLockdownLog = "dcfw: log lockdown"
+)
+
+// Compile turns an enabled policy into the desired table (DESIGN §3):
+//
+//	loopback accept; ct state established,related accept; ct state invalid
+//	drop; ICMPv6 ND/RS/RA (types 133-136) accept; the user rules in label
+//	order; for deny/reject a rate-limited BLOCK log rule; for reject
+//	`meta l4proto tcp reject with tcp reset` and `reject`.
+//
+// Each label rule becomes one kernel rule per combination of protocol ×
+// from-address × from-port × to-address × to-port (in that order of
+// nesting, all consecutive). `port` without a protocol means TCP and UDP.
+// A `reject` rule answers TCP with a reset and everything else with an
+// ICMP(v6) port-unreachable, so a reject rule that may match TCP and other
+// protocols becomes two kernel rules. A `log` rule puts a rate-limited log
+// rule right before the verdict rule(s) of each combination.
+//
+// containerID gives the log prefixes (its first 12 characters).
+//
+// Compile checks what it relies on rather than trusting the caller: a
+// policy that is not Enabled, an unknown action, ports on a protocol
+// without ports, addresses or protocols of the wrong family, a bad
+// interface name, or a label rule that would expand into more than
+// MaxRulesPerLabelRule kernel rules are errors (wrapping ErrInvalidPolicy);
+// the caller should lock the namespace down. Compile never drops a rule.
+func Compile(p labels.Policy, containerID string) (*Table, error) {
+	if p.State != labels.Enabled {
+		return nil, fmt.Errorf("%w: state is %d, not enabled", ErrInvalidPolicy, p.State)
+	}
+	id := shortID(containerID)
+	in, err := compileChain(InputChain, HookInput, p.Input, id)
+	if err != nil {
+		return nil, err
+	}
+	out, err := compileChain(OutputChain, HookOutput, p.Output, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Table{Chains: []*Chain{in, out}}, nil
+}
+
+// Lockdown is the fail-closed table for a namespace whose labels are wrong:
+// both chains drop everything except loopback, and log what they drop
+// (rate-limited, BLOCK prefix).
+func Lockdown(containerID string) *Table {
+	id := shortID(containerID)
+	mk := func(name string, hook Hook) *Chain {
+		lo := Rule{Iif: 1, L4Proto: NoProto, Verdict: Accept, Comment: commentLockdown}
+		if hook == HookOutput {
+			lo.Iif, lo.Oif = 0, 1
+		}
+		return &Chain{
+			Name: name, Base: true, Type: "filter", Hook: hook, Policy: PolicyDrop,
+			Rules: []Rule{lo, blockLog(id, commentLockdownLog)},
+		}
+	}
+	return &Table{Chains: []*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func blockLog(id, comment string) Rule {
+	l := logLimit
+	return Rule{L4Proto: NoProto, Limit: &l, Log: &Log{Prefix: fmt.Sprintf(blockLogPrefix, id)}, Comment: comment}
+}
+
+func compileChain(name string, hook Hook, lc labels.Chain, id string) (*Chain, error) {
+	c := &Chain{Name: name, Base: true, Type: "filter", Hook: hook}
+	switch lc.Policy {
+	case labels.Allow:
+		c.Policy = PolicyAccept
+	case labels.Deny, labels.Reject:
+		c.Policy = PolicyDrop
+	default:
+		return nil, fmt.Errorf("%w: %s policy: unknown action %d", ErrInvalidPolicy, name, lc.Policy)
+	}
+	lo := Rule{L4Proto: NoProto, Verdict: Accept, Comment: commentLoopback}
+	if hook == HookInput {
+		lo.Iif = 1
+	} else {
+		lo.Oif = 1
+	}
+	c.Rules = append(c.Rules,
+		lo,
+		Rule{L4Proto: NoProto, CtState: CtEstablished | CtRelated, Verdict: Accept, Comment: commentReplies},
+		Rule{L4Proto: NoProto, CtState: CtInvalid, Verdict: Drop, Comment: commentInvalid},
+		Rule{Family: IPv6, L4Proto: protoICMPv6, ICMPType: Range{133, 136}, Verdict: Accept, Comment: commentND},
+	)
+	for i, lr := range lc.Rules {
+		rs, err := expand(name, i, lr, id)
+		if err != nil {
+			return nil, err
+		}
+		c.Rules = append(c.Rules, rs...)
+	}
+	switch lc.Policy {
+	case labels.Deny:
+		c.Rules = append(c.Rules, blockLog(id, commentLogDeny))
+	case labels.Reject:
+		c.Rules = append(c.Rules,
+			blockLog(id, commentLogReject),
+			Rule{L4Proto: protoTCP, Verdict: RejectTCPReset, Comment: commentRejectTCP},
+			Rule{L4Proto: NoProto, Verdict: RejectPortUnreachable, Comment: commentReject},
+		)
+	}
+	return c, nil
+}
+
+// expand turns label rule number i of chain dir into its kernel rules.
+func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
+	label := lr.Label
+	if label == "" {
+		label = "dcfw." + dir + ".rule#" + strconv.Itoa(i+1)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidPolicy, label, fmt.Sprintf(format, args...))
+	}
+
+	var verdict Verdict
+	logPrefix := allowLogPrefix
+	switch lr.Action {
+	case labels.Allow:
+		verdict = Accept
+	case labels.Deny:
+		verdict, logPrefix = Drop, blockLogPrefix
+	case labels.Reject:
+		verdict, logPrefix = RejectPortUnreachable, blockLogPrefix
+	default:
+		return nil, bad("unknown action %d", lr.Action)
+	}
+
+	hasPortList := len(lr.From.Ports) > 0 || len(lr.To.Ports) > 0
+	var protos []int16
+	switch {
+	case lr.Proto == labels.AnyProtocol && hasPortList:
+		protos = []int16{protoTCP, protoUDP}
+	case lr.Proto == labels.AnyProtocol:
+		protos = []int16{NoProto}
+	case lr.Proto >= 0 && lr.Proto <= 255:
+		protos = []int16{int16(lr.Proto)}
+		if hasPortList && !hasPorts(int16(lr.Proto)) {
+			return nil, bad("protocol %s has no ports", protoName(int16(lr.Proto)))
+		}
+	default:
+		return nil, bad("protocol %d out of range", lr.Proto)
+	}
+
+	// The family: from the label layer, the protocol and the addresses;
+	// they must agree (one rule is one family, or both).
+	fam := AnyFamily
+	agree := func(f Family, what string) error {
+		switch {
+		case f == AnyFamily || f == fam:
+		case fam == AnyFamily:
+			fam = f
+		default:
+			return bad("%s is %s but the rule is %s", what, familyName(f), familyName(fam))
+		}
+		return nil
+	}
+	var errs []error
+	errs = append(errs, agree(map[labels.Family]Family{labels.IPv4: IPv4, labels.IPv6: IPv6}[lr.Family], "the rule's family"))
+	switch lr.Proto {
+	case labels.ICMP:
+		errs = append(errs, agree(IPv4, "protocol icmp"))
+	case labels.ICMPv6:
+		errs = append(errs, agree(IPv6, "protocol icmpv6"))
+	}
+	for _, a := range append(append([]netip.Prefix(nil), lr.From.Addrs...), lr.To.Addrs...) {
+		if !a.IsValid() {
+			errs = append(errs, bad("invalid address"))
+			continue
+		}
+		errs = append(errs, agree(addrFamily(a), "address "+a.String()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	var ifname Iface
+	if lr.Iface != "" {
+		var err error
+		if ifname, err = parseIface(lr.Iface); err != nil {
+			return nil, bad("%v", err)
+		}
+	}
+	for _, pr := range append(append([]labels.PortRange(nil), lr.From.Ports...), lr.To.Ports...) {
+		if pr.Lo == 0 || pr.Lo > pr.Hi {
+			return nil, bad("invalid port range %d-%d", pr.Lo, pr.Hi)
+		}
+	}
+
+	// Rules per combination: the verdict rule(s) and maybe a log rule.
+	perCombo := 1
+	if verdict == RejectPortUnreachable && protos[0] == NoProto {
+		perCombo = 2 // TCP reset, then port-unreachable for the rest
+	}
+	if lr.Log {
+		perCombo++
+	}
+	total := uint64(len(protos)) * uint64(perCombo)
+	for _, n := range []int{len(lr.From.Addrs), len(lr.From.Ports), len(lr.To.Addrs), len(lr.To.Ports)} {
+		total *= uint64(max(n, 1))
+	}
+	if total > MaxRulesPerLabelRule {
+		return nil, fmt.Errorf("%w: %s: %w: %d kernel rules (at most %d per label rule; split the rule)",
+			ErrInvalidPolicy, label, ErrTooManyRules, total, MaxRulesPerLabelRule)
+	}
+
+	comment := label
+	if lr.Comment != "" {
+		comment += ": " + lr.Comment
+	}
+	comment = truncate(comment, maxCommentLen)
+
+	base := Rule{Family: fam, Comment: comment}
+	if dir == InputChain {
+		base.IifName = ifname
+	} else {
+		base.OifName = ifname
+	}
+	out := make([]Rule, 0, total)
+	for _, proto := range protos {
+		for _, sa := range orAny(lr.From.Addrs) {
+			for _, sp := range orAnyPort(lr.From.Ports) {
+				for _, da := range orAny(lr.To.Addrs) {
+					for _, dp := range orAnyPort(lr.To.Ports) {
+						r := base
+						r.L4Proto = proto
+						r.Saddr, r.Daddr = sa, da
+						r.Sport, r.Dport = sp, dp
+						if lr.Log {
+							l := logLimit
+							lg := r
+							lg.Limit, lg.Log = &l, &Log{Prefix: fmt.Sprintf(logPrefix, id)}
+							out = append(out, lg)
+						}
+						out = append(out, verdictRules(r, verdict)...)
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// verdictRules returns the rule(s) giving match r its verdict.
+func verdictRules(r Rule, v Verdict) []Rule {
+	if v != RejectPortUnreachable {
+		r.Verdict = v
+		return []Rule{r}
+	}
+	switch r.L4Proto {
+	case protoTCP:
+		r.Verdict = RejectTCPReset
+		return []Rule{r}
+	case NoProto:
+		tcp := r
+		tcp.L4Proto, tcp.Verdict = protoTCP, RejectTCPReset
+		r.Verdict = RejectPortUnreachable
+		return []Rule{tcp, r}
+	}
+	r.Verdict = RejectPortUnreachable
+	return []Rule{r}
+}
+
+func addrFamily(p netip.Prefix) Family {
+	if p.Addr().Is4() || p.Addr().Is4In6() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// orAny returns the addresses to expand over: the list, with zero-length
+// prefixes as "any" (the family match stays), or one "any".
+func orAny(ps []netip.Prefix) []netip.Prefix {
+	if len(ps) == 0 {
+		return []netip.Prefix{{}}
+	}
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		if p.Bits() > 0 {
+			out[i] = p.Masked()
+		}
+	}
+	return out
+}
+
+func orAnyPort(ps []labels.PortRange) []Range {
+	if len(ps) == 0 {
+		return []Range{{}}
+	}
+	out := make([]Range, len(ps))
+	for i, p := range ps {
+		out[i] = Range{Lo: p.Lo, Hi: p.Hi}
+	}
+	return out
+}
+
+// parseIface turns the `on` value into a name match: a trailing '*' is a
+// prefix wildcard; "*" alone matches every interface.
+func parseIface(s string) (Iface, error) {
+	i := Iface{Name: s}
+	if n := len(s); n > 0 && s[n-1] == '*' {
+		i = Iface{Name: s[:n-1], Prefix: true}
+	}
+	if len(i.Name) >= ifNameSize {
+		return Iface{}, fmt.Errorf("interface name %q longer than %d bytes", s, ifNameSize-1)
+	}
+	for _, c := range []byte(i.Name) {
+		if c == 0 || c == '/' || c == '*' || c <= ' ' {
+			return Iface{}, fmt.Errorf("invalid interface name %q", s)
+		}
+	}
+	if i.Name == "" {
+		return Iface{}, nil // "*": any interface
+	}
+	return i, nil
+}
+
+// truncate cuts s to at most n bytes on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

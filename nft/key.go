@@ -1,0 +1,191 @@
+package nft
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// Rules are compared by a key: their expressions in canonical netlink form,
+// then their userdata (the comment). Handles and positions are not part of
+// it.
+//
+// Canonical form: the expression decoded by the library into its Go type
+// and encoded again with expr.Marshal (family inet). The kernel reports some
+// attributes in another order, or adds some we did not send (log level,
+// bitwise op), and the library decodes and encodes only the attributes it
+// knows; one round trip through the library makes what we write and what
+// the kernel reads back comparable. The expressions dcfw generates are
+// already in canonical form (a unit test checks that they are fixed points),
+// so a desired rule's key is simply its encoding.
+//
+// A live rule with an expression the library does not know (or cannot
+// decode) gets a key that starts differently ('F' rather than 'C') and so
+// never equals a desired rule: v0.3.0's GetRules would silently drop such
+// an expression, and a tampered rule could then pass for one of ours.
+
+const famInet = byte(unix.NFPROTO_INET)
+
+// key returns r's comparison key.
+func (r *Rule) key() string {
+	if r.foreign != nil {
+		return r.foreign.key
+	}
+	b := []byte{'C'}
+	for _, e := range r.encode() {
+		m, err := expr.Marshal(famInet, e)
+		if err != nil {
+			// Cannot happen for the types encode builds; make the rule
+			// compare unequal to everything rather than hide it.
+			return "E" + err.Error()
+		}
+		b = appendChunk(b, m)
+	}
+	b = append(b, 'U')
+	b = appendChunk(b, r.userData())
+	return string(b)
+}
+
+func appendChunk(b, chunk []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(chunk)))
+	return append(b, chunk...)
+}
+
+// rawExpr is one expression of a rule as the kernel dumps it: its name and
+// its NFTA_EXPR_DATA attributes.
+type rawExpr struct {
+	name string
+	data []byte
+}
+
+// newExpr returns an empty expression of the types dcfw generates, or nil.
+func newExpr(name string) expr.Any {
+	switch name {
+	case "meta":
+		return &expr.Meta{}
+	case "cmp":
+		return &expr.Cmp{}
+	case "payload":
+		return &expr.Payload{}
+	case "bitwise":
+		return &expr.Bitwise{}
+	case "ct":
+		return &expr.Ct{}
+	case "limit":
+		return &expr.Limit{}
+	case "log":
+		return &expr.Log{}
+	case "reject":
+		return &expr.Reject{}
+	case "immediate":
+		return &expr.Verdict{}
+	}
+	return nil
+}
+
+// decodeExpr decodes one dumped expression into its library type.
+func decodeExpr(x rawExpr) (e expr.Any, err error) {
+	// The library indexes into attribute data without length checks in a
+	// few places (e.g. verdicts); a malformed dump must not crash the
+	// daemon.
+	defer func() {
+		if p := recover(); p != nil {
+			e, err = nil, fmt.Errorf("decoding %s expression: %v", x.name, p)
+		}
+	}()
+	e = newExpr(x.name)
+	if e == nil {
+		return nil, fmt.Errorf("expression %q is not one dcfw makes", x.name)
+	}
+	if x.name == "immediate" && !isVerdictImmediate(x.data) {
+		return nil, fmt.Errorf("immediate into a data register is not one dcfw makes")
+	}
+	if err := expr.Unmarshal(famInet, x.data, e); err != nil {
+		return nil, fmt.Errorf("decoding %s expression: %w", x.name, err)
+	}
+	return e, nil
+}
+
+// isVerdictImmediate reports whether an immediate expression writes the
+// verdict register (a verdict such as accept) rather than data.
+func isVerdictImmediate(data []byte) bool {
+	attrs, err := parseAttrs(data)
+	if err != nil {
+		return false
+	}
+	for _, a := range attrs {
+		if a.typ == unix.NFTA_IMMEDIATE_DREG && len(a.data) == 4 {
+			return binary.BigEndian.Uint32(a.data) == unix.NFT_REG_VERDICT
+		}
+	}
+	return false
+}
+
+// liveRule builds the Rule of a dumped kernel rule: a typed rule when its
+// expressions are exactly what dcfw would generate for some Rule, else a
+// foreign one.
+func liveRule(raws []rawExpr, udata []byte, handle uint64) Rule {
+	comment := commentOf(udata)
+	key := []byte{'C'}
+	es := make([]expr.Any, 0, len(raws))
+	known := true
+	for _, x := range raws {
+		e, err := decodeExpr(x)
+		if err != nil {
+			known = false
+			break
+		}
+		m, err := expr.Marshal(famInet, e)
+		if err != nil {
+			known = false
+			break
+		}
+		key = appendChunk(key, m)
+		es = append(es, e)
+	}
+	key = append(key, 'U')
+	key = appendChunk(key, udata)
+	if known {
+		if r, ok := decode(es); ok {
+			r.Comment, r.Handle = comment, handle
+			// decode is the inverse of encode only for what encode makes;
+			// the key check proves this rule is exactly r.
+			if r.key() == string(key) {
+				return r
+			}
+		}
+	}
+	f := &foreignRule{}
+	fk := []byte{'F'}
+	for _, x := range raws {
+		fk = appendChunk(fk, []byte(x.name))
+		fk = appendChunk(fk, x.data)
+		f.summary = append(f.summary, x.name)
+	}
+	fk = append(fk, 'U')
+	f.key = string(appendChunk(fk, udata))
+	return Rule{Comment: comment, Handle: handle, L4Proto: NoProto, foreign: f}
+}
+
+// commentOf returns the comment in a rule's userdata, or "". It walks the
+// TLVs with bounds checks (userdata.Get does not check lengths).
+func commentOf(udata []byte) string {
+	for len(udata) >= 2 {
+		typ, n := udata[0], int(udata[1])
+		if len(udata) < 2+n {
+			return ""
+		}
+		if userdata.Type(typ) == userdata.TypeComment {
+			v := udata[2 : 2+n]
+			if len(v) > 0 && v[len(v)-1] == 0 {
+				v = v[:len(v)-1]
+			}
+			return string(v)
+		}
+		udata = udata[2+n:]
+	}
+	return ""
+}

@@ -1,0 +1,239 @@
+package nft
+
+import (
+	"net/netip"
+)
+
+// TableName is the name of the one table dcfw owns in every namespace it
+// manages: `table inet dcfw`.
+const TableName = "dcfw"
+
+// Names of the two base chains of the table.
+const (
+	InputChain  = "input"
+	OutputChain = "output"
+)
+
+// Table is the desired, or the live, `table inet dcfw`.
+//
+// A compiled table (Compile, Lockdown) has exactly two base chains, input
+// then output. A live table (Conn.Read) holds whatever the kernel has, in the
+// kernel's order, including chains and rules dcfw never makes; Apply removes
+// those.
+type Table struct {
+	// Flags are the table's flags as the kernel reports them (e.g.
+	// NFT_TABLE_F_DORMANT, which switches every chain of the table off).
+	// Always 0 in a compiled table.
+	Flags  uint32
+	Chains []*Chain
+}
+
+// Chain returns the chain named name, or nil.
+func (t *Table) Chain(name string) *Chain {
+	if t == nil {
+		return nil
+	}
+	for _, c := range t.Chains {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// RuleCount returns the number of kernel rules in the input and output
+// chains (built-in rules included), for logs.
+func (t *Table) RuleCount() (input, output int) {
+	if c := t.Chain(InputChain); c != nil {
+		input = len(c.Rules)
+	}
+	if c := t.Chain(OutputChain); c != nil {
+		output = len(c.Rules)
+	}
+	return input, output
+}
+
+// Hook is a netfilter hook a base chain is attached to.
+type Hook uint32
+
+// Hooks of the inet family dcfw uses (values of NF_INET_LOCAL_IN/OUT).
+const (
+	HookInput  Hook = 1
+	HookOutput Hook = 3
+)
+
+// Policy is a base chain's default verdict.
+type Policy uint32
+
+// Values as in the kernel's NFTA_CHAIN_POLICY (NF_DROP, NF_ACCEPT).
+const (
+	PolicyDrop   Policy = 0
+	PolicyAccept Policy = 1
+)
+
+// Chain is one chain of the table.
+type Chain struct {
+	Name string
+	// Base is true for a chain attached to a hook (Type, Hook, Priority and
+	// Policy are meaningful only then). dcfw only makes base chains; a
+	// regular chain can only be live (someone else made it).
+	Base     bool
+	Type     string // "filter"
+	Hook     Hook
+	Priority int32 // 0 = "filter"
+	Policy   Policy
+	Rules    []Rule
+}
+
+// sameHook reports whether c and o are attached the same way (everything
+// but policy and rules).
+func (c *Chain) sameHook(o *Chain) bool {
+	return c.Base == o.Base && c.Type == o.Type && c.Hook == o.Hook && c.Priority == o.Priority
+}
+
+// Family restricts a rule to one IP family (`meta nfproto`).
+type Family uint8
+
+// Values are the kernel's NFPROTO_* numbers.
+const (
+	AnyFamily Family = 0
+	IPv4      Family = 2  // NFPROTO_IPV4
+	IPv6      Family = 10 // NFPROTO_IPV6
+)
+
+// NoProto is Rule.L4Proto when the rule does not match a transport protocol.
+const NoProto int16 = -1
+
+// Iface matches an interface by name. The zero value matches any interface.
+type Iface struct {
+	// Name without the trailing '*' of a wildcard.
+	Name string
+	// Prefix: match every interface whose name starts with Name (`eth*`).
+	Prefix bool
+}
+
+// IsZero reports whether the match is absent.
+func (i Iface) IsZero() bool { return i.Name == "" }
+
+// Range is an inclusive range of port numbers or ICMP types. The zero value
+// means "no match".
+type Range struct {
+	Lo, Hi uint16
+}
+
+// IsZero reports whether the match is absent.
+func (r Range) IsZero() bool { return r == Range{} }
+
+// CtState is a set of conntrack states (the kernel's NF_CT_STATE_* bits).
+type CtState uint32
+
+// Conntrack state bits, as `ct state` matches them.
+const (
+	CtInvalid     CtState = 1
+	CtEstablished CtState = 2
+	CtRelated     CtState = 4
+	CtNew         CtState = 8
+	CtUntracked   CtState = 64
+)
+
+// Limit is a packet rate limit (`limit rate 3/minute burst 10 packets`).
+type Limit struct {
+	Rate  uint64
+	Unit  LimitUnit
+	Burst uint32
+}
+
+// LimitUnit is the time unit of a Limit rate, in seconds.
+type LimitUnit uint64
+
+// Limit units.
+const (
+	PerSecond LimitUnit = 1
+	PerMinute LimitUnit = 60
+	PerHour   LimitUnit = 60 * 60
+	PerDay    LimitUnit = 60 * 60 * 24
+)
+
+// Log is a kernel log statement (`log prefix "..."`, level warn).
+type Log struct {
+	Prefix string
+}
+
+// Verdict is what a rule does with a packet that matches it.
+type Verdict uint8
+
+const (
+	// Continue: no verdict, the packet goes on to the next rule (a log rule).
+	Continue Verdict = iota
+	Accept
+	Drop
+	// RejectTCPReset answers with a TCP reset (`reject with tcp reset`);
+	// the rule must match TCP.
+	RejectTCPReset
+	// RejectPortUnreachable answers with an ICMP or ICMPv6 port-unreachable,
+	// whichever fits the packet (`reject`, i.e. icmpx port-unreachable).
+	RejectPortUnreachable
+)
+
+// Rule is one kernel rule. The match fields are ANDed; a zero field does not
+// match anything (matches every packet). The kernel expressions are
+// generated from these fields in a fixed order (see exprs.go), and rules are
+// compared by those expressions and their comment.
+type Rule struct {
+	Iif, Oif         uint32 // interface index (`iif`/`oif`); 1 is always lo
+	IifName, OifName Iface  // interface name (`iifname`/`oifname`)
+	CtState          CtState
+	Family           Family
+	Saddr, Daddr     netip.Prefix // invalid (zero) = any
+	L4Proto          int16        // NoProto, or an IP protocol number 0..255
+	Sport, Dport     Range        // needs a protocol with ports
+	ICMPType         Range        // needs L4Proto icmp or ipv6-icmp
+	Limit            *Limit
+	Log              *Log
+	Verdict          Verdict
+	Comment          string
+
+	// Handle is the kernel's handle of a live rule (0 in a compiled one).
+	// It is not compared.
+	Handle uint64
+
+	// foreign is set on a live rule that is not one dcfw makes: its
+	// expressions could not be decoded into the fields above, which then
+	// are meaningless (except Comment and Handle).
+	foreign *foreignRule
+}
+
+// Foreign reports whether r is a live rule that dcfw does not make (someone
+// added or altered it); its typed fields are then empty.
+func (r *Rule) Foreign() bool { return r.foreign != nil }
+
+// foreignRule keeps what is needed to compare and show a rule dcfw cannot
+// decode.
+type foreignRule struct {
+	key     string   // comparison key (never equal to the key of a typed rule)
+	summary []string // one word per expression, for String
+}
+
+// portProtos are the protocols whose ports sit at offsets 0 and 2 of the
+// transport header, with the name nft shows for them.
+var portProtos = map[int16]string{
+	6:   "tcp",
+	17:  "udp",
+	33:  "dccp",
+	132: "sctp",
+	136: "udplite",
+}
+
+// hasPorts reports whether proto has a port field.
+func hasPorts(proto int16) bool {
+	_, ok := portProtos[proto]
+	return ok
+}
+
+// IP protocol numbers used by the compiler.
+const (
+	protoICMP   int16 = 1
+	protoTCP    int16 = 6
+	protoUDP    int16 = 17
+	protoICMPv6 int16 = 58
+)

@@ -1,0 +1,283 @@
+package nft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Reading uses our own nfnetlink requests on the Conn's socket rather than
+// the library's ListTable/ListChains/GetRules, because v0.3.0's GetRules
+// silently drops expressions it does not know (a tampered rule could then
+// compare equal to one of ours), none of them notices an interrupted dump,
+// and the library has no generation-ID request. A read is:
+//
+//	GETGEN, GETTABLE inet dcfw, GETCHAIN dump (inet), GETRULE dump (inet,
+//	table dcfw), GETGEN
+//
+// and is repeated (up to readAttempts times) when the generation changed in
+// between or a dump was interrupted, so the Table returned is one
+// consistent snapshot of the ruleset.
+
+const readAttempts = 5
+
+// Read returns the live `table inet dcfw` of the namespace, or nil (and no
+// error) when it does not exist. Chains are in the kernel's order; rules
+// that dcfw does not make are marked Foreign.
+func (c *Conn) Read() (*Table, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.read()
+}
+
+func (c *Conn) read() (*Table, error) {
+	for range readAttempts {
+		t, consistent, err := c.readOnce()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRead, err)
+		}
+		if consistent {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the ruleset kept changing while being read (%d attempts)", ErrRead, readAttempts)
+}
+
+// readOnce reads the table once; consistent is false when the ruleset
+// changed during the read.
+func (c *Conn) readOnce() (t *Table, consistent bool, err error) {
+	gen1, err := c.generation()
+	if err != nil {
+		return nil, false, err
+	}
+	t, intr, err := c.readTable()
+	if err != nil {
+		return nil, false, err
+	}
+	gen2, err := c.generation()
+	if err != nil {
+		return nil, false, err
+	}
+	return t, gen1 == gen2 && !intr, nil
+}
+
+// tableExists asks for the table only (no chains, no rules).
+func (c *Conn) tableExists() (bool, error) {
+	_, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
+		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (c *Conn) readTable() (t *Table, interrupted bool, err error) {
+	msgs, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
+		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get table: %w", err)
+	}
+	if len(msgs) != 1 {
+		return nil, false, fmt.Errorf("get table: %d replies", len(msgs))
+	}
+	t = &Table{}
+	for _, a := range msgAttrs(msgs[0]) {
+		if a.typ == unix.NFTA_TABLE_FLAGS && len(a.data) == 4 {
+			t.Flags = binary.BigEndian.Uint32(a.data)
+		}
+	}
+
+	msgs, err = c.request(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_INET, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("dump chains: %w", err)
+	}
+	for _, m := range msgs {
+		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
+		ch, table := parseChain(msgAttrs(m))
+		if table == TableName {
+			t.Chains = append(t.Chains, ch)
+		}
+	}
+
+	msgs, err = c.request(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, []netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: cstring(TableName)},
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("dump rules: %w", err)
+	}
+	for _, m := range msgs {
+		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
+		chain, table, r := parseRule(msgAttrs(m))
+		if table != TableName {
+			continue
+		}
+		if ch := t.Chain(chain); ch != nil {
+			ch.Rules = append(ch.Rules, r)
+		} else {
+			// A rule of a chain created after the chain dump: the
+			// generation check will see the change.
+			interrupted = true
+		}
+	}
+	return t, interrupted, nil
+}
+
+// generation returns the ruleset generation ID, which the kernel bumps on
+// every committed change in the namespace.
+func (c *Conn) generation() (uint32, error) {
+	msgs, err := c.request(unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return 0, fmt.Errorf("get generation: %w", err)
+	}
+	for _, m := range msgs {
+		for _, a := range msgAttrs(m) {
+			if a.typ == unix.NFTA_GEN_ID && len(a.data) == 4 {
+				return binary.BigEndian.Uint32(a.data), nil
+			}
+		}
+	}
+	return 0, errors.New("get generation: no generation ID in reply")
+}
+
+// request sends one nf_tables request and returns the replies (all parts
+// of a dump).
+func (c *Conn) request(msgType int, flags netlink.HeaderFlags, family byte, attrs []netlink.Attribute) ([]netlink.Message, error) {
+	data := []byte{family, unix.NFNETLINK_V0, 0, 0}
+	if len(attrs) > 0 {
+		b, err := netlink.MarshalAttributes(attrs)
+		if err != nil {
+			return nil, err
+		}
+		data = append(data, b...)
+	}
+	return c.nl.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msgType),
+			Flags: netlink.Request | flags,
+		},
+		Data: data,
+	})
+}
+
+func cstring(s string) []byte { return append([]byte(s), 0) }
+
+type attr struct {
+	typ  uint16
+	data []byte
+}
+
+// parseAttrs splits netlink attributes (type flags such as NLA_F_NESTED
+// removed).
+func parseAttrs(b []byte) ([]attr, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []attr
+	for ad.Next() {
+		out = append(out, attr{typ: ad.Type(), data: ad.Bytes()})
+	}
+	return out, ad.Err()
+}
+
+// msgAttrs returns the attributes of an nf_tables message (after its
+// nfgenmsg header); a malformed message yields none.
+func msgAttrs(m netlink.Message) []attr {
+	if len(m.Data) < 4 {
+		return nil
+	}
+	as, _ := parseAttrs(m.Data[4:])
+	return as
+}
+
+func attrString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+func parseChain(as []attr) (c *Chain, table string) {
+	c = &Chain{}
+	for _, a := range as {
+		switch a.typ {
+		case unix.NFTA_CHAIN_TABLE:
+			table = attrString(a.data)
+		case unix.NFTA_CHAIN_NAME:
+			c.Name = attrString(a.data)
+		case unix.NFTA_CHAIN_TYPE:
+			c.Type = attrString(a.data)
+		case unix.NFTA_CHAIN_POLICY:
+			if len(a.data) == 4 {
+				c.Policy = Policy(binary.BigEndian.Uint32(a.data))
+			}
+		case unix.NFTA_CHAIN_HOOK:
+			hook, _ := parseAttrs(a.data)
+			for _, h := range hook {
+				switch {
+				case h.typ == unix.NFTA_HOOK_HOOKNUM && len(h.data) == 4:
+					c.Hook = Hook(binary.BigEndian.Uint32(h.data))
+					c.Base = true
+				case h.typ == unix.NFTA_HOOK_PRIORITY && len(h.data) == 4:
+					c.Priority = int32(binary.BigEndian.Uint32(h.data))
+				}
+			}
+		}
+	}
+	return c, table
+}
+
+func parseRule(as []attr) (chain, table string, r Rule) {
+	var (
+		raws   []rawExpr
+		udata  []byte
+		handle uint64
+	)
+	for _, a := range as {
+		switch a.typ {
+		case unix.NFTA_RULE_TABLE:
+			table = attrString(a.data)
+		case unix.NFTA_RULE_CHAIN:
+			chain = attrString(a.data)
+		case unix.NFTA_RULE_HANDLE:
+			if len(a.data) == 8 {
+				handle = binary.BigEndian.Uint64(a.data)
+			}
+		case unix.NFTA_RULE_USERDATA:
+			udata = a.data
+		case unix.NFTA_RULE_EXPRESSIONS:
+			elems, err := parseAttrs(a.data)
+			if err != nil {
+				// Unknown to decodeExpr: the rule becomes foreign.
+				raws = append(raws, rawExpr{name: "(malformed)", data: a.data})
+			}
+			for _, el := range elems {
+				var x rawExpr
+				fields, err := parseAttrs(el.data)
+				if err != nil {
+					x.name = "(malformed)"
+				}
+				for _, f := range fields {
+					switch f.typ {
+					case unix.NFTA_EXPR_NAME:
+						x.name = attrString(f.data)
+					case unix.NFTA_EXPR_DATA:
+						x.data = f.data
+					}
+				}
+				raws = append(raws, x)
+			}
+		}
+	}
+	return chain, table, liveRule(raws, udata, handle)
+}
