@@ -15,12 +15,14 @@
 package netnsutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,8 +46,8 @@ type ID struct {
 	Ino uint64
 }
 
-// String prints the ID the way `ls -i`/`lsns` show namespaces: net:[inode],
-// with the device when it is not the usual nsfs one.
+// String prints the ID as net:[inode]@dev: the inode the way
+// `readlink /proc/PID/ns/net` and lsns show it, then the nsfs device.
 func (id ID) String() string {
 	return fmt.Sprintf("net:[%d]@%d", id.Ino, id.Dev)
 }
@@ -65,7 +67,9 @@ type NS struct {
 // /var/run/docker/netns/<sandbox> or /proc/<pid>/ns/net.
 func OpenPath(path string) (*NS, error) {
 	// O_RDONLY is enough for setns(2) and for netlink sockets bound to it.
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK and O_NOCTTY: a wrong path naming a FIFO or a terminal
+	// must fail as ErrNotNetNS, not block or become our controlling tty.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, classify(path, err)
 	}
@@ -106,8 +110,55 @@ func StatPath(path string) (ID, error) {
 // HostID returns the identity of the host's network namespace: the one of
 // PID 1 in procDir. With `pid: host` that is the host's init, whatever
 // namespace dcfw itself runs in.
+//
+// When PID 1 cannot be opened for lack of permission (it holds a capability
+// the caller lacks, see the package doc), HostID falls back to kthreadd,
+// PID 2 of the host's PID namespace: kernel threads always live in the
+// initial network namespace. It is used only if procDir shows PID 2 as a
+// kernel thread (PF_KTHREAD, which no process can fake); otherwise the
+// permission error stands.
 func HostID(procDir string) (ID, error) {
-	return StatPath(PIDPath(procDir, 1))
+	id, err := StatPath(PIDPath(procDir, 1))
+	if !errors.Is(err, ErrPermission) {
+		return id, err
+	}
+	if !isKernelThread(procDir, 2) {
+		return ID{}, err
+	}
+	kid, kerr := StatPath(PIDPath(procDir, 2))
+	if kerr != nil {
+		return ID{}, err
+	}
+	return kid, nil
+}
+
+// pfKthread is PF_KTHREAD from the kernel's include/linux/sched.h.
+const pfKthread = 0x00200000
+
+// isKernelThread reports whether procDir/pid/stat shows a kernel thread.
+func isKernelThread(procDir string, pid int) bool {
+	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	flags, ok := statFlags(b)
+	return ok && flags&pfKthread != 0
+}
+
+// statFlags parses the flags field of a /proc/PID/stat line: "pid (comm)
+// state ppid pgrp session tty_nr tpgid flags ...". comm may hold spaces and
+// parentheses, so fields are counted after its last ')'.
+func statFlags(stat []byte) (uint64, bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 7 {
+		return 0, false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return flags, err == nil
 }
 
 // ID returns the namespace's identity.
@@ -128,8 +179,11 @@ func identify(f *os.File) (ID, error) {
 		return ID{}, err
 	}
 	// Make sure this is a network namespace and not any file: NS_GET_NSTYPE
-	// answers CLONE_NEWNET for network namespaces only. Kernels before 4.11
-	// lack it (ENOTTY); fall back to checking the filesystem is nsfs.
+	// answers CLONE_NEWNET for network namespaces only. Every other file
+	// answers ENOTTY, and so do namespace files on kernels before 4.11,
+	// which lack the ioctl: there, accept any nsfs file (the type cannot be
+	// told). Not procfs: every /proc file answers ENOTTY too, and only
+	// kernels before 3.19 (no nsfs) had namespace files there.
 	t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
 	switch {
 	case err == nil && t == unix.CLONE_NEWNET:
@@ -140,7 +194,7 @@ func identify(f *os.File) (ID, error) {
 		if err := unix.Fstatfs(int(f.Fd()), &sfs); err != nil {
 			return ID{}, err
 		}
-		if sfs.Type != unix.NSFS_MAGIC && sfs.Type != unix.PROC_SUPER_MAGIC {
+		if sfs.Type != unix.NSFS_MAGIC {
 			return ID{}, ErrNotNetNS
 		}
 	default:
