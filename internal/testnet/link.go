@@ -86,6 +86,19 @@ func Link(t testing.TB, a *Host, ea End, b *Host, eb End) {
 	}
 }
 
+// AddAddr adds one more address (with prefix length, e.g. "10.99.1.3/24" or
+// "fd00:99:1::5/64"; IPv6 with nodad) to interface iface of h.
+func (h *Host) AddAddr(t testing.TB, iface, cidr string) {
+	t.Helper()
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		t.Fatalf("testnet: AddAddr %q: %v", cidr, err)
+	}
+	if err := configureAddrs(h, iface, []netip.Prefix{p}); err != nil {
+		t.Fatalf("testnet: AddAddr %s to %s in %s: %v", cidr, iface, h, err)
+	}
+}
+
 func parseEnd(t testing.TB, e End) []netip.Prefix {
 	t.Helper()
 	if e.Name == "" || len(e.Name) > unix.IFNAMSIZ-1 {
@@ -117,6 +130,14 @@ func configure(h *Host, name string, addrs []netip.Prefix) error {
 	}
 	if err := h.nl.LinkSetUp(l); err != nil {
 		return fmt.Errorf("set up: %w", err)
+	}
+	return configureAddrs(h, name, addrs)
+}
+
+func configureAddrs(h *Host, name string, addrs []netip.Prefix) error {
+	l, err := h.nl.LinkByName(name)
+	if err != nil {
+		return err
 	}
 	for _, p := range addrs {
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}

@@ -74,6 +74,23 @@ func TestListenReturnsAddress(t *testing.T) {
 	expect(t, "udp "+udp, cli.ExchangeUDP(udp, answerWait), testnet.Answered)
 }
 
+// A UDP answer comes from the address the client sent to, also on a host
+// with several: a connected client socket drops answers from any other.
+func TestUDPAnswerFromDestinationAddress(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	t.Parallel()
+	srv, cli := pair(t)
+	// Not the addresses source selection would pick for replies to cli.
+	srv.AddAddr(t, "eth0", "10.99.1.3/24")
+	srv.AddAddr(t, "eth0", "fd00:99:1::5/64")
+	srv.ListenUDP(t, "[::]:53")           // dual-stack socket
+	srv.ListenUDP(t, "10.99.1.3:54")      // IPv4 socket
+	srv.ListenUDP(t, "[fd00:99:1::5]:54") // IPv6-only socket
+	for _, addr := range []string{"10.99.1.3:53", "[fd00:99:1::5]:53", "10.99.1.1:53", "10.99.1.3:54", "[fd00:99:1::5]:54"} {
+		expect(t, addr, cli.ExchangeUDP(addr, answerWait), testnet.Answered)
+	}
+}
+
 // A drop in the server's input hook is silence for every probe; a reject
 // is a refusal (TCP reset, ICMP port unreachable for the rest).
 func TestServerInputDropAndReject(t *testing.T) {
