@@ -1,0 +1,232 @@
+// Command dcfw is a per-container firewall for Docker: it reads dcfw.*
+// labels on running containers and enforces them with nftables inside each
+// container's own network namespace. See DESIGN.md and the README.
+//
+// Every flag can also be set by an environment variable DCFW_<NAME>
+// (upper case, dashes as underscores: DCFW_INTERVAL, DCFW_ON_ERROR); a flag
+// on the command line wins over the environment.
+//
+// Exit status: 0 on a clean stop (SIGTERM/SIGINT; rules stay in place) or,
+// with --once, when every managed container is in its desired state; 1 on
+// errors; 2 on bad flags; 3 with --once --dry-run when changes are pending.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dcfw/dcfw/reconcile"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitPending = 3
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// options are the parsed command line.
+type options struct {
+	interval  time.Duration
+	once      bool
+	dryRun    bool
+	logLevel  zapcore.Level
+	logFormat string
+	procDir   string
+	netnsDir  string
+	onError   reconcile.OnError
+	version   bool
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from DCFW_<NAME> in the environment.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("dcfw", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.interval, "interval", 10*time.Second, "time between full reconciles of every container")
+	fs.BoolVar(&o.once, "once", false, "reconcile every container once and exit (0: all in their desired state)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "log what would change, write nothing")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
+	fs.StringVar(&o.procDir, "proc-dir", "/proc", "where the host's procfs is mounted")
+	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
+	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: dcfw [flags]\n\nA per-container nftables firewall for Docker, configured by dcfw.* labels.\nEvery flag can also be set as DCFW_<NAME> in the environment (e.g. DCFW_INTERVAL=30s).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil {
+			return
+		}
+		name := envName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("invalid value %q for %s: %v", v, name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+
+	if o.interval <= 0 {
+		return o, fmt.Errorf("invalid --interval %s: must be positive", o.interval)
+	}
+	lvl, err := zapcore.ParseLevel(*logLevel)
+	if err != nil || lvl < zapcore.DebugLevel || lvl > zapcore.ErrorLevel {
+		return o, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	o.logLevel = lvl
+	if o.logFormat != "console" && o.logFormat != "json" {
+		return o, fmt.Errorf("invalid --log-format %q: want console or json", o.logFormat)
+	}
+	if o.onError, err = reconcile.ParseOnError(*onError); err != nil {
+		return o, fmt.Errorf("invalid --on-error %q: want lockdown or skip", *onError)
+	}
+	return o, nil
+}
+
+// onceExitCode is --once's exit status: 0 when every managed container is
+// in its desired state, 1 when anything failed, 3 when a dry run found
+// changes to make (so the namespaces are not in their desired state).
+func onceExitCode(st reconcile.CycleStats, err error, dryRun bool) int {
+	switch {
+	case err != nil || st.Errors > 0:
+		return exitError
+	case dryRun && (st.Changed > 0 || st.Removed > 0):
+		return exitPending
+	}
+	return exitOK
+}
+
+// envName is the environment variable of a flag: interval → DCFW_INTERVAL.
+func envName(flagName string) string {
+	return "DCFW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "devel-" + s.Value[:12]
+			}
+		}
+	}
+	return "devel"
+}
+
+func newLogger(o options, w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	if o.logFormat == "json" {
+		encoder = zapcore.NewJSONEncoder(enc)
+	} else {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), o.logLevel))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dcfw: %v\n", err)
+		return exitUsage
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "dcfw %s\n", versionString())
+		return exitOK
+	}
+
+	log := newLogger(o, stderr)
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+
+	docker, err := reconcile.NewMobyDocker()
+	if err != nil {
+		log.Error("cannot set up the docker client", zap.Error(err))
+		return exitError
+	}
+	defer docker.Close()
+
+	ctrl, err := reconcile.New(reconcile.Config{
+		Docker:     docker,
+		Namespaces: reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
+		Firewall:   reconcile.NFTFirewall{},
+		Log:        log,
+		Interval:   o.interval,
+		DryRun:     o.dryRun,
+		OnError:    o.onError,
+	})
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitError
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	log.Info("dcfw starting",
+		zap.String("version", versionString()),
+		zap.String("docker_host", docker.Host()),
+		zap.Bool("once", o.once),
+		zap.Bool("dry_run", o.dryRun),
+		zap.Duration("interval", o.interval),
+		zap.Stringer("on_error", o.onError),
+		zap.String("proc_dir", o.procDir),
+		zap.String("netns_dir", o.netnsDir),
+	)
+
+	if o.once {
+		st, err := ctrl.Once(ctx)
+		if err != nil {
+			log.Error("reconcile failed", zap.Error(err))
+		}
+		return onceExitCode(st, err, o.dryRun)
+	}
+	if err := ctrl.Run(ctx); err != nil {
+		log.Error("dcfw stopped", zap.Error(err))
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,293 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/netnsutil"
+)
+
+// reconcileAll is one full cycle: every running container.
+func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
+	start := time.Now()
+	list, err := c.list(ctx)
+	if err != nil {
+		return CycleStats{}, err
+	}
+	c.errs.startCycle()
+	seen := map[netnsutil.ID]bool{}
+	st := c.reconcileSet(ctx, list, list, seen)
+	st.add(c.releaseOrphans(ctx, list, nil, seen))
+	running := make(map[string]bool, len(list))
+	for _, ctr := range list {
+		running[ctr.ID] = true
+	}
+	c.cache.keepOnly(running)
+	c.errs.endCycle()
+	st.Containers = len(list)
+	st.Duration = time.Since(start)
+	return st, nil
+}
+
+// handleEvents reconciles the containers the events are about, at once,
+// instead of waiting for the ticker.
+func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
+	start := time.Now()
+	targets := c.absorb(evs)
+	if len(targets) == 0 {
+		return
+	}
+	list, err := c.list(ctx)
+	if err != nil {
+		// The next full cycle (or the reconnect) tries again.
+		if c.errs.allow("cycle", err.Error(), c.now()) {
+			c.log.Error("reconcile after event failed", zap.Error(err))
+		}
+		return
+	}
+	sel := sharingNamespace(list, targets)
+	seen := map[netnsutil.ID]bool{}
+	st := c.reconcileSet(ctx, sel, list, seen)
+	selected := maps.Clone(targets)
+	for _, ctr := range sel {
+		selected[ctr.ID] = true
+	}
+	st.add(c.releaseOrphans(ctx, list, selected, seen))
+	c.log.Debug("reconciled after events",
+		zap.Int("events", len(evs)), zap.Int("managed", st.Managed), zap.Int("changed", st.Changed),
+		zap.Int("errors", st.Errors), zap.Duration("duration", time.Since(start)))
+}
+
+// absorb updates the controller's knowledge from events and returns the
+// containers to reconcile now.
+//
+// This is also where a fast path would hook in (protecting a container
+// between its network connect event and its process start, when inspect
+// cannot be used yet): it sees every event in the engine's order, on the
+// goroutine that owns all namespace writes, so it cannot race the regular
+// reconcile; and a table it applies would be recorded in c.applied like any
+// other, so the regular reconcile that follows finds it in place.
+func (c *Controller) absorb(evs []Event) map[string]bool {
+	targets := map[string]bool{}
+	for _, ev := range evs {
+		// Whatever happened, what we inspected before may be stale (a new
+		// PID after a restart, a new namespace after a reconnect).
+		c.cache.forget(ev.ContainerID)
+		switch ev.Kind {
+		case EventCreate:
+			// No process and no namespace yet: nothing to protect.
+		case EventDestroy:
+			// Gone for good: forget its errors, so that a container that
+			// reuses the name is not muted.
+			c.errs.forgetContainer(ev.ContainerID)
+		default:
+			// start, restart, die, network connect/disconnect. A die
+			// matters too: containers that joined its namespace remain.
+			targets[ev.ContainerID] = true
+		}
+		c.log.Debug("docker event", zap.Stringer("event", ev.Kind),
+			zap.String("id", ShortID(ev.ContainerID)), zap.String("network", ev.NetworkName))
+	}
+	return targets
+}
+
+func (c *Controller) list(ctx context.Context) ([]Container, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	defer cancel()
+	return c.cfg.Docker.ListRunning(ctx)
+}
+
+// member is a managed container in a namespace.
+type member struct {
+	ctr    Container
+	pid    int
+	policy labels.Policy
+	perr   error // label errors
+}
+
+// nsGroup is one namespace and the managed containers in it.
+type nsGroup struct {
+	ns      Namespace
+	members []member
+}
+
+// reconcileSet reconciles the managed containers among candidates, grouped
+// by namespace. all is every running container (for resolving owners).
+// seen collects the namespaces visited.
+func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Container, seen map[netnsutil.ID]bool) CycleStats {
+	var st CycleStats
+	groups := map[netnsutil.ID]*nsGroup{}
+	var order []netnsutil.ID
+	defer func() {
+		for _, g := range groups {
+			g.ns.Close()
+		}
+	}()
+
+	for _, ctr := range candidates {
+		if ctx.Err() != nil {
+			return st
+		}
+		policy, perr := labels.Parse(ctr.Labels)
+		if perr == nil && policy.State == labels.Unmanaged {
+			c.warnIgnoredLabels(ctr)
+			continue
+		}
+		if ctr.NetworkMode.IsHost() {
+			st.Errors += c.refuseHost(ctr, policy, perr)
+			continue
+		}
+		ns, pid, err := c.openNamespace(ctx, ctr)
+		if err != nil {
+			if errors.Is(err, errHostNamespace) {
+				st.Errors += c.refuseHost(ctr, policy, perr)
+			} else if !errors.Is(err, errGone) {
+				st.Errors++
+			}
+			continue
+		}
+		if ns.ID() == c.hostID {
+			// Not host mode, yet the host's namespace: e.g. container:X
+			// where X runs with network_mode host.
+			ns.Close()
+			st.Errors += c.refuseHost(ctr, policy, perr)
+			continue
+		}
+		c.errs.clear("host:" + ctr.ID)
+		g := groups[ns.ID()]
+		if g == nil {
+			g = &nsGroup{ns: ns}
+			groups[ns.ID()] = g
+			order = append(order, ns.ID())
+		} else {
+			ns.Close()
+		}
+		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr})
+	}
+
+	for _, id := range order {
+		seen[id] = true
+		st.add(c.reconcileGroup(groups[id], all))
+	}
+	return st
+}
+
+var (
+	errGone          = errors.New("container gone")
+	errHostNamespace = errors.New("host network namespace")
+)
+
+// openNamespace opens the namespace of a running container. Containers
+// that stopped or vanished meanwhile yield errGone after a debug line:
+// that is normal churn. Other failures are logged here.
+func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespace, int, error) {
+	// Two attempts: the first may use a cached PID whose process has
+	// exited (the container restarted and the event is still on its way);
+	// the second inspects afresh.
+	for attempt := 0; attempt < 2; attempt++ {
+		info, cached, err := c.inspect(ctx, ctr.ID)
+		if errors.Is(err, ErrContainerGone) {
+			c.log.Debug("container gone before it could be reconciled", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			return nil, 0, errGone
+		}
+		if err != nil {
+			c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			return nil, 0, err
+		}
+		c.errs.clear("inspect:" + ctr.ID)
+		if !info.Running || info.PID <= 0 {
+			c.log.Debug("container not running (any more)", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			return nil, 0, errGone
+		}
+		if info.NetworkMode.IsHost() {
+			return nil, 0, errHostNamespace
+		}
+		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
+		if err == nil {
+			c.errs.clear("open:" + ctr.ID)
+			return ns, info.PID, nil
+		}
+		if errors.Is(err, netnsutil.ErrNotFound) {
+			c.cache.forget(ctr.ID)
+			if cached {
+				continue
+			}
+			c.log.Debug("container exited before its namespace could be opened", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Error(err))
+			return nil, 0, errGone
+		}
+		if errors.Is(err, netnsutil.ErrPermission) && info.SandboxKey != "" {
+			// Without CAP_SYS_PTRACE a process of another user cannot be
+			// entered through /proc; Docker's sandbox file is the same
+			// namespace and needs no ptrace access.
+			if sns, serr := c.cfg.Namespaces.OpenSandbox(info.SandboxKey); serr == nil {
+				c.log.Debug("opened namespace through the sandbox file", zap.String("container", ctr.Name()), zap.Error(err))
+				c.errs.clear("open:" + ctr.ID)
+				return sns, info.PID, nil
+			}
+		}
+		c.logError("open:"+ctr.ID, "cannot open the container's network namespace; it is not protected", err,
+			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
+		return nil, 0, err
+	}
+	return nil, 0, errGone
+}
+
+// inspect returns the container's details, from the cache when possible.
+func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, bool, error) {
+	if info, ok := c.cache[id]; ok {
+		return info, true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	defer cancel()
+	info, err := c.cfg.Docker.Inspect(ctx, id)
+	if err != nil {
+		return ContainerInfo{}, false, err
+	}
+	// Only a running container's details are stable until its next event.
+	if info.Running && info.PID > 0 {
+		c.cache[id] = info
+	}
+	return info, false, nil
+}
+
+// refuseHost logs that a labelled container runs in the host's namespace,
+// which dcfw never writes to, and returns how many errors that is (a
+// container that only asks for no table is fine as it is).
+func (c *Controller) refuseHost(ctr Container, policy labels.Policy, perr error) int {
+	if perr == nil && policy.State == labels.Disabled {
+		c.log.Debug("container in the host's network namespace with dcfw disabled; nothing to do", zap.String("container", ctr.Name()))
+		return 0
+	}
+	c.logError("host:"+ctr.ID, "container shares the host's network namespace; dcfw never changes the host's firewall, so it is NOT protected",
+		errors.New("network_mode host is not supported"),
+		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", string(ctr.NetworkMode)))
+	return 1
+}
+
+// warnIgnoredLabels warns about dcfw.* labels on a container without
+// dcfw.enable: most likely a forgotten or misspelt dcfw.enable, which
+// leaves the container unprotected.
+func (c *Controller) warnIgnoredLabels(ctr Container) {
+	keys := labels.IgnoredKeys(ctr.Labels)
+	if len(keys) == 0 {
+		return
+	}
+	if c.errs.allow("ignored:"+ctr.ID, strings.Join(keys, "\n"), c.now()) {
+		c.log.Warn("container has dcfw labels but no dcfw.enable label; it is not managed",
+			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Strings("labels", keys))
+	}
+}
+
+// logError logs err at error level, unless the same error about the same
+// subject was logged less than ErrorRepeat ago.
+func (c *Controller) logError(subject, msg string, err error, fields ...zap.Field) {
+	if c.errs.allow(subject, err.Error(), c.now()) {
+		c.log.Error(msg, append(fields, zap.Error(err))...)
+	}
+}

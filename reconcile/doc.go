@@ -1,0 +1,51 @@
+// Package reconcile is dcfw's controller: it keeps the dcfw table in every
+// labelled container's network namespace equal to what the container's
+// labels describe.
+//
+// How it works:
+//
+//   - Run subscribes to the engine's events first and only then reconciles
+//     every running container, so a container that starts in between is
+//     never missed. Afterwards it reconciles everything every Interval, and
+//     the affected containers at once on each event (start, restart, die,
+//     network connect/disconnect).
+//   - Namespaces, not containers, are the unit: containers are grouped by
+//     the identity (device and inode) of their network namespace. Containers
+//     that share one (network_mode container:X) and want the same get one
+//     table, whose kernel log prefix names the namespace's owner (the
+//     container not joined via container:X). If they want different things
+//     the namespace is locked down and the conflict logged.
+//   - Label errors lock the namespace down (only loopback) unless OnError is
+//     Skip. dcfw.enable=false removes dcfw's table.
+//   - A container in the host's network namespace is never touched: both its
+//     network mode and the identity of its namespace are checked.
+//   - Every write is one netlink batch (see package nft); nothing is written
+//     when the live table already matches.
+//   - All reconciling runs on one goroutine: there are never two writers in
+//     one namespace, and the controller's state needs no locks.
+//
+// The engine, the namespaces and the firewall are interfaces (Docker,
+// Namespaces, Firewall) with real implementations (MobyDocker,
+// ProcNamespaces, NFTFirewall) and in-memory fakes beside them (FakeDocker,
+// FakeNamespaces, FakeFirewall), so the controller logic is tested without
+// root or an engine.
+//
+// Be aware:
+//   - Inspect results are cached per container until an event about it
+//     arrives (or the event stream reconnects). If a container's process
+//     exits and its PID is reused before the die event is processed, a
+//     cycle could open the wrong process's namespace; the window is the
+//     time between the exit and the event, and the host's namespace is
+//     refused regardless.
+//   - A full cycle keeps one file descriptor per managed container open
+//     while it runs.
+//   - Drift is told from change by memory: after a restart dcfw cannot
+//     know whether a difference it finds was drift, and logs it as a change.
+//   - While the event stream is down (engine restarting) periodic cycles are
+//     skipped; the reconnect triggers a full reconcile. Rules already in
+//     place stay in place meanwhile.
+//   - Protection starts when the container's process is running (its PID is
+//     needed to find the namespace): the first packets of a new container
+//     may leave before the rules are in place. Issue 5's fast path closes
+//     that gap; see Controller.absorb for where it belongs.
+package reconcile

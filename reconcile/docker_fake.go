@@ -1,0 +1,250 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// FakeDocker is an in-memory Docker for tests: containers are added and
+// removed by the test, events are sent by the test, and failures can be
+// injected. It is safe for concurrent use.
+type FakeDocker struct {
+	mu         sync.Mutex
+	containers map[string]*FakeContainer
+	order      []string // creation order, newest last
+	inspects   map[string]int
+	lists      int
+
+	listErr      error
+	subscribeErr error
+	calls        []string
+
+	subscriptions int
+	stream        *fakeStream
+	subscribed    chan struct{} // closed and replaced on each subscription
+}
+
+// FakeContainer is a container in a FakeDocker.
+type FakeContainer struct {
+	ID          string
+	Name        string
+	Labels      map[string]string
+	NetworkMode NetworkMode
+	PID         int
+	SandboxKey  string
+	// Running is whether the container is listed. A listed container
+	// that Exited is not running any more when inspected; one that
+	// Vanished answers 404: it stopped, or was removed, between the list
+	// and the inspect.
+	Running  bool
+	Exited   bool
+	Vanished bool
+}
+
+type fakeStream struct {
+	c    chan Event
+	err  chan error
+	done bool
+}
+
+var _ Docker = (*FakeDocker)(nil)
+
+// NewFakeDocker returns an engine without containers.
+func NewFakeDocker() *FakeDocker {
+	return &FakeDocker{
+		containers: map[string]*FakeContainer{},
+		inspects:   map[string]int{},
+		subscribed: make(chan struct{}),
+	}
+}
+
+// Put adds or replaces a container (a copy of c is stored).
+func (d *FakeDocker) Put(c FakeContainer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.NetworkMode == "" {
+		c.NetworkMode = "default"
+	}
+	if _, ok := d.containers[c.ID]; !ok {
+		d.order = append(d.order, c.ID)
+	}
+	cp := c
+	cp.Labels = maps.Clone(c.Labels)
+	d.containers[c.ID] = &cp
+}
+
+// Update changes a stored container in place.
+func (d *FakeDocker) Update(id string, f func(*FakeContainer)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.containers[id]; ok {
+		f(c)
+	}
+}
+
+// Delete removes a container.
+func (d *FakeDocker) Delete(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.containers, id)
+	d.order = slices.DeleteFunc(d.order, func(s string) bool { return s == id })
+}
+
+// FailList makes ListRunning fail with err (nil: succeed again).
+func (d *FakeDocker) FailList(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.listErr = err
+}
+
+// FailSubscribe makes Subscribe fail with err (nil: succeed again), as an
+// engine that is down does.
+func (d *FakeDocker) FailSubscribe(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.subscribeErr = err
+}
+
+// Calls returns the engine calls so far, in order: "list", "inspect <id>",
+// "subscribe".
+func (d *FakeDocker) Calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.calls...)
+}
+
+// Inspects returns how often the container was inspected.
+func (d *FakeDocker) Inspects(id string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inspects[id]
+}
+
+// Lists returns how often containers were listed.
+func (d *FakeDocker) Lists() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lists
+}
+
+// Subscriptions returns how many event subscriptions were opened.
+func (d *FakeDocker) Subscriptions() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.subscriptions
+}
+
+// WaitSubscribed waits until at least n subscriptions were opened.
+func (d *FakeDocker) WaitSubscribed(ctx context.Context, n int) error {
+	for {
+		d.mu.Lock()
+		got, ch := d.subscriptions, d.subscribed
+		d.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for subscription %d (have %d): %w", n, got, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// ListRunning implements Docker: containers with Running set, newest first
+// (the engine's order).
+func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lists++
+	d.calls = append(d.calls, "list")
+	if d.listErr != nil {
+		return nil, d.listErr
+	}
+	var out []Container
+	for i := len(d.order) - 1; i >= 0; i-- {
+		c := d.containers[d.order[i]]
+		if !c.Running {
+			continue
+		}
+		out = append(out, Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode})
+	}
+	return out, nil
+}
+
+// Inspect implements Docker.
+func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inspects[id]++
+	d.calls = append(d.calls, "inspect "+id)
+	c, ok := d.containers[id]
+	if !ok || c.Vanished {
+		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), ErrContainerGone)
+	}
+	running := c.Running && !c.Exited
+	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey}
+	if running {
+		info.PID = c.PID
+	}
+	return info, nil
+}
+
+// Subscribe implements Docker. Only the latest stream receives events.
+func (d *FakeDocker) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, "subscribe")
+	if d.subscribeErr != nil {
+		return nil, d.subscribeErr
+	}
+	s := &fakeStream{c: make(chan Event, 64), err: make(chan error, 1)}
+	d.stream = s
+	d.subscriptions++
+	close(d.subscribed)
+	d.subscribed = make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		s.end(ctx.Err())
+	}()
+	return &EventStream{C: s.c, Err: s.err}, nil
+}
+
+func (s *fakeStream) end(err error) {
+	if s.done {
+		return
+	}
+	s.done = true
+	s.err <- err
+	close(s.c)
+}
+
+// Emit sends an event on the current stream. It fails if none is open.
+func (d *FakeDocker) Emit(ev Event) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stream == nil || d.stream.done {
+		return errors.New("fake docker: no open event stream")
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	d.stream.c <- ev
+	return nil
+}
+
+// BreakStream ends the current stream with err, as an engine restart does.
+func (d *FakeDocker) BreakStream(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stream != nil {
+		d.stream.end(err)
+	}
+}

@@ -1,0 +1,190 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+)
+
+// MobyDocker is the Docker adapter on github.com/moby/moby/client. It is
+// configured from the environment (DOCKER_HOST, DOCKER_CERT_PATH,
+// DOCKER_TLS_VERIFY, DOCKER_API_VERSION) and negotiates the API version with
+// the engine, so it works with engines from API 1.41 up.
+type MobyDocker struct {
+	cli *client.Client
+}
+
+var _ Docker = (*MobyDocker)(nil)
+
+// NewMobyDocker creates the adapter. It does not contact the engine.
+func NewMobyDocker() (*MobyDocker, error) {
+	// API version negotiation is the client's default: the first request
+	// pings the engine and downgrades to its version.
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return &MobyDocker{cli: cli}, nil
+}
+
+// Host is the engine address the adapter talks to.
+func (d *MobyDocker) Host() string { return d.cli.DaemonHost() }
+
+// APIVersion is the API version in use (the negotiated one once the engine
+// has answered).
+func (d *MobyDocker) APIVersion() string { return d.cli.ClientVersion() }
+
+// Close releases idle connections.
+func (d *MobyDocker) Close() error { return d.cli.Close() }
+
+// ListRunning lists running containers.
+func (d *MobyDocker) ListRunning(ctx context.Context) ([]Container, error) {
+	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
+		Filters: make(client.Filters).Add("status", "running"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]Container, 0, len(res.Items))
+	for _, s := range res.Items {
+		names := make([]string, 0, len(s.Names))
+		for _, n := range s.Names {
+			names = append(names, strings.TrimPrefix(n, "/"))
+		}
+		out = append(out, Container{
+			ID:          s.ID,
+			Names:       names,
+			Labels:      s.Labels,
+			NetworkMode: NetworkMode(s.HostConfig.NetworkMode),
+		})
+	}
+	return out, nil
+}
+
+// Inspect inspects one container; a 404 matches ErrContainerGone.
+func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), errors.Join(ErrContainerGone, err))
+		}
+		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), err)
+	}
+	c := res.Container
+	info := ContainerInfo{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	if c.State != nil {
+		info.Running = c.State.Running
+		info.PID = c.State.Pid
+	}
+	if c.HostConfig != nil {
+		info.NetworkMode = NetworkMode(c.HostConfig.NetworkMode)
+	}
+	if c.NetworkSettings != nil {
+		info.SandboxKey = c.NetworkSettings.SandboxKey
+	}
+	return info, nil
+}
+
+// Subscribe opens the event stream for container and network events.
+//
+// The client's Events call returns as soon as the engine has answered the
+// request (or failed to). A ping first makes an engine that is down fail
+// here, as an error, rather than as a stream that ends at once.
+func (d *MobyDocker) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return nil, fmt.Errorf("docker engine: %w", err)
+	}
+	opts := client.EventsListOptions{
+		Filters: make(client.Filters).
+			Add("type", string(events.ContainerEventType), string(events.NetworkEventType)).
+			Add("event", "create", "start", "restart", "die", "destroy", "connect", "disconnect"),
+	}
+	if !since.IsZero() {
+		// Seconds with a nanosecond fraction, the engine's timestamp format.
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	res := d.cli.Events(ctx, opts)
+
+	out := make(chan Event)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-res.Messages:
+				ev, ok := eventFromMessage(m)
+				if !ok {
+					continue
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					errc <- ctx.Err()
+					return
+				}
+			case err := <-res.Err:
+				if err == nil {
+					err = errors.New("event stream closed")
+				}
+				errc <- fmt.Errorf("docker events: %w", err)
+				return
+			}
+		}
+	}()
+	return &EventStream{C: out, Err: errc}, nil
+}
+
+// eventFromMessage maps an engine event to the controller's; false for
+// events the controller does not act on.
+func eventFromMessage(m events.Message) (Event, bool) {
+	ev := Event{Attributes: m.Actor.Attributes}
+	if m.TimeNano != 0 {
+		ev.Time = time.Unix(0, m.TimeNano)
+	} else {
+		ev.Time = time.Unix(m.Time, 0)
+	}
+	switch m.Type {
+	case events.ContainerEventType:
+		ev.ContainerID = m.Actor.ID
+		switch m.Action {
+		case events.ActionCreate:
+			ev.Kind = EventCreate
+		case events.ActionStart:
+			ev.Kind = EventStart
+		case events.ActionRestart:
+			ev.Kind = EventRestart
+		case events.ActionDie:
+			ev.Kind = EventDie
+		case events.ActionDestroy:
+			ev.Kind = EventDestroy
+		default:
+			return Event{}, false
+		}
+	case events.NetworkEventType:
+		// For network events the actor is the network; the container is
+		// an attribute.
+		ev.ContainerID = m.Actor.Attributes["container"]
+		ev.NetworkID = m.Actor.ID
+		ev.NetworkName = m.Actor.Attributes["name"]
+		switch m.Action {
+		case events.ActionConnect:
+			ev.Kind = EventNetworkConnect
+		case events.ActionDisconnect:
+			ev.Kind = EventNetworkDisconnect
+		default:
+			return Event{}, false
+		}
+	default:
+		return Event{}, false
+	}
+	if ev.ContainerID == "" {
+		return Event{}, false
+	}
+	return ev, true
+}
