@@ -3,6 +3,7 @@ package labels
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -118,6 +119,9 @@ func parseRule(text string) (Rule, Errors) {
 		p.checkConflicts()
 	}
 	if len(p.errs) > 0 {
+		// Found clause by clause; a list reports `any` after its other
+		// elements. People read left to right.
+		slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Offset - b.Offset })
 		return Rule{}, p.errs
 	}
 	p.rule.From = p.from.endpoint()

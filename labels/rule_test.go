@@ -480,6 +480,10 @@ var invalidRules = []struct {
 	{"ipv6 zone", "allow from fe80::1%eth0", []wantErr{{ErrValue, "%eth0", 19, `zone in address`, ""}}},
 	{"ipv4-mapped ipv6", "allow from ::ffff:10.0.0.1", []wantErr{{ErrValue, "::ffff:10.0.0.1", 12, `IPv4-mapped IPv6 address`, ""}}},
 	{"any with other addresses", "allow from 10.0.0.1,any", []wantErr{{ErrValue, "any", 21, "any combined with other addresses", ""}}},
+	{"errors in a list sorted by position", "allow from any,1.2.3.999", []wantErr{
+		{ErrValue, "any", 12, "any combined with other addresses", ""},
+		{ErrValue, "1.2.3.999", 16, "invalid IPv4 address", ""},
+	}},
 	{"address list empty element", "allow to 10.0.0.1,,10.0.0.2", []wantErr{{ErrValue, "", 19, "empty element in address list", ""}}},
 	{"address list with space after comma", "allow to 10.0.0.1, 10.0.0.2 port 80", []wantErr{
 		{ErrSyntax, "10.0.0.1, 10.0.0.2", 10, `spaces inside the list`, ""}}},
