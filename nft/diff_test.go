@@ -1,0 +1,286 @@
+package nft
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dcfw/dcfw/labels"
+)
+
+// clone deep-copies a table, so a test can alter a "live" copy.
+func clone(t *Table) *Table {
+	if t == nil {
+		return nil
+	}
+	out := &Table{Flags: t.Flags}
+	for _, c := range t.Chains {
+		cc := *c
+		cc.Rules = slices.Clone(c.Rules)
+		out.Chains = append(out.Chains, &cc)
+	}
+	return out
+}
+
+func webTable(t *testing.T) *Table {
+	t.Helper()
+	tbl, err := Compile(policyCases[1].policy, testID) // readme-webserver
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// TestDiff runs the planner on in-memory tables: the live table is the
+// desired one with one change, and the plan must be the minimal one.
+func TestDiff(t *testing.T) {
+	want := webTable(t)
+	nIn, nOut := want.RuleCount()
+	extra := Rule{L4Proto: protoTCP, Dport: Range{22, 22}, Verdict: Accept}
+	for _, c := range []struct {
+		name   string
+		tamper func(live *Table) *Table
+		// expected plan
+		create, resetFlags       bool
+		del, add, policy, rewrite []string
+		writes                   int
+		diffs                    []string // each must be contained in one Differences line, in order
+	}{
+		{
+			name:   "identical",
+			tamper: func(l *Table) *Table { return l },
+		},
+		{
+			name:   "table missing",
+			tamper: func(*Table) *Table { return nil },
+			create: true, add: []string{"input", "output"},
+			writes: 1 + (1 + nIn) + (1 + nOut),
+			diffs:  []string{"table missing"},
+		},
+		{
+			name:       "table dormant",
+			tamper:     func(l *Table) *Table { l.Flags = 1; return l },
+			resetFlags: true, writes: 1,
+			diffs: []string{"table flags dormant, want none"},
+		},
+		{
+			name:   "chain missing",
+			tamper: func(l *Table) *Table { l.Chains = l.Chains[1:]; return l },
+			add:    []string{"input"}, writes: 1 + nIn,
+			diffs: []string{"chain input missing"},
+		},
+		{
+			name: "foreign chain",
+			tamper: func(l *Table) *Table {
+				l.Chains = append(l.Chains, &Chain{Name: "sneaky", Rules: []Rule{extra}})
+				return l
+			},
+			del: []string{"sneaky"}, writes: 2,
+			diffs: []string{"chain sneaky: not made by dcfw (1 rules)"},
+		},
+		{
+			name:   "wrong priority",
+			tamper: func(l *Table) *Table { l.Chains[0].Priority = -10; return l },
+			del:    []string{"input"}, add: []string{"input"}, writes: 2 + 1 + nIn,
+			diffs: []string{"chain input: type filter hook input priority filter - 10, want type filter hook input priority filter"},
+		},
+		{
+			name:   "wrong hook",
+			tamper: func(l *Table) *Table { l.Chains[1].Hook = HookInput; return l },
+			del:    []string{"output"}, add: []string{"output"}, writes: 2 + 1 + nOut,
+			diffs: []string{"chain output: type filter hook input priority filter, want type filter hook output"},
+		},
+		{
+			name:   "regular chain in place of a base chain",
+			tamper: func(l *Table) *Table { l.Chains[0].Base = false; return l },
+			del:    []string{"input"}, add: []string{"input"}, writes: 2 + 1 + nIn,
+			diffs: []string{"chain input: regular chain, want type filter hook input"},
+		},
+		{
+			name:   "policy only",
+			tamper: func(l *Table) *Table { l.Chains[1].Policy = PolicyAccept; return l },
+			policy: []string{"output"}, writes: 1,
+			diffs: []string{"chain output: policy accept, want drop"},
+		},
+		{
+			name: "rule added",
+			tamper: func(l *Table) *Table {
+				l.Chains[0].Rules = slices.Insert(l.Chains[0].Rules, 2, extra)
+				return l
+			},
+			rewrite: []string{"input"}, writes: 1 + nIn,
+			diffs: []string{"chain input: 1 extra rule at 3: `tcp dport 22 accept`"},
+		},
+		{
+			name: "rule deleted",
+			tamper: func(l *Table) *Table {
+				l.Chains[1].Rules = slices.Delete(l.Chains[1].Rules, 4, 5)
+				return l
+			},
+			rewrite: []string{"output"}, writes: 1 + nOut,
+			diffs: []string{"chain output: 1 rule missing at 5: `ip daddr 192.168.150.6 tcp dport 3306 accept"},
+		},
+		{
+			name: "rule altered",
+			tamper: func(l *Table) *Table {
+				l.Chains[1].Rules[4].Dport = Range{3307, 3307}
+				return l
+			},
+			rewrite: []string{"output"}, writes: 1 + nOut,
+			diffs: []string{"chain output: rule 5 differs: live `ip daddr 192.168.150.6 tcp dport 3307 accept", "want `ip daddr 192.168.150.6 tcp dport 3306 accept"},
+		},
+		{
+			name: "comment altered",
+			tamper: func(l *Table) *Table {
+				l.Chains[0].Rules[0].Comment = "hello"
+				return l
+			},
+			rewrite: []string{"input"}, writes: 1 + nIn,
+			diffs: []string{"chain input: rule 1 differs: live `iif \"lo\" accept comment \"hello\"`"},
+		},
+		{
+			name: "rules reordered",
+			tamper: func(l *Table) *Table {
+				r := l.Chains[0].Rules
+				r[4], r[5] = r[5], r[4]
+				return l
+			},
+			rewrite: []string{"input"}, writes: 1 + nIn,
+			diffs: []string{"chain input: rules 5-6 differ: live has 2"},
+		},
+		{
+			name: "rule replaced by a foreign one",
+			tamper: func(l *Table) *Table {
+				l.Chains[0].Rules[2] = Rule{Comment: commentInvalid, foreign: &foreignRule{key: "Fx", summary: []string{"ct", "bitwise", "cmp", "counter", "immediate"}}}
+				return l
+			},
+			rewrite: []string{"input"}, writes: 1 + nIn,
+			diffs: []string{"chain input: rule 3 differs: live `# not a dcfw rule: ct bitwise cmp counter immediate comment \"dcfw: invalid\"`"},
+		},
+		{
+			name: "handles differ only",
+			tamper: func(l *Table) *Table {
+				for i := range l.Chains[0].Rules {
+					l.Chains[0].Rules[i].Handle = uint64(100 + i)
+				}
+				return l
+			},
+		},
+		{
+			name: "everything at once",
+			tamper: func(l *Table) *Table {
+				l.Flags = 1
+				l.Chains[0].Policy = PolicyAccept
+				l.Chains[0].Rules = l.Chains[0].Rules[:3]
+				l.Chains[1].Type = "route"
+				return l
+			},
+			resetFlags: true, policy: []string{"input"}, rewrite: []string{"input"},
+			del: []string{"output"}, add: []string{"output"},
+			writes: 1 + 1 + (1 + nIn) + 2 + (1 + nOut),
+			diffs: []string{
+				"table flags dormant",
+				"chain input: policy accept, want drop",
+				"chain input: 4 rules missing at 4: `icmpv6 type 133-136 accept",
+				"and 1 more",
+				"chain output: type route hook output priority filter, want type filter",
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := diff(want, c.tamper(clone(want)))
+			if p.createTable != c.create || p.resetFlags != c.resetFlags {
+				t.Errorf("create %v resetFlags %v; want %v %v", p.createTable, p.resetFlags, c.create, c.resetFlags)
+			}
+			for _, x := range []struct {
+				what      string
+				got       []*Chain
+				wantNames []string
+			}{{"delete", p.delChains, c.del}, {"add", p.addChains, c.add}, {"policy", p.setPolicy, c.policy}, {"rewrite", p.rewrite, c.rewrite}} {
+				if got := chainNames(x.got); !reflect.DeepEqual(got, x.wantNames) {
+					t.Errorf("%s chains %q, want %q", x.what, got, x.wantNames)
+				}
+			}
+			if p.writes() != c.writes {
+				t.Errorf("writes %d, want %d", p.writes(), c.writes)
+			}
+			if p.empty() != (c.writes == 0) {
+				t.Errorf("empty() = %v with %d writes", p.empty(), c.writes)
+			}
+			joined := strings.Join(p.differences, "\n")
+			at := 0
+			for _, d := range c.diffs {
+				i := strings.Index(joined[at:], d)
+				if i < 0 {
+					t.Errorf("differences lack %q (in order):\n%s", d, joined)
+					break
+				}
+				at += i + len(d)
+			}
+			if len(c.diffs) == 0 && len(p.differences) > 0 {
+				t.Errorf("differences %q, want none", p.differences)
+			}
+		})
+	}
+}
+
+func chainNames(cs []*Chain) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// TestDiffPolicyChangeTouchesOneChain: changing the labels of one direction
+// plans writes for that chain only.
+func TestDiffPolicyChangeTouchesOneChain(t *testing.T) {
+	before := webTable(t)
+	p := policyCases[1].policy
+	p.Output.Rules = slices.Clone(p.Output.Rules)
+	p.Output.Rules[0].To.Ports = ports("3307")
+	after, err := Compile(p, testID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := diff(after, before)
+	if got := pl.chains(); !reflect.DeepEqual(got, []string{"output"}) {
+		t.Errorf("chains written %q, want [output]", got)
+	}
+	// From deny to allow: the policy and the rules (the BLOCK log rule goes).
+	p = policyCases[1].policy
+	p.Input.Policy = labels.Allow
+	after, err = Compile(p, testID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl = diff(after, before)
+	if chainNames(pl.setPolicy)[0] != "input" || chainNames(pl.rewrite)[0] != "input" || len(pl.chains()) != 1 {
+		t.Errorf("policy change: %+v", pl)
+	}
+}
+
+func TestRuleDiffsMessages(t *testing.T) {
+	r := func(port uint16) Rule { return Rule{L4Proto: protoTCP, Dport: Range{port, port}, Verdict: Accept} }
+	var many []Rule
+	for i := range 6 {
+		many = append(many, r(uint16(100+i)))
+	}
+	for _, c := range []struct {
+		name       string
+		live, want []Rule
+		msg        string
+	}{
+		{"same", many, many, ""},
+		{"all missing", nil, many, "6 rules missing at 1: `tcp dport 100 accept`, `tcp dport 101 accept`, `tcp dport 102 accept`, and 3 more"},
+		{"all extra", many, nil, "6 extra rules at 1:"},
+		{"tail extra", append(slices.Clone(many), r(1)), many, "1 extra rule at 7: `tcp dport 1 accept`"},
+		{"middle replaced by two", []Rule{many[0], r(7), r(8), many[2]}, many[:3], "rules 2-3 differ: live has 2 (`tcp dport 7 accept`, `tcp dport 8 accept`), want 1 (`tcp dport 101 accept`)"},
+	} {
+		got := strings.Join(ruleDiffs(c.live, c.want), "|")
+		if got != c.msg && !(c.msg != "" && strings.HasPrefix(got, c.msg)) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.msg)
+		}
+	}
+}
