@@ -54,6 +54,7 @@ type options struct {
 	procDir   string
 	netnsDir  string
 	onError   reconcile.OnError
+	scope     reconcile.Scope
 	version   bool
 }
 
@@ -71,6 +72,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.procDir, "proc-dir", "/proc", "where the host's procfs is mounted")
 	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
 	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
+	onlyLabel := fs.String("only-label", "", "manage only containers with this label, `KEY[=VALUE]` (e.g. com.docker.compose.project=shop); default: all")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dcfw [flags]\n\nA per-container nftables firewall for Docker, configured by dcfw.* labels.\nEvery flag can also be set as DCFW_<NAME> in the environment (e.g. DCFW_INTERVAL=30s).\n\n")
@@ -113,6 +115,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.onError, err = reconcile.ParseOnError(*onError); err != nil {
 		return o, fmt.Errorf("invalid --on-error %q: want lockdown or skip", *onError)
+	}
+	if o.scope, err = reconcile.ParseScope(*onlyLabel); err != nil {
+		return o, fmt.Errorf("invalid --only-label: %v", err)
 	}
 	return o, nil
 }
@@ -197,6 +202,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Interval:   o.interval,
 		DryRun:     o.dryRun,
 		OnError:    o.onError,
+		Scope:      o.scope,
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -213,6 +219,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Bool("dry_run", o.dryRun),
 		zap.Duration("interval", o.interval),
 		zap.Stringer("on_error", o.onError),
+		zap.Stringer("scope", o.scope),
 		zap.String("proc_dir", o.procDir),
 		zap.String("netns_dir", o.netnsDir),
 	)

@@ -36,8 +36,11 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"--interval=3s", "--once", "--dry-run", "--log-level=debug", "--log-format=json",
-				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip"},
+				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip", "--only-label=project=shop"},
 			check: func(t *testing.T, o options) {
+				if o.scope != (reconcile.Scope{Key: "project", Value: "shop", HasValue: true}) {
+					t.Errorf("scope: %+v", o.scope)
+				}
 				if o.interval != 3*time.Second || !o.once || !o.dryRun || o.logLevel != zapcore.DebugLevel ||
 					o.logFormat != "json" || o.procDir != "/host/proc" || o.netnsDir != "/run/netns" || o.onError != reconcile.Skip {
 					t.Errorf("flags: %+v", o)
@@ -94,6 +97,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{nil, map[string]string{"DCFW_INTERVAL": "-1s"}, "--interval"},
 		{nil, map[string]string{"DCFW_ONCE": "perhaps"}, "DCFW_ONCE"},
 		{nil, map[string]string{"DCFW_ON_ERROR": "later"}, "--on-error"},
+		{[]string{"--only-label==x"}, nil, "--only-label"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

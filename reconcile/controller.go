@@ -53,6 +53,8 @@ type Config struct {
 	DryRun bool
 	// OnError: what to do with containers whose labels have errors.
 	OnError OnError
+	// Scope limits dcfw to containers with a label (zero: all).
+	Scope Scope
 
 	// ErrorRepeat is how long an unchanged error stays quiet in the log
 	// after it was logged (default 10 minutes).

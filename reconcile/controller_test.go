@@ -572,3 +572,25 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 		t.Error("not protected through the sandbox file")
 	}
 }
+
+func TestScopeLeavesOthersAlone(t *testing.T) {
+	scope := Scope{Key: "run", Value: "mine", HasValue: true}
+	e := newTestEnv(t, func(c *Config) { c.Scope = scope })
+	mineLabels := map[string]string{"run": "mine"}
+	for k, v := range webLabels {
+		mineLabels[k] = v
+	}
+	mine := e.start("mine", mineLabels)
+	theirs := e.start("theirs", webLabels)
+	hostTheirs := e.start("their-host", webLabels, hostNetwork)
+	st := e.cycle()
+	if st.Containers != 1 || st.Managed != 1 || st.Errors != 0 {
+		t.Errorf("stats = %+v, want 1 container in scope, managed, no errors", st)
+	}
+	if e.table(mine) == "" || e.table(theirs) != "" {
+		t.Error("scope not respected")
+	}
+	if e.docker.Inspects(theirs.ID) != 0 || e.docker.Inspects(hostTheirs.ID) != 0 {
+		t.Error("containers out of scope were inspected")
+	}
+}

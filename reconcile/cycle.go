@@ -22,7 +22,8 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	}
 	c.errs.startCycle()
 	seen := map[netnsutil.ID]bool{}
-	st := c.reconcileSet(ctx, list, list, seen)
+	inScope := c.cfg.Scope.filter(list)
+	st := c.reconcileSet(ctx, inScope, list, seen)
 	st.add(c.releaseOrphans(ctx, list, nil, seen))
 	running := make(map[string]bool, len(list))
 	for _, ctr := range list {
@@ -30,7 +31,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	}
 	c.cache.keepOnly(running)
 	c.errs.endCycle()
-	st.Containers = len(list)
+	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
 }
@@ -51,7 +52,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
 		}
 		return
 	}
-	sel := sharingNamespace(list, targets)
+	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
 	st := c.reconcileSet(ctx, sel, list, seen)
 	selected := maps.Clone(targets)

@@ -180,3 +180,31 @@ func TestNetworkMode(t *testing.T) {
 		t.Error("JoinedContainer")
 	}
 }
+
+func TestScope(t *testing.T) {
+	tests := []struct {
+		sel    string
+		labels map[string]string
+		want   bool
+	}{
+		{"", nil, true},
+		{"project", map[string]string{"project": "x"}, true},
+		{"project", map[string]string{"other": "x"}, false},
+		{"project=shop", map[string]string{"project": "shop"}, true},
+		{"project=shop", map[string]string{"project": "blog"}, false},
+		{"project=", map[string]string{"project": ""}, true},
+		{"project=", map[string]string{"project": "x"}, false},
+	}
+	for _, tt := range tests {
+		s, err := ParseScope(tt.sel)
+		if err != nil {
+			t.Fatalf("ParseScope(%q): %v", tt.sel, err)
+		}
+		if got := s.Includes(tt.labels); got != tt.want {
+			t.Errorf("%q includes %v = %v, want %v", tt.sel, tt.labels, got, tt.want)
+		}
+	}
+	if _, err := ParseScope("=x"); err == nil {
+		t.Error(`ParseScope("=x") succeeded`)
+	}
+}
