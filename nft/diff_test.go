@@ -42,10 +42,10 @@ func TestDiff(t *testing.T) {
 		name   string
 		tamper func(live *Table) *Table
 		// expected plan
-		create, resetFlags       bool
+		create, resetFlags        bool
 		del, add, policy, rewrite []string
-		writes                   int
-		diffs                    []string // each must be contained in one Differences line, in order
+		writes                    int
+		diffs                     []string // each must be contained in one Differences line, in order
 	}{
 		{
 			name:   "identical",
