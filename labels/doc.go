@@ -24,7 +24,7 @@
 //	RULE   := ACTION [log] [on IFACE] [proto PROTO] [from ADDRS [port PORTS]] [to ADDRS [port PORTS]] [comment TEXT]
 //	ACTION := allow | deny | reject
 //	IFACE  := 1..15 printable ASCII characters except / and :, optionally ending in * (eth*)
-//	PROTO  := tcp | udp | icmp | icmpv6 | igmp | sctp | udplite | dccp | esp | ah | gre | 0..255 | any
+//	PROTO  := tcp | udp | icmp | icmpv6 | igmp | sctp | udplite | dccp | esp | ah | gre | 0..255 | any | all
 //	ADDRS  := ADDR[,ADDR...]     ADDR := any | IPv4 | IPv4/len | IPv6 | IPv6/len
 //	PORTS  := PORT[,PORT...]     PORT := 1..65535 | LO-HI
 //	TEXT   := a word, or "a quoted string" with \" and \\ escapes; printable, at most 128 bytes
@@ -45,7 +45,8 @@
 //     ports; Rule.Protocols says [TCP UDP]). port with a protocol that has
 //     no ports (icmp, igmp, esp, ah, gre, most numbers) is an error.
 //   - A protocol number that has a name is that protocol: proto 6 is proto
-//     tcp. Protocol is just the number; String prints the name.
+//     tcp. Protocol is just the number; String prints the name. all (the
+//     iptables word the original DCFW passed through) is any.
 //   - Lists are written without spaces: to 10.0.0.1,10.0.0.2. A list with
 //     spaces after or before its commas is an error, not two clauses.
 //   - A bare keyword is never a value: `comment log` is a missing comment

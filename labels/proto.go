@@ -31,7 +31,6 @@ var protocolAliases = map[string]string{
 	"ipv6-icmp": "icmpv6",
 	"ipv6icmp":  "icmpv6",
 	"udp-lite":  "udplite",
-	"all":       "any",
 	"ip":        "any",
 }
 
@@ -74,10 +73,11 @@ func (p Protocol) Family() Family {
 
 // parseProtocol reads a protocol name (any case), a number 0..255 or "any".
 // A number that has a name is the same protocol as the name: Protocol is
-// just the number.
+// just the number. "all" is accepted as "any": it is iptables' word, which
+// the original DCFW passed through, so old labels may have it.
 func parseProtocol(s string) (Protocol, string, string) {
 	lower := strings.ToLower(s)
-	if lower == "any" {
+	if lower == "any" || lower == "all" {
 		return AnyProtocol, "", ""
 	}
 	for _, n := range protocolNames {

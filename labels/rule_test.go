@@ -209,6 +209,7 @@ var validRules = []struct {
 	{name: "protocol 0", text: "allow proto 0", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: 0} }, str: "allow proto 0"},
 	{name: "protocol 255", text: "allow proto 255", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: 255} }, str: "allow proto 255"},
 	{name: "protocol any", text: "allow proto ANY", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: AnyProtocol} }, str: "allow"},
+	{name: "protocol all as in iptables", text: "allow proto all", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: AnyProtocol} }, str: "allow"},
 	{name: "protocol gre", text: "allow proto GRE", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: GRE} }, str: "allow proto gre"},
 	{name: "protocol esp", text: "allow proto esp", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: ESP} }, str: "allow proto esp"},
 	{name: "protocol ah", text: "allow proto ah", want: func(testing.TB) Rule { return Rule{Action: Allow, Proto: AH} }, str: "allow proto ah"},
