@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# The whole dcfw test suite, on a fresh Debian 12 machine or a developer's:
+#
+#     sudo bash scripts/test.sh            (as root; CI runs it via .ci/run)
+#
+# It installs what is missing (Docker engine, nftables, iproute2, Go...),
+# starts the Docker engine if none answers, loads the kernel modules the
+# tests may need, and then runs:
+#
+#   gofmt     every Go file is formatted
+#   vet       go vet ./...
+#   test      go test ./...: unit tests, kernel tests (real network
+#             namespaces, real nftables) and end-to-end tests (real engine,
+#             real containers) in one run
+#   fuzz      a short run of every fuzz target (go test -fuzz)
+#
+# and prints a summary. It exits non-zero if any step failed.
+#
+# The CI variable is passed through untouched: with CI set, a test that
+# cannot run here (no root, no engine) fails instead of skipping.
+#
+# Knobs (environment): DCFW_GO_TEST_TIMEOUT (default 60m), DCFW_FUZZTIME
+# (per fuzz target, default 20s; 0 skips fuzzing), DCFW_TEST_LOG_DIR (where
+# logs go; default a fresh directory under /tmp), DCFW_GO_TEST_FLAGS (extra
+# flags for go test, e.g. "-run TestX"; default none).
+set -euo pipefail
+
+GO_TEST_TIMEOUT=${DCFW_GO_TEST_TIMEOUT:-60m}
+FUZZTIME=${DCFW_FUZZTIME:-20s}
+# How long to wait for a Docker engine this script started.
+DOCKER_START_TIMEOUT=60
+# Go modules this old or newer can fetch the toolchain go.mod asks for
+# (GOTOOLCHAIN, through the module proxy).
+GO_MIN_FOR_TOOLCHAIN_SWITCH=1.21
+
+say() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() {
+	printf 'scripts/test.sh: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# version_ge A B: is version A >= version B (1.26.8 >= 1.21)?
+version_ge() {
+	[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- packages
+
+# Commands the tests need, and the Debian package that provides each.
+# (docker.io brings dockerd, containerd, runc and iptables.)
+declare -A PACKAGE_OF=(
+	[dockerd]=docker.io
+	[docker]=docker.io
+	[nft]=nftables
+	[ip]=iproute2
+	[nsenter]=util-linux
+	[git]=git
+	[modprobe]=kmod
+)
+
+apt_updated=false
+apt_install() {
+	have apt-get || die "missing packages ($*), and no apt-get to install them: install them by hand"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! $apt_updated; then
+		say "apt-get update"
+		apt-get update -qq
+		apt_updated=true
+	fi
+	say "apt-get install $*"
+	apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_packages() {
+	local missing=() cmd
+	for cmd in "${!PACKAGE_OF[@]}"; do
+		have "$cmd" || missing+=("${PACKAGE_OF[$cmd]}")
+	done
+	# The Go module proxy is reached over HTTPS.
+	[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+	if [ ${#missing[@]} -gt 0 ]; then
+		mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+		apt_install "${missing[@]}"
+	fi
+	for cmd in "${!PACKAGE_OF[@]}"; do
+		have "$cmd" || die "$cmd is still missing after installing ${PACKAGE_OF[$cmd]}"
+	done
+}
+
+# ---------------------------------------------------------------------- Go
+
+go_required() {
+	awk '$1 == "go" && $2 ~ /^[0-9]/ { print $2; exit }' go.mod
+}
+
+# go_candidates lists go binaries to consider, best guesses first.
+go_candidates() {
+	local g
+	if have go; then command -v go; fi
+	for g in /usr/local/go/bin/go /usr/lib/go/bin/go; do
+		[ -x "$g" ] && echo "$g"
+	done
+	# Debian's versioned packages, newest first.
+	find /usr/lib -maxdepth 3 -path '/usr/lib/go-1.*/bin/go' -executable 2>/dev/null | sort -rV
+	return 0
+}
+
+# go_version_of prints the version of a go binary itself (1.23.4), asked
+# outside the module so that go.mod cannot make it switch or refuse.
+go_version_of() {
+	(cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) | sed -n 's/^go\([0-9][0-9.a-z]*\).*/\1/p'
+}
+
+# find_go sets GO to a go binary that can build this module: one at least
+# as new as go.mod asks, or else one new enough (>= 1.21) to fetch that
+# toolchain through the module proxy (GOTOOLCHAIN=auto). Returns 1 if none.
+find_go() {
+	local required g v fallback=""
+	required=$(go_required)
+	[ -n "$required" ] || die "no go line in go.mod"
+	while read -r g; do
+		[ -n "$g" ] || continue
+		v=$(go_version_of "$g")
+		[ -n "$v" ] || continue
+		if version_ge "$v" "$required"; then
+			GO=$g
+			GO_NOTE="go $v at $g"
+			return 0
+		fi
+		if [ -z "$fallback" ] && version_ge "$v" "$GO_MIN_FOR_TOOLCHAIN_SWITCH"; then
+			fallback=$g
+			fallback_v=$v
+		fi
+	done < <(go_candidates)
+	if [ -n "$fallback" ]; then
+		GO=$fallback
+		# A machine-wide GOTOOLCHAIN=local (go env -w, or Debian's go.env)
+		# would forbid the switch; the environment variable wins over both.
+		export GOTOOLCHAIN=auto
+		GO_NOTE="go $fallback_v at $fallback, switching to go $required (GOTOOLCHAIN=auto, through the module proxy)"
+		return 0
+	fi
+	return 1
+}
+
+# install_go_from_backports installs Debian's newest Go (bookworm-backports:
+# 1.23 at the time of writing), which then fetches the toolchain go.mod
+# asks for. Debian 12 itself only has Go 1.19, too old for that.
+install_go_from_backports() {
+	local codename=""
+	# shellcheck disable=SC1091
+	[ -r /etc/os-release ] && codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	have apt-get || return 1
+	if [ "$codename" = bookworm ]; then
+		if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+			say "adding Debian's bookworm-backports to apt (for a Go new enough to fetch Go $(go_required))"
+			echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/dcfw-bookworm-backports.list
+			apt_updated=false
+		fi
+		apt_install -t bookworm-backports golang-go
+	else
+		apt_install golang-go
+	fi
+}
+
+ensure_go() {
+	if ! find_go; then
+		install_go_from_backports || true
+		find_go || die "no Go >= $(go_required) (nor >= $GO_MIN_FOR_TOOLCHAIN_SWITCH, which could fetch it).
+    Install Go $(go_required) from https://go.dev/dl/ into /usr/local/go (then: export PATH=/usr/local/go/bin:\$PATH),
+    or on Debian 12: apt-get install -t bookworm-backports golang-go (with bookworm-backports in apt's sources)."
+	fi
+	PATH="$(dirname "$GO"):$PATH"
+	export PATH
+	hash -r
+	# Make sure it works here, fetching the toolchain now if it switches.
+	local v
+	v=$(go env GOVERSION) || die "go does not work in $(pwd) ($GO_NOTE)"
+	say "Go: $GO_NOTE -> $v"
+}
+
+# ------------------------------------------------------------------ kernel
+
+# The tests create veth pairs, bridges and macvlan links, and nftables
+# tables; dummy links where the kernel has them. Modules that are built in
+# (or that this kernel lacks) are fine: the tests probe for what exists.
+ensure_kernel_modules() {
+	local m loaded=() absent=()
+	for m in nf_tables veth bridge macvlan dummy; do
+		if [ -d "/sys/module/$m" ]; then
+			continue
+		fi
+		if have modprobe && modprobe -q "$m" 2>/dev/null; then
+			loaded+=("$m")
+		else
+			absent+=("$m")
+		fi
+	done
+	[ ${#loaded[@]} -eq 0 ] || note "loaded kernel modules: ${loaded[*]}"
+	[ ${#absent[@]} -eq 0 ] || note "not loadable as modules (built in, or not in this kernel): ${absent[*]}"
+}
+
+# ------------------------------------------------------------------ Docker
+
+docker_up() { docker info >/dev/null 2>&1; }
+
+pid_is_dockerd() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = dockerd ]; }
+
+running_dockerd() {
+	local p
+	for p in /proc/[0-9]*; do
+		if [ "$(cat "$p/comm" 2>/dev/null)" = dockerd ]; then
+			basename "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+ensure_docker() {
+	if docker_up; then
+		return 0
+	fi
+	local started_pid="" log=""
+	if [ -d /run/systemd/system ] && have systemctl; then
+		say "starting the Docker engine (systemctl start docker)"
+		systemctl start docker || note "systemctl start docker failed; waiting anyway"
+	elif started_pid=$(running_dockerd); then
+		say "dockerd (pid $started_pid) runs but does not answer yet; waiting"
+	else
+		# A PID file left by a dockerd that died makes a new one refuse to
+		# start ("pid file found, ensure docker is not running").
+		if [ -f /var/run/docker.pid ] && ! pid_is_dockerd "$(cat /var/run/docker.pid)"; then
+			note "removing stale /var/run/docker.pid"
+			rm -f /var/run/docker.pid
+		fi
+		log=/tmp/dcfw-dockerd.log
+		say "starting the Docker engine: dockerd (log: $log)"
+		# Its own session: it outlives this script and a ^C to the tests.
+		setsid nohup dockerd >"$log" 2>&1 </dev/null &
+		started_pid=$!
+	fi
+	local i
+	for ((i = 0; i < DOCKER_START_TIMEOUT; i++)); do
+		if docker_up; then
+			note "engine up after ${i}s"
+			return 0
+		fi
+		if [ -n "$log" ] && ! kill -0 "$started_pid" 2>/dev/null; then
+			tail -n 30 "$log" >&2 || true
+			die "dockerd exited at start (log above, full log in $log)"
+		fi
+		sleep 1
+	done
+	[ -z "$log" ] || tail -n 30 "$log" >&2 || true
+	die "the Docker engine did not answer within ${DOCKER_START_TIMEOUT}s"
+}
+
+# ------------------------------------------------------------------- steps
+
+declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=()
+failed=0
+
+# run_step NAME CMD...: runs CMD, records its result and duration.
+run_step() {
+	local name=$1 start rc=0
+	shift
+	say "$name: $*"
+	start=$(date +%s)
+	"$@" || rc=$?
+	STEP_NAMES+=("$name")
+	STEP_TIMES+=("$(($(date +%s) - start))s")
+	if [ $rc -eq 0 ]; then
+		STEP_RESULTS+=(ok)
+	else
+		STEP_RESULTS+=("FAILED (exit $rc)")
+		failed=1
+	fi
+}
+
+# go_files lists the Go files go vet and go test see (testdata excluded).
+go_files() {
+	find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path './vendor/*' "$@"
+}
+
+check_gofmt() {
+	local out
+	out=$(go_files -print0 | xargs -0 gofmt -l)
+	if [ -n "$out" ]; then
+		echo "not gofmt-formatted (run gofmt -w on them):"
+		echo "$out"
+		return 1
+	fi
+}
+
+run_go_test() {
+	# -v so the log shows every test (and the summary can count them);
+	# the output of each package still comes out in one piece.
+	# shellcheck disable=SC2086
+	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} ./... 2>&1 | tee "$LOG_DIR/go-test.log"
+}
+
+# fuzz_targets prints "package-dir FuzzName" for every fuzz target.
+fuzz_targets() {
+	local f name
+	while IFS= read -r f; do
+		while IFS= read -r name; do
+			echo "$(dirname "$f") $name"
+		done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(f \*testing\.F).*/\1/p' "$f")
+	done < <(go_files -name '*_test.go')
+}
+
+run_fuzz() {
+	local dir name rc=0 n=0
+	if [ "$FUZZTIME" = 0 ]; then
+		echo "fuzzing skipped (DCFW_FUZZTIME=0)"
+		return 0
+	fi
+	while read -r dir name; do
+		n=$((n + 1))
+		say "fuzz: $name in ./$dir for $FUZZTIME"
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" </dev/null || rc=1
+	done < <(fuzz_targets | sort -u)
+	[ $n -gt 0 ] || echo "no fuzz targets found"
+	return $rc
+}
+
+summary() {
+	local passed=0 failed_tests=0 skipped=0 pkg_ok=0 pkg_fail=0 i
+	if [ -f "$LOG_DIR/go-test.log" ]; then
+		passed=$(grep -cE '^ *--- PASS' "$LOG_DIR/go-test.log" || true)
+		failed_tests=$(grep -cE '^ *--- FAIL' "$LOG_DIR/go-test.log" || true)
+		skipped=$(grep -cE '^ *--- SKIP' "$LOG_DIR/go-test.log" || true)
+		pkg_ok=$(grep -cE '^ok ' "$LOG_DIR/go-test.log" || true)
+		pkg_fail=$(grep -cE '^FAIL\s' "$LOG_DIR/go-test.log" || true)
+	fi
+	echo
+	say "summary (log: $LOG_DIR)"
+	for i in "${!STEP_NAMES[@]}"; do
+		printf '    %-8s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"
+	done
+	note "packages: $pkg_ok ok, $pkg_fail failed"
+	if [ "$skipped" -gt 0 ]; then
+		note "skipped tests:"
+		grep -E '^ *--- SKIP' "$LOG_DIR/go-test.log" | sed 's/^ */      /' || true
+	fi
+	if [ "$failed_tests" -gt 0 ]; then
+		note "failed tests:"
+		grep -E '^ *--- FAIL' "$LOG_DIR/go-test.log" | sed 's/^ */      /' || true
+	fi
+	note "total time: $(($(date +%s) - SCRIPT_START))s"
+	echo "tests: $passed passed, $failed_tests failed, $skipped skipped"
+}
+
+main() {
+	SCRIPT_START=$(date +%s)
+	cd "$(dirname "${BASH_SOURCE[0]}")/.."
+	[ "$(id -u)" -eq 0 ] || die "run as root (sudo bash scripts/test.sh): the kernel and end-to-end tests create network namespaces, nftables rules and containers"
+	LOG_DIR=${DCFW_TEST_LOG_DIR:-$(mktemp -d /tmp/dcfw-test.XXXXXX)}
+	mkdir -p "$LOG_DIR"
+	say "dcfw test suite in $(pwd) (CI=${CI-<unset>}, kernel $(uname -r))"
+
+	ensure_packages
+	ensure_go
+	ensure_kernel_modules
+	ensure_docker
+	say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?')"
+
+	run_step gofmt check_gofmt
+	run_step vet go vet ./...
+	run_step test run_go_test
+	run_step fuzz run_fuzz
+	summary
+	return $failed
+}
+
+# Sourcing the script (to try a function) runs nothing.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	main "$@"
+fi
