@@ -84,6 +84,84 @@ func Link(t testing.TB, a *Host, ea End, b *Host, eb End) {
 			t.Fatalf("testnet: %s in %s: %v", side.name, side.h, err)
 		}
 	}
+	if err := settle(a, ea.Name, aAddrs, b, eb.Name, bAddrs); err != nil {
+		t.Fatalf("testnet: link %s@%s <-> %s@%s: %v", ea.Name, a, eb.Name, b, err)
+	}
+}
+
+// settleAttempt bounds one readiness ping; settle retries until
+// linkUpTimeout.
+const settleAttempt = 200 * time.Millisecond
+
+// settle makes sure a new link carries traffic in both directions and both
+// families before the test's first packet, then forgets what that taught
+// the neighbour tables, so the test starts with cold caches (a ruleset that
+// broke neighbour discovery must not be hidden by entries learned here).
+//
+// Carrier is not enough: the kernel finishes bringing IPv6 up on an address
+// in deferred work (joining its solicited-node multicast group, even with
+// nodad), and until then a neighbour solicitation for it is dropped and
+// only retried after a second. Under load that made the first IPv6 probe
+// of a test time out about a third of the time.
+func settle(a *Host, aIf string, aAddrs []netip.Prefix, b *Host, bIf string, bAddrs []netip.Prefix) error {
+	deadline := time.Now().Add(linkUpTimeout)
+	for _, dir := range []struct {
+		from  *Host
+		iface string
+		to    []netip.Prefix
+	}{{a, aIf, bAddrs}, {b, bIf, aAddrs}} {
+		for _, p := range dir.to {
+			for {
+				var out Outcome
+				var err error
+				dir.from.Do(func() error {
+					out, err = ping(p.Addr(), settleAttempt, source{iface: dir.iface})
+					return nil
+				})
+				if out == Answered {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("ping %s from %s: %v (%v) after %v", p.Addr(), dir.from, out, err, linkUpTimeout)
+				}
+				// The solicitation was probably lost; the kernel would only
+				// retry in a second. Forget the incomplete entry so the next
+				// attempt solicits again at once.
+				if err := flushNeighbours(dir.from, dir.iface); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, side := range []struct {
+		h     *Host
+		iface string
+	}{{a, aIf}, {b, bIf}} {
+		if err := flushNeighbours(side.h, side.iface); err != nil {
+			return fmt.Errorf("flush neighbours of %s in %s: %w", side.iface, side.h, err)
+		}
+	}
+	return nil
+}
+
+func flushNeighbours(h *Host, iface string) error {
+	l, err := h.nl.LinkByName(iface)
+	if err != nil {
+		return err
+	}
+	neighs, err := h.nl.NeighList(l.Attrs().Index, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighs {
+		if n.State&(netlink.NUD_NOARP|netlink.NUD_PERMANENT) != 0 {
+			continue
+		}
+		if err := h.nl.NeighDel(&n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("delete %s: %w", n.IP, err)
+		}
+	}
+	return nil
 }
 
 // AddAddr adds one more address (with prefix length, e.g. "10.99.1.3/24" or

@@ -1,8 +1,14 @@
 package testnet_test
 
 import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/dcfw/dcfw/internal/testenv"
 	"github.com/dcfw/dcfw/internal/testnet"
@@ -254,4 +260,50 @@ func TestNFT(t *testing.T) {
 	if out := other.NFT(t, "list", "ruleset"); out != "" {
 		t.Fatalf("table leaked into another namespace:\n%s", out)
 	}
+}
+
+// When Link returns, the link is ready for a first packet in either
+// direction: every IPv6 address has joined its solicited-node multicast
+// group (before that, neighbour solicitations for it are dropped and the
+// first probe waits a second for a retry), and the neighbour tables are
+// empty again, so tests see neighbour discovery as a fresh link would.
+func TestLinkReady(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	t.Parallel()
+	srv, cli := pair(t)
+	for _, side := range []struct {
+		h    *testnet.Host
+		addr string
+	}{{srv, "fd00:99:1::1"}, {cli, "fd00:99:1::2"}} {
+		a := netip.MustParseAddr(side.addr).As16()
+		group := fmt.Sprintf("ff0200000000000000000001ff%x", a[13:])
+		var igmp6 []byte
+		if err := side.h.Do(func() (err error) {
+			// thread-self: /proc/self/net is the main thread's namespace.
+			igmp6, err = os.ReadFile("/proc/thread-self/net/igmp6")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(igmp6), " eth0 ") || !strings.Contains(string(igmp6), group) {
+			t.Errorf("%s: solicited-node group %s of %s not joined:\n%s", side.h, group, side.addr, igmp6)
+		}
+		l, err := side.h.Netlink().LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		neighs, err := side.h.Netlink().NeighList(l.Attrs().Index, netlink.FAMILY_ALL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range neighs {
+			if n.State&(netlink.NUD_NOARP|netlink.NUD_PERMANENT) == 0 {
+				t.Errorf("%s: neighbour entry left by Link: %s", side.h, n.String())
+			}
+		}
+	}
+	srv.ListenTCP(t, "[::]:80")
+	cli.ListenTCP(t, "[::]:80")
+	expect(t, "v6 cli->srv", cli.DialTCP("[fd00:99:1::1]:80", answerWait), testnet.Connected)
+	expect(t, "v6 srv->cli", srv.DialTCP("[fd00:99:1::2]:80", answerWait), testnet.Connected)
 }
