@@ -257,3 +257,53 @@ func mustGlob(t *testing.T, pattern string) []string {
 	}
 	return m
 }
+
+// Sysctls set by NewNS and Host.Sysctl change the test's namespace only;
+// the host's values stay as they were.
+func TestSysctlStaysInside(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	t.Parallel()
+	readErr := func(key string) (string, error) {
+		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		return strings.TrimSpace(string(b)), err
+	}
+	read := func(key string) string {
+		t.Helper()
+		v, err := readErr(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	keys := []string{"net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit",
+		"net.ipv6.conf.default.accept_dad", "net.ipv4.ip_default_ttl"}
+	before := map[string]string{}
+	for _, k := range keys {
+		before[k] = read(k) // this goroutine's thread is in the host's namespace
+	}
+	ttl := "63"
+	if before["net.ipv4.ip_default_ttl"] == ttl {
+		ttl = "62"
+	}
+
+	h := testnet.NewNS(t, "sysctl")
+	h.Sysctl(t, "net.ipv4.ip_default_ttl", ttl)
+	want := map[string]string{
+		"net.ipv4.icmp_ratelimit":          "0",
+		"net.ipv6.icmp.ratelimit":          "0",
+		"net.ipv6.conf.default.accept_dad": "0",
+		"net.ipv4.ip_default_ttl":          ttl,
+	}
+	for _, k := range keys {
+		var got string
+		if err := h.Do(func() (err error) { got, err = readErr(k); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if got != want[k] {
+			t.Errorf("%s in %s = %s, want %s", k, h, got, want[k])
+		}
+		if got := read(k); got != before[k] {
+			t.Errorf("host's %s changed from %s to %s", k, before[k], got)
+		}
+	}
+}
