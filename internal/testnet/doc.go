@@ -42,8 +42,18 @@
 //     the dcfwt- prefix and can be removed with `ip netns delete`.
 //   - Host.Do moves a locked OS thread into the namespace, on its own
 //     goroutine. Goroutines started inside do not follow; sockets created
-//     inside stay in the namespace for life. Never call setns on a
-//     goroutine yourself without locking its thread.
+//     inside stay in the namespace for life. f must not call t.Fatal (it
+//     runs on another goroutine). Inside, read /proc/thread-self/net/...,
+//     not /proc/self/net or /proc/net: those follow the main thread. Never
+//     call setns on a goroutine yourself without locking its thread.
+//   - Probes return an Outcome, not an error; for Failed they log the
+//     underlying error to the test that created the probing Host.
+//   - Link returns once the link carries both families both ways (it pings
+//     each peer address from each side; carrier alone is not enough, IPv6
+//     finishes setting up an address in deferred work), then deletes the
+//     neighbour entries those pings created: tests start with cold
+//     neighbour tables, as on a fresh link. So link hosts before
+//     installing rules that drop ICMP echo.
 //   - Inside its namespaces the package turns ICMP rate limiting off (so
 //     repeated refused probes all see their port unreachable) and IPv6 DAD
 //     off. Peers not made by NewNS (containers) keep the kernel's defaults:

@@ -29,7 +29,7 @@ func (h *Host) ListenTCP(t testing.TB, addr string) string {
 	if err != nil {
 		t.Fatalf("testnet: listen tcp %s in %s: %v", addr, h, err)
 	}
-	s := &tcpServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &tcpServer{t: t, ln: ln, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.serve()
 	t.Cleanup(s.close)
@@ -37,6 +37,7 @@ func (h *Host) ListenTCP(t testing.TB, addr string) string {
 }
 
 type tcpServer struct {
+	t      testing.TB
 	ln     net.Listener
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -50,7 +51,10 @@ func (s *tcpServer) serve() {
 		c, err := s.ln.Accept()
 		if err != nil {
 			// Closed at cleanup. Anything else (EMFILE...) would repeat
-			// forever, so stop there too: probes then time out, loudly.
+			// forever: stop, and say why later probes time out.
+			if !errors.Is(err, net.ErrClosed) {
+				s.t.Errorf("testnet: server on %s stopped: %v", s.ln.Addr(), err)
+			}
 			return
 		}
 		s.mu.Lock()
