@@ -165,6 +165,7 @@ func newLogger(o options, w io.Writer) *zap.Logger {
 		encoder = zapcore.NewJSONEncoder(enc)
 	} else {
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc.EncodeDuration = zapcore.StringDurationEncoder // "1.2ms", not 0.0012
 		encoder = zapcore.NewConsoleEncoder(enc)
 	}
 	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), o.logLevel))

@@ -253,7 +253,9 @@ func (c *Controller) logSummary(msg string, st CycleStats, err error, always boo
 		if c.errs.allow("cycle", err.Error(), c.now()) {
 			c.log.Error(msg+" failed", append(fields, zap.Error(err))...)
 		}
-	case always || st.Changed > 0 || st.Removed > 0:
+	case always || (!c.cfg.DryRun && (st.Changed > 0 || st.Removed > 0)):
+		// A dry run "changes" the same namespaces in every cycle; each
+		// one's would-line is rate-limited, and so is its summary.
 		c.errs.clear("cycle")
 		c.log.Info(msg, fields...)
 	default:

@@ -594,3 +594,14 @@ func TestScopeLeavesOthersAlone(t *testing.T) {
 		t.Error("containers out of scope were inspected")
 	}
 }
+
+func TestDryRunCycleSummaryIsQuiet(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.DryRun = true })
+	e.start("web", webLabels)
+	e.cycle()
+	e.resetLogs()
+	if st := e.cycle(); st.Changed != 1 {
+		t.Errorf("stats = %+v, want the pending change counted", st)
+	}
+	e.noLogsAbove(zapcore.DebugLevel)
+}
