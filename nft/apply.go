@@ -45,7 +45,7 @@ func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for attempt := 1; ; attempt++ {
-		live, err := c.read()
+		live, err := c.read(false)
 		if err != nil {
 			return Result{DryRun: dryRun}, err
 		}

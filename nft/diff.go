@@ -142,7 +142,7 @@ func ruleDiffs(live, want []Rule) []string {
 	}
 	wk := make([]string, len(want))
 	for i := range want {
-		wk[i] = want[i].key()
+		wk[i] = want[i].encodedKey()
 	}
 	head := 0
 	for head < len(lk) && head < len(wk) && lk[head] == wk[head] {

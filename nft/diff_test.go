@@ -152,7 +152,7 @@ func TestDiff(t *testing.T) {
 		{
 			name: "rule replaced by a foreign one",
 			tamper: func(l *Table) *Table {
-				l.Chains[0].Rules[2] = Rule{Comment: commentInvalid, foreign: &foreignRule{key: "Fx", summary: []string{"ct", "bitwise", "cmp", "counter", "immediate"}}}
+				l.Chains[0].Rules[2] = Rule{Comment: commentInvalid, live: &liveInfo{key: "Fx", foreign: []string{"ct", "bitwise", "cmp", "counter", "immediate"}}}
 				return l
 			},
 			rewrite: []string{"input"}, writes: 1 + nIn,

@@ -3,6 +3,7 @@ package nft
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
@@ -22,17 +23,27 @@ import (
 // already in canonical form (a unit test checks that they are fixed points),
 // so a desired rule's key is simply its encoding.
 //
-// A live rule with an expression the library does not know (or cannot
+// A live rule with an expression dcfw does not make (or the library cannot
 // decode) gets a key that starts differently ('F' rather than 'C') and so
 // never equals a desired rule: v0.3.0's GetRules would silently drop such
 // an expression, and a tampered rule could then pass for one of ours.
 
 const famInet = byte(unix.NFPROTO_INET)
 
-// key returns r's comparison key.
+// key returns r's comparison key: for a live rule, the key of what the
+// kernel holds; otherwise that of r's encoding.
 func (r *Rule) key() string {
-	if r.foreign != nil {
-		return r.foreign.key
+	if r.live != nil {
+		return r.live.key
+	}
+	return r.encodedKey()
+}
+
+// encodedKey returns the key of the rule r's fields describe, which is what
+// Apply would write. (A foreign rule has no encoding: its live key.)
+func (r *Rule) encodedKey() string {
+	if r.live.isForeign() {
+		return r.live.key
 	}
 	b := []byte{'C'}
 	for _, e := range r.encode() {
@@ -124,50 +135,124 @@ func isVerdictImmediate(data []byte) bool {
 	return false
 }
 
-// liveRule builds the Rule of a dumped kernel rule: a typed rule when its
+// liveRule builds the Rule of a dumped kernel rule. Its key is computed
+// at once. With decodeNow its fields are filled too: a typed rule when its
 // expressions are exactly what dcfw would generate for some Rule, else a
-// foreign one.
-func liveRule(raws []rawExpr, udata []byte, handle uint64) Rule {
-	comment := commentOf(udata)
-	key := []byte{'C'}
-	es := make([]expr.Any, 0, len(raws))
-	known := true
-	for _, x := range raws {
-		e, err := decodeExpr(x)
-		if err != nil {
-			known = false
-			break
-		}
-		m, err := expr.Marshal(famInet, e)
-		if err != nil {
-			known = false
-			break
-		}
-		key = appendChunk(key, m)
-		es = append(es, e)
+// foreign one; without, decoding waits until the rule is shown (resolved).
+func liveRule(raws []rawExpr, udata []byte, handle uint64, decodeNow bool) Rule {
+	key, es, _ := canonicalKey(raws, udata, decodeNow)
+	if !decodeNow {
+		return Rule{L4Proto: NoProto, Comment: commentOf(udata), Handle: handle,
+			live: &liveInfo{key: key, pending: &pendingDecode{raws: raws, udata: udata}}}
 	}
-	key = append(key, 'U')
-	key = appendChunk(key, udata)
-	if known {
+	return decodeLive(raws, udata, handle, key, es)
+}
+
+// resolved returns r with its fields decoded: r itself, except for a rule
+// of an internal read whose decoding is pending.
+func (r *Rule) resolved() *Rule {
+	if r.live == nil || r.live.pending == nil {
+		return r
+	}
+	p := r.live.pending
+	_, es, _ := canonicalKey(p.raws, p.udata, true)
+	full := decodeLive(p.raws, p.udata, r.Handle, r.live.key, es)
+	return &full
+}
+
+// canonicalKey returns the comparison key of a dumped rule and, when every
+// expression is one dcfw makes and wantExprs is set, the decoded
+// expressions. When some expression is not dcfw's the key starts with 'F'
+// and can equal no desired rule's key; ok is false then.
+func canonicalKey(raws []rawExpr, udata []byte, wantExprs bool) (key string, es []expr.Any, ok bool) {
+	b := []byte{'C'}
+	if wantExprs {
+		es = make([]expr.Any, 0, len(raws))
+	}
+	ok = true
+	for _, x := range raws {
+		canon, e, err := canonicalExpr(x, wantExprs)
+		if err != nil {
+			ok = false
+			break
+		}
+		b = appendChunk(b, canon)
+		if wantExprs {
+			es = append(es, e)
+		}
+	}
+	if !ok {
+		es = nil
+		b = []byte{'F'}
+		for _, x := range raws {
+			b = appendChunk(b, []byte(x.name))
+			b = appendChunk(b, x.data)
+		}
+	}
+	b = append(b, 'U')
+	return string(appendChunk(b, udata)), es, ok
+}
+
+// canonicalCache memoises canonicalExpr by the dumped bytes: a ruleset
+// repeats the same few expressions (meta load l4proto, cmp eq tcp, ...)
+// over and over, and the library round trip allocates a lot. Bounded: it
+// is emptied when full.
+var canonicalCache = struct {
+	sync.Mutex
+	m map[string][]byte
+}{m: map[string][]byte{}}
+
+const canonicalCacheSize = 4096
+
+// canonicalExpr returns the canonical form of one dumped expression (see
+// the top of this file) and, with wantExpr, its decoded value.
+func canonicalExpr(x rawExpr, wantExpr bool) ([]byte, expr.Any, error) {
+	ck := x.name + "\x00" + string(x.data)
+	if !wantExpr {
+		canonicalCache.Lock()
+		canon, hit := canonicalCache.m[ck]
+		canonicalCache.Unlock()
+		if hit {
+			return canon, nil, nil
+		}
+	}
+	e, err := decodeExpr(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	canon, err := expr.Marshal(famInet, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	canonicalCache.Lock()
+	if len(canonicalCache.m) >= canonicalCacheSize {
+		clear(canonicalCache.m)
+	}
+	canonicalCache.m[ck] = canon
+	canonicalCache.Unlock()
+	return canon, e, nil
+}
+
+// decodeLive fills the fields of a live rule from its decoded expressions
+// (nil: some expression is not dcfw's), or marks it foreign.
+func decodeLive(raws []rawExpr, udata []byte, handle uint64, key string, es []expr.Any) Rule {
+	comment := commentOf(udata)
+	if es != nil {
 		if r, ok := decode(es); ok {
 			r.Comment, r.Handle = comment, handle
 			// decode is the inverse of encode only for what encode makes;
 			// the key check proves this rule is exactly r.
-			if r.key() == string(key) {
+			if r.encodedKey() == key {
+				r.live = &liveInfo{key: key}
 				return r
 			}
 		}
 	}
-	f := &foreignRule{}
-	fk := []byte{'F'}
+	summary := make([]string, 0, len(raws))
 	for _, x := range raws {
-		fk = appendChunk(fk, []byte(x.name))
-		fk = appendChunk(fk, x.data)
-		f.summary = append(f.summary, x.name)
+		summary = append(summary, x.name)
 	}
-	fk = append(fk, 'U')
-	f.key = string(appendChunk(fk, udata))
-	return Rule{Comment: comment, Handle: handle, L4Proto: NoProto, foreign: f}
+	return Rule{Comment: comment, Handle: handle, L4Proto: NoProto, live: &liveInfo{key: key, foreign: summary}}
 }
 
 // commentOf returns the comment in a rule's userdata, or "". It walks the

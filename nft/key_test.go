@@ -85,18 +85,24 @@ func TestEncodingIsCanonical(t *testing.T) {
 // rule it came from (all typed fields, comment and key).
 func TestDecodeInvertsEncode(t *testing.T) {
 	for _, r := range allCaseRules(t) {
-		got := liveRule(dumpOf(t, &r), r.userData(), 42)
+		got := liveRule(dumpOf(t, &r), r.userData(), 42, true)
 		if got.Foreign() {
 			t.Errorf("%s: decoded as foreign", r.String())
 			continue
 		}
+		if got.key() != r.key() || got.encodedKey() != r.key() {
+			t.Errorf("%s: key changed in the round trip", r.String())
+		}
+		// Decoding later (as Apply's reads do) gives the same rule.
+		lazy := liveRule(dumpOf(t, &r), r.userData(), 42, false)
+		if lazy.key() != got.key() || lazy.String() != got.String() || lazy.Foreign() {
+			t.Errorf("%s: lazy decoding differs: %q", r.String(), lazy.String())
+		}
 		want := r
 		want.Handle = 42
+		got.live = nil
 		if !reflect.DeepEqual(normalized(got), normalized(want)) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
-		}
-		if got.key() != r.key() {
-			t.Errorf("%s: key changed in the round trip", r.String())
 		}
 	}
 }
@@ -136,8 +142,9 @@ func TestForeignRules(t *testing.T) {
 			rawOf(t, &expr.Verdict{Kind: expr.VerdictDrop})), accept.userData()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := liveRule(c.raws, c.ud, 7)
-			if r.key() == accept.key() {
+			r := liveRule(c.raws, c.ud, 7, true)
+			lazy := liveRule(c.raws, c.ud, 7, false)
+			if r.key() == accept.key() || lazy.key() == accept.key() {
 				t.Fatalf("tampered rule compares equal to the original")
 			}
 			if r.Comment != "c" || r.Handle != 7 {
@@ -146,7 +153,7 @@ func TestForeignRules(t *testing.T) {
 		})
 	}
 	// Same expressions, other comment: differs, but is still a dcfw-shaped rule.
-	other := liveRule(base, userdata.AppendString(nil, userdata.TypeComment, "d"), 1)
+	other := liveRule(base, userdata.AppendString(nil, userdata.TypeComment, "d"), 1, true)
 	if other.Foreign() || other.key() == accept.key() {
 		t.Errorf("comment change: foreign=%v equal=%v", other.Foreign(), other.key() == accept.key())
 	}
@@ -228,8 +235,10 @@ func FuzzLiveRule(f *testing.F) {
 			b = b[1+m:]
 			raws = append(raws, x)
 		}
-		r := liveRule(raws, ud, 1)
-		_ = r.String()
+		r := liveRule(raws, ud, 1, true)
+		if lazy := liveRule(raws, ud, 1, false); lazy.key() != r.key() || lazy.String() != r.String() {
+			t.Fatalf("lazy and eager decoding differ")
+		}
 		if r.Foreign() {
 			return
 		}
@@ -244,7 +253,7 @@ func FuzzLiveRule(f *testing.F) {
 			key = appendChunk(key, m)
 		}
 		key = appendChunk(append(key, 'U'), ud)
-		if r.key() != string(key) {
+		if r.encodedKey() != string(key) {
 			t.Fatalf("accepted rule %q does not encode back to its dump", r.String())
 		}
 	})

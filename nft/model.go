@@ -197,21 +197,33 @@ type Rule struct {
 	// It is not compared.
 	Handle uint64
 
-	// foreign is set on a live rule that is not one dcfw makes: its
-	// expressions could not be decoded into the fields above, which then
-	// are meaningless (except Comment and Handle).
-	foreign *foreignRule
+	// live is set on a rule read from the kernel.
+	live *liveInfo
 }
 
 // Foreign reports whether r is a live rule that dcfw does not make (someone
 // added or altered it); its typed fields are then empty.
-func (r *Rule) Foreign() bool { return r.foreign != nil }
+func (r *Rule) Foreign() bool { return r.resolved().live.isForeign() }
 
-// foreignRule keeps what is needed to compare and show a rule dcfw cannot
-// decode.
-type foreignRule struct {
-	key     string   // comparison key (never equal to the key of a typed rule)
-	summary []string // one word per expression, for String
+// liveInfo is what a rule read from the kernel carries besides its fields.
+type liveInfo struct {
+	// key is the comparison key of the rule the kernel holds (see key.go);
+	// it is what a live rule is compared by, whatever its fields say.
+	key string
+	// foreign, when non-nil, marks a rule dcfw does not make: one word per
+	// expression, for String.
+	foreign []string
+	// pending holds the dump of a rule whose fields have not been decoded
+	// yet: Apply's own reads only compare keys and decode just the rules
+	// it describes in Differences.
+	pending *pendingDecode
+}
+
+func (l *liveInfo) isForeign() bool { return l != nil && l.foreign != nil }
+
+type pendingDecode struct {
+	raws  []rawExpr
+	udata []byte
 }
 
 // portProtos are the protocols whose ports sit at offsets 0 and 2 of the

@@ -24,18 +24,23 @@ import (
 
 const readAttempts = 5
 
+// nativeEndian is the byte order of netlink headers (host order).
+var nativeEndian = binary.NativeEndian
+
 // Read returns the live `table inet dcfw` of the namespace, or nil (and no
 // error) when it does not exist. Chains are in the kernel's order; rules
 // that dcfw does not make are marked Foreign.
 func (c *Conn) Read() (*Table, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.read()
+	return c.read(true)
 }
 
-func (c *Conn) read() (*Table, error) {
+// read reads the table; with decode the rules' fields are filled at once,
+// without only their keys are (see liveRule).
+func (c *Conn) read(decode bool) (*Table, error) {
 	for range readAttempts {
-		t, consistent, err := c.readOnce()
+		t, consistent, err := c.readOnce(decode)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRead, err)
 		}
@@ -48,12 +53,12 @@ func (c *Conn) read() (*Table, error) {
 
 // readOnce reads the table once; consistent is false when the ruleset
 // changed during the read.
-func (c *Conn) readOnce() (t *Table, consistent bool, err error) {
+func (c *Conn) readOnce(decode bool) (t *Table, consistent bool, err error) {
 	gen1, err := c.generation()
 	if err != nil {
 		return nil, false, err
 	}
-	t, intr, err := c.readTable()
+	t, intr, err := c.readTable(decode)
 	if err != nil {
 		return nil, false, err
 	}
@@ -75,7 +80,7 @@ func (c *Conn) tableExists() (bool, error) {
 	return err == nil, err
 }
 
-func (c *Conn) readTable() (t *Table, interrupted bool, err error) {
+func (c *Conn) readTable(decode bool) (t *Table, interrupted bool, err error) {
 	msgs, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
 		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
 	})
@@ -115,7 +120,7 @@ func (c *Conn) readTable() (t *Table, interrupted bool, err error) {
 	}
 	for _, m := range msgs {
 		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
-		chain, table, r := parseRule(msgAttrs(m))
+		chain, table, r := parseRule(msgAttrs(m), decode)
 		if table != TableName {
 			continue
 		}
@@ -175,17 +180,28 @@ type attr struct {
 }
 
 // parseAttrs splits netlink attributes (type flags such as NLA_F_NESTED
-// removed).
+// removed). The data slices point into b: a dump of a thousand rules is
+// split into tens of thousands of attributes, and copying each (as
+// netlink.AttributeDecoder.Bytes does) would dominate the cost of a read.
 func parseAttrs(b []byte) ([]attr, error) {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return nil, err
+	out := make([]attr, 0, 8)
+	for len(b) > 0 {
+		if len(b) < unix.SizeofNlAttr {
+			return out, fmt.Errorf("netlink attribute: %d bytes left, header needs %d", len(b), unix.SizeofNlAttr)
+		}
+		n := int(nativeEndian.Uint16(b[0:2]))
+		typ := nativeEndian.Uint16(b[2:4]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if n < unix.SizeofNlAttr || n > len(b) {
+			return out, fmt.Errorf("netlink attribute: length %d out of bounds (%d bytes left)", n, len(b))
+		}
+		out = append(out, attr{typ: typ, data: b[unix.SizeofNlAttr:n:n]})
+		n = (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+		if n > len(b) {
+			n = len(b)
+		}
+		b = b[n:]
 	}
-	var out []attr
-	for ad.Next() {
-		out = append(out, attr{typ: ad.Type(), data: ad.Bytes()})
-	}
-	return out, ad.Err()
+	return out, nil
 }
 
 // msgAttrs returns the attributes of an nf_tables message (after its
@@ -237,7 +253,7 @@ func parseChain(as []attr) (c *Chain, table string) {
 	return c, table
 }
 
-func parseRule(as []attr) (chain, table string, r Rule) {
+func parseRule(as []attr, decode bool) (chain, table string, r Rule) {
 	var (
 		raws   []rawExpr
 		udata  []byte
@@ -279,5 +295,5 @@ func parseRule(as []attr) (chain, table string, r Rule) {
 			}
 		}
 	}
-	return chain, table, liveRule(raws, udata, handle)
+	return chain, table, liveRule(raws, udata, handle, decode)
 }

@@ -145,9 +145,10 @@ func protoName(p int16) string {
 
 // String renders one rule in nft syntax (without indentation).
 func (r *Rule) String() string {
+	r = r.resolved()
 	var w []string
-	if r.foreign != nil {
-		w = append(w, "# not a dcfw rule:", strings.Join(r.foreign.summary, " "))
+	if r.live.isForeign() {
+		w = append(w, "# not a dcfw rule:", strings.Join(r.live.foreign, " "))
 		if r.Handle != 0 {
 			w = append(w, "# handle "+strconv.FormatUint(r.Handle, 10))
 		}
