@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,8 +61,13 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
 		selected[ctr.ID] = true
 	}
 	st.add(c.releaseOrphans(ctx, list, selected, seen))
+	ids := make([]string, 0, len(targets))
+	for id := range targets {
+		ids = append(ids, ShortID(id))
+	}
+	slices.Sort(ids)
 	c.log.Debug("reconciled after events",
-		zap.Int("events", len(evs)), zap.Int("managed", st.Managed), zap.Int("changed", st.Changed),
+		zap.Int("events", len(evs)), zap.Strings("containers", ids), zap.Int("managed", st.Managed), zap.Int("changed", st.Changed),
 		zap.Int("errors", st.Errors), zap.Duration("duration", time.Since(start)))
 }
 
@@ -92,8 +98,11 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 			// matters too: containers that joined its namespace remain.
 			targets[ev.ContainerID] = true
 		}
-		c.log.Debug("docker event", zap.Stringer("event", ev.Kind),
-			zap.String("id", ShortID(ev.ContainerID)), zap.String("network", ev.NetworkName))
+		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", ShortID(ev.ContainerID))}
+		if ev.NetworkName != "" {
+			fields = append(fields, zap.String("network", ev.NetworkName))
+		}
+		c.log.Debug("docker event", fields...)
 	}
 	return targets
 }
