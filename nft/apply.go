@@ -37,7 +37,9 @@ func (r Result) Changed() bool { return r.Writes > 0 }
 //
 // Should the batch fail because the ruleset changed between the read and
 // the write (ENOENT, EEXIST: someone deleted or created a chain meanwhile),
-// Apply reads and tries once more.
+// Apply reads and tries once more. Should the kernel's replies overflow the
+// socket (ENOBUFS; the buffers are sized to prevent it), Apply reads the
+// table back and succeeds if it is as desired.
 func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
 	if err := checkDesired(desired); err != nil {
 		return Result{}, err
@@ -64,11 +66,26 @@ func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
 		if err == nil {
 			return res, nil
 		}
+		if errors.Is(err, unix.ENOBUFS) && c.verify(desired) {
+			// The kernel committed the batch but some replies were lost;
+			// the table is as desired.
+			return res, nil
+		}
 		if attempt == 1 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EEXIST)) {
 			continue
 		}
 		return Result{Differences: p.differences}, err
 	}
+}
+
+// verify reports whether the live table now equals desired.
+func (c *Conn) verify(desired *Table) bool {
+	live, err := c.read(false)
+	if err != nil {
+		return false
+	}
+	p := diff(desired, live)
+	return p.empty()
 }
 
 // checkDesired rejects tables Apply cannot write.

@@ -77,8 +77,7 @@ func (c *Conn) Close() error {
 // an overflow there loses replies (ENOBUFS). Buffers are only a limit:
 // memory is used as messages arrive.
 func (c *Conn) batchConn(batchBytes, msgs int) (*nftables.Conn, error) {
-	send := 2*batchBytes + 64<<10
-	recv := 2*batchBytes + msgs*2048 + 64<<10
+	send, recv := batchBuffers(batchBytes, msgs)
 	return nftables.New(
 		nftables.WithNetNSFd(c.nsFd),
 		nftables.WithSockOptions(func(nl *netlink.Conn) error {
@@ -88,6 +87,12 @@ func (c *Conn) batchConn(batchBytes, msgs int) (*nftables.Conn, error) {
 			return nl.SetDeadline(time.Now().Add(writeTimeout))
 		}),
 	)
+}
+
+// batchBuffers returns the send and receive buffer sizes for a batch. A
+// variable so a test can starve the receive buffer.
+var batchBuffers = func(batchBytes, msgs int) (send, recv int) {
+	return 2*batchBytes + 64<<10, 2*batchBytes + msgs*2048 + 64<<10
 }
 
 // setBuffers raises the socket's receive and send buffers (0 = leave as

@@ -10,18 +10,7 @@ import (
 )
 
 // clone deep-copies a table, so a test can alter a "live" copy.
-func clone(t *Table) *Table {
-	if t == nil {
-		return nil
-	}
-	out := &Table{Flags: t.Flags}
-	for _, c := range t.Chains {
-		cc := *c
-		cc.Rules = slices.Clone(c.Rules)
-		out.Chains = append(out.Chains, &cc)
-	}
-	return out
-}
+func clone(t *Table) *Table { return copyTable(t) }
 
 func webTable(t *testing.T) *Table {
 	t.Helper()

@@ -557,6 +557,23 @@ func TestKernelLargeRuleset(t *testing.T) {
 	}
 }
 
+// Lost replies (the receive buffer starved on purpose) do not turn a
+// committed batch into an error: Apply reads the table back.
+func TestKernelLostRepliesVerified(t *testing.T) {
+	_, c := newFirewallNS(t)
+	orig := batchBuffers
+	t.Cleanup(func() { batchBuffers = orig })
+	batchBuffers = func(b, m int) (int, int) { s, _ := orig(b, m); return s, 0 }
+	tbl := largeTable(t, 5)
+	res, err := c.Apply(tbl, false)
+	if err != nil || !res.Created {
+		t.Fatalf("Apply with a starved receive buffer: %+v, %v", res, err)
+	}
+	if res := mustApply(t, c, tbl); res.Changed() {
+		t.Errorf("table not as desired: %+v", res)
+	}
+}
+
 // largeTable compiles an input chain of n label rules of 16 addresses × 13
 // ports (208 kernel rules each).
 func largeTable(t testing.TB, n int) *Table {

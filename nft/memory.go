@@ -1,0 +1,127 @@
+package nft
+
+import (
+	"slices"
+	"sync"
+)
+
+// Memory is an in-memory stand-in for one namespace's ruleset, for tests
+// of code that uses Conn (reconcile) without root. Apply, Remove and Read
+// behave like Conn's: the same comparison, the same Result, the same
+// minimal writes (chains that are not written keep their rule handles).
+// Tamper changes the live table behind Apply's back, like someone running
+// nft in the namespace. It does not model the kernel's own checks: a table
+// the kernel would reject is accepted.
+type Memory struct {
+	mu         sync.Mutex
+	live       *Table
+	nextHandle uint64
+	// Err, when set, is returned by the next Apply or Remove that would
+	// write, which then writes nothing (like a rejected batch).
+	Err error
+	// Batches counts the writes (batches) made so far.
+	Batches int
+}
+
+// Apply makes the in-memory table equal to desired (see Conn.Apply).
+func (m *Memory) Apply(desired *Table, dryRun bool) (Result, error) {
+	if err := checkDesired(desired); err != nil {
+		return Result{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := diff(desired, m.live)
+	res := Result{Created: p.createTable, Chains: p.chains(), Differences: p.differences, Writes: p.writes(), DryRun: dryRun}
+	if p.empty() || dryRun {
+		return res, nil
+	}
+	if m.Err != nil {
+		err := m.Err
+		m.Err = nil
+		return Result{Differences: p.differences}, err
+	}
+	written := map[string]bool{}
+	for _, c := range append(append(slices.Clone(p.addChains), p.rewrite...), p.delChains...) {
+		written[c.Name] = true
+	}
+	next := &Table{}
+	for _, d := range desired.Chains {
+		l := m.live.Chain(d.Name)
+		if l == nil || written[d.Name] {
+			c := *copyTable(&Table{Chains: []*Chain{d}}).Chains[0]
+			for i := range c.Rules {
+				m.nextHandle++
+				c.Rules[i].Handle = m.nextHandle
+			}
+			next.Chains = append(next.Chains, &c)
+			continue
+		}
+		c := *l
+		c.Policy = d.Policy
+		next.Chains = append(next.Chains, &c)
+	}
+	m.live = next
+	m.Batches++
+	return res, nil
+}
+
+// Remove deletes the in-memory table (see Conn.Remove).
+func (m *Memory) Remove(dryRun bool) (Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live == nil {
+		return Result{DryRun: dryRun}, nil
+	}
+	res := Result{Removed: true, Writes: 1, DryRun: dryRun, Differences: []string{"table present"}}
+	if dryRun {
+		return res, nil
+	}
+	if m.Err != nil {
+		err := m.Err
+		m.Err = nil
+		return Result{}, err
+	}
+	m.live = nil
+	m.Batches++
+	return res, nil
+}
+
+// Read returns a copy of the in-memory table, or nil.
+func (m *Memory) Read() (*Table, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return copyTable(m.live), nil
+}
+
+// Tamper lets f change the live table (f may return nil: table deleted),
+// as drift made by someone else.
+func (m *Memory) Tamper(f func(live *Table) *Table) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live = copyTable(f(copyTable(m.live)))
+}
+
+// copyTable deep-copies t.
+func copyTable(t *Table) *Table {
+	if t == nil {
+		return nil
+	}
+	out := &Table{Flags: t.Flags}
+	for _, c := range t.Chains {
+		cc := *c
+		cc.Rules = slices.Clone(c.Rules)
+		for i := range cc.Rules {
+			r := &cc.Rules[i]
+			if r.Limit != nil {
+				l := *r.Limit
+				r.Limit = &l
+			}
+			if r.Log != nil {
+				l := *r.Log
+				r.Log = &l
+			}
+		}
+		out.Chains = append(out.Chains, &cc)
+	}
+	return out
+}
