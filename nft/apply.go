@@ -10,7 +10,7 @@ import (
 
 // Result says what Apply or Remove found and wrote.
 type Result struct {
-	Created bool     // the table was created (it was missing)
+	Created bool     // the table was created: it was missing, or dormant and so recreated
 	Removed bool     // the table was removed
 	Chains  []string // chains written (created, deleted, policy set or rules rewritten), sorted
 	// Differences between the live table and the desired one, for people:
@@ -161,19 +161,22 @@ func (c *Conn) write(p *plan) error {
 		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
 	}
 	t := libTable()
-	if p.createTable || p.resetFlags {
-		// NEWTABLE without NLM_F_EXCL creates the table or, when it
-		// exists, sets its flags (to 0: not dormant).
+	if p.deleteTable {
+		cc.DelTable(t)
+	}
+	if p.createTable {
 		cc.AddTable(t)
 	}
 	for _, ch := range p.rewrite {
 		cc.FlushChain(&nftables.Chain{Name: ch.Name, Table: t})
 	}
-	for _, ch := range p.delChains {
-		cc.FlushChain(&nftables.Chain{Name: ch.Name, Table: t})
-	}
-	for _, ch := range p.delChains {
-		cc.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
+	if !p.deleteTable {
+		for _, ch := range p.delChains {
+			cc.FlushChain(&nftables.Chain{Name: ch.Name, Table: t})
+		}
+		for _, ch := range p.delChains {
+			cc.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
+		}
 	}
 	for _, ch := range p.addChains {
 		lc := cc.AddChain(libChain(t, ch))

@@ -10,8 +10,8 @@ import (
 // It is computed without the kernel (diff) and then turned into one
 // netlink batch (apply.go).
 type plan struct {
+	deleteTable bool     // delete the live table first (it has flags: recreate it)
 	createTable bool     // add the table, then every desired chain (addChains)
-	resetFlags  bool     // the table exists with flags (e.g. dormant): clear them
 	delChains   []*Chain // live chains to flush and delete
 	addChains   []*Chain // desired chains to create, with their rules
 	setPolicy   []*Chain // desired chains whose policy alone is updated
@@ -22,17 +22,22 @@ type plan struct {
 
 // empty reports whether nothing needs to be written.
 func (p *plan) empty() bool {
-	return !p.createTable && !p.resetFlags && len(p.delChains)+len(p.addChains)+len(p.setPolicy)+len(p.rewrite) == 0
+	return !p.createTable && !p.deleteTable && len(p.delChains)+len(p.addChains)+len(p.setPolicy)+len(p.rewrite) == 0
 }
 
 // writes counts the netlink messages of the batch the plan becomes (the
 // batch begin/end markers not counted).
 func (p *plan) writes() int {
 	n := 0
-	if p.createTable || p.resetFlags {
+	if p.deleteTable {
 		n++
 	}
-	n += 2 * len(p.delChains) // flush + delete
+	if p.createTable {
+		n++
+	}
+	if !p.deleteTable {
+		n += 2 * len(p.delChains) // flush + delete
+	}
 	for _, c := range p.addChains {
 		n += 1 + len(c.Rules)
 	}
@@ -68,7 +73,9 @@ const maxRuleDiffs = 3
 // diff compares the desired table with the live one (nil when absent) and
 // returns the minimal plan:
 //   - table missing: create the table and all chains with their rules;
-//   - table flags set (dormant): clear them;
+//   - table flags set (dormant, which switches all its chains off): delete
+//     the table and create it anew, in the same batch (the kernel refuses
+//     to wake a table and add a base chain to it in one batch);
 //   - a chain missing: create it with its rules;
 //   - a chain with the wrong type, hook or priority, or a chain dcfw does
 //     not make: flush and delete it (and create the right one) in the same
@@ -88,13 +95,23 @@ func diff(desired, live *Table) plan {
 		return p
 	}
 	if live.Flags != 0 {
-		p.resetFlags = true
-		p.differences = append(p.differences, fmt.Sprintf("table flags %s, want none", tableFlags(live.Flags)))
+		chains := diffChains(desired, live)
+		p.deleteTable, p.createTable = true, true
+		p.addChains = append(p.addChains, desired.Chains...)
+		p.delChains = chains.delChains // deleted with the table; named in Result.Chains
+		p.differences = append([]string{fmt.Sprintf("table flags %s, want none", tableFlags(live.Flags))}, chains.differences...)
+		return p
 	}
+	return diffChains(desired, live)
+}
+
+// diffChains is diff for a live table without flags.
+func diffChains(desired, live *Table) plan {
+	var p plan
 	for _, l := range live.Chains {
 		if desired.Chain(l.Name) == nil {
 			p.delChains = append(p.delChains, l)
-			p.differences = append(p.differences, fmt.Sprintf("chain %s: not made by dcfw (%d rules)", l.Name, len(l.Rules)))
+			p.differences = append(p.differences, fmt.Sprintf("chain %s: not made by dcfw (%s)", l.Name, count(len(l.Rules), "rule")))
 		}
 	}
 	for _, d := range desired.Chains {

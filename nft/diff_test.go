@@ -31,7 +31,7 @@ func TestDiff(t *testing.T) {
 		name   string
 		tamper func(live *Table) *Table
 		// expected plan
-		create, resetFlags        bool
+		create, deleteTable       bool
 		del, add, policy, rewrite []string
 		writes                    int
 		diffs                     []string // each must be contained in one Differences line, in order
@@ -48,10 +48,11 @@ func TestDiff(t *testing.T) {
 			diffs:  []string{"table missing"},
 		},
 		{
-			name:       "table dormant",
-			tamper:     func(l *Table) *Table { l.Flags = 1; return l },
-			resetFlags: true, writes: 1,
-			diffs: []string{"table flags dormant, want none"},
+			name:        "table dormant",
+			tamper:      func(l *Table) *Table { l.Flags = 1; return l },
+			deleteTable: true, create: true, add: []string{"input", "output"},
+			writes: 2 + (1 + nIn) + (1 + nOut),
+			diffs:  []string{"table flags dormant, want none"},
 		},
 		{
 			name:   "chain missing",
@@ -66,7 +67,7 @@ func TestDiff(t *testing.T) {
 				return l
 			},
 			del: []string{"sneaky"}, writes: 2,
-			diffs: []string{"chain sneaky: not made by dcfw (1 rules)"},
+			diffs: []string{"chain sneaky: not made by dcfw (1 rule)"},
 		},
 		{
 			name:   "wrong priority",
@@ -165,9 +166,9 @@ func TestDiff(t *testing.T) {
 				l.Chains[1].Type = "route"
 				return l
 			},
-			resetFlags: true, policy: []string{"input"}, rewrite: []string{"input"},
-			del: []string{"output"}, add: []string{"output"},
-			writes: 1 + 1 + (1 + nIn) + 2 + (1 + nOut),
+			deleteTable: true, create: true, add: []string{"input", "output"},
+			del:    []string{"output"}, // deleted with the table, not by itself
+			writes: 2 + (1 + nIn) + (1 + nOut),
 			diffs: []string{
 				"table flags dormant",
 				"chain input: policy accept, want drop",
@@ -179,8 +180,8 @@ func TestDiff(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := diff(want, c.tamper(clone(want)))
-			if p.createTable != c.create || p.resetFlags != c.resetFlags {
-				t.Errorf("create %v resetFlags %v; want %v %v", p.createTable, p.resetFlags, c.create, c.resetFlags)
+			if p.createTable != c.create || p.deleteTable != c.deleteTable {
+				t.Errorf("create %v deleteTable %v; want %v %v", p.createTable, p.deleteTable, c.create, c.deleteTable)
 			}
 			for _, x := range []struct {
 				what      string

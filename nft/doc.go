@@ -30,7 +30,8 @@
 //
 // # Writing as little as possible
 //
-// Apply compares chain by chain: a missing table or chain is created; a
+// Apply compares chain by chain: a missing table or chain is created (a
+// dormant table is recreated); a
 // chain with the wrong type, hook or priority, or one dcfw does not make,
 // is deleted (and recreated) in the same batch; a wrong policy alone is
 // updated in place (no rule is rewritten); any difference in a chain's
@@ -84,8 +85,9 @@
 //     and echoes every added rule, so a 1,000-rule batch needs megabytes.
 //     Should replies still be lost (ENOBUFS), Apply reads the table back
 //     and succeeds when it is as desired. Handles are only known by Read.
-//   - Table flags are checked: a dormant table (all chains off) is woken.
-//     Sets, maps, flowtables or objects that someone adds to our table are
+//   - Table flags are checked: a dormant table (all its chains off) is
+//     deleted and created anew in the same batch, since the kernel refuses
+//     to wake a table and add a base chain to it in one batch. Sets, maps, flowtables or objects that someone adds to our table are
 //     not looked at; they do nothing unless a rule refers to them, and any
 //     such rule is foreign and removed. A table someone created with the
 //     owner flag cannot be written by us (the kernel refuses).

@@ -207,10 +207,21 @@ func TestKernelDriftRepair(t *testing.T) {
 			created: true,
 		},
 		{
-			name:      "table dormant",
-			tamper:    func(x tamperCtx) { x.h.NFTScript(x.t, "add table inet dcfw { flags dormant; }") },
-			untouched: []string{"input", "output"},
-			diff:      "table flags dormant, want none",
+			name:    "table dormant",
+			tamper:  func(x tamperCtx) { x.h.NFTScript(x.t, "add table inet dcfw { flags dormant; }") },
+			chains:  []string{"input", "output"},
+			diff:    "table flags dormant, want none",
+			created: true,
+		},
+		{
+			name: "table dormant, a chain deleted, a foreign chain added",
+			tamper: func(x tamperCtx) {
+				x.h.NFTScript(x.t, "flush chain inet dcfw output\ndelete chain inet dcfw output\nadd chain inet dcfw sneaky\n")
+				x.h.NFTScript(x.t, "add table inet dcfw { flags dormant; }")
+			},
+			chains:  []string{"input", "output", "sneaky"},
+			diff:    "table flags dormant, want none\nchain sneaky: not made by dcfw (0 rules)\nchain output missing",
+			created: true,
 		},
 		{
 			name: "chain deleted",
@@ -235,7 +246,7 @@ func TestKernelDriftRepair(t *testing.T) {
 				x.h.NFTScript(x.t, "add chain inet dcfw sneaky\nadd rule inet dcfw sneaky accept\ninsert rule inet dcfw input jump sneaky\n")
 			},
 			chains: []string{"input", "sneaky"}, untouched: []string{"output"},
-			diff: "chain sneaky: not made by dcfw (1 rules)",
+			diff: "chain sneaky: not made by dcfw (1 rule)",
 		},
 		{
 			name:   "rule added",
