@@ -321,8 +321,8 @@ run_fuzz() {
 	fi
 	while read -r dir name; do
 		n=$((n + 1))
-		say "fuzz: $name in ./$dir for $FUZZTIME"
-		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" </dev/null || rc=1
+		say "fuzz: $name in $dir for $FUZZTIME"
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" </dev/null || rc=1
 	done < <(fuzz_targets | sort -u)
 	[ $n -gt 0 ] || echo "no fuzz targets found"
 	return $rc
