@@ -176,10 +176,9 @@ func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 
 	second := startDcfw(h)
 	second.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
-	// Let it run a few periodic cycles too.
-	time.Sleep(3 * dcfwInterval)
-	mark := second.Mark()
-	second.WaitForLogSince(mark, `DEBUG\s+reconcile cycle`, protectTimeout)
+	// Let it run two periodic cycles too.
+	second.WaitForLogSince(second.Mark(), `DEBUG\s+reconcile cycle`, protectTimeout)
+	second.WaitForLogSince(second.Mark(), `DEBUG\s+reconcile cycle`, protectTimeout)
 	log := second.Log()
 	for _, msg := range []string{"protection applied", "protection changed", "protection removed", "drift repaired", "would "} {
 		if strings.Contains(log, msg) {
