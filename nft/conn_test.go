@@ -37,3 +37,19 @@ func TestApplyRejectsBadTables(t *testing.T) {
 		}
 	}
 }
+
+func TestClosedConn(t *testing.T) {
+	c := &Conn{} // as after Close
+	if _, err := c.Read(); !errors.Is(err, ErrRead) {
+		t.Errorf("Read: %v", err)
+	}
+	if _, err := c.Apply(webTable(t), false); !errors.Is(err, ErrRead) {
+		t.Errorf("Apply: %v", err)
+	}
+	if _, err := c.Remove(false); !errors.Is(err, ErrRead) {
+		t.Errorf("Remove: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}

@@ -13,6 +13,10 @@
 //	defer c.Close()
 //	res, err := c.Apply(tbl, false) // res.Writes == 0: nothing differed
 //
+// Memory has the same Apply, Remove and Read on an in-memory table, with
+// the same comparison and Results (a kernel test checks they agree), for
+// tests of callers that run without root.
+//
 // # Ruleset layout (DESIGN §3)
 //
 // Each chain holds, in order: loopback accept (`iif lo` / `oif lo`);

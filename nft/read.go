@@ -39,6 +39,9 @@ func (c *Conn) Read() (*Table, error) {
 // read reads the table; with decode the rules' fields are filled at once,
 // without only their keys are (see liveRule).
 func (c *Conn) read(decode bool) (*Table, error) {
+	if c.nl == nil {
+		return nil, fmt.Errorf("%w: connection closed", ErrRead)
+	}
 	for range readAttempts {
 		t, consistent, err := c.readOnce(decode)
 		if err != nil {
@@ -71,6 +74,9 @@ func (c *Conn) readOnce(decode bool) (t *Table, consistent bool, err error) {
 
 // tableExists asks for the table only (no chains, no rules).
 func (c *Conn) tableExists() (bool, error) {
+	if c.nl == nil {
+		return false, errors.New("connection closed")
+	}
 	_, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
 		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
 	})
