@@ -3,8 +3,9 @@ package e2e
 // Check 9 restarts the Docker engine. The engine is shared by every test
 // (and, on a developer machine, by other runs), so this test lives in a
 // file that sorts last: go test runs the tests of a package in file order,
-// so all others of this run are done before it stops the engine. It waits
-// until no other live test run has containers on the engine, and it puts
+// so all other sequential tests of this run are done before it stops the
+// engine (parallel tests only start after it). It waits until no other
+// live test run uses the engine, and it puts
 // the engine back as it found it: running, started the same way, with the
 // containers that ran before running again.
 
@@ -29,8 +30,9 @@ import (
 const (
 	// engineTimeout bounds the engine's stop and start.
 	engineTimeout = 2 * time.Minute
-	// quietTimeout bounds the wait for other test runs to finish.
-	quietTimeout = 5 * time.Minute
+	// quietTimeout bounds the wait for other test runs to finish (a full
+	// run of this package takes a few minutes).
+	quietTimeout = 15 * time.Minute
 )
 
 // Check 9: the engine restarts while dcfw runs; dcfw keeps running,
@@ -71,26 +73,34 @@ func TestControllerSurvivesEngineRestart(t *testing.T) {
 	}
 }
 
-// waitForQuietEngine waits until no other live test run has containers on
-// the engine: stopping the engine would break its tests.
+// restartQueueDir holds one file per test run (named by its PID) that is
+// waiting to restart the engine; see waitForQuietEngine.
+const restartQueueDir = "/tmp/dcfw-e2e-engine-restart"
+
+// waitForQuietEngine waits until no other live test run uses the engine:
+// stopping it would break that run's tests. A run is seen by its labelled
+// image, networks and containers (the image exists from its first test to
+// its teardown, so the gaps between its tests count too).
+//
+// Two runs that both reach this test would wait for each other; so a run
+// that waits announces it with a file in restartQueueDir, and waiting runs
+// go in PID order: a run ignores waiting runs with a higher PID (they are
+// idle, and wait for it to finish entirely).
 func waitForQuietEngine(t *testing.T, h *Harness) {
 	t.Helper()
+	me := os.Getpid()
+	if err := os.MkdirAll(restartQueueDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(restartQueueDir, strconv.Itoa(me))
+	if err := os.WriteFile(marker, []byte(h.RunID()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(marker) })
+
 	deadline := time.Now().Add(quietTimeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-		res, err := h.Docker().ContainerList(ctx, client.ContainerListOptions{
-			Filters: make(client.Filters).Add("label", LabelRun),
-		})
-		cancel()
-		if err != nil {
-			t.Fatalf("list containers: %v", err)
-		}
-		var busy []string
-		for _, c := range res.Items {
-			if c.Labels[LabelRun] != h.RunID() && ownerAlive(c.Labels[LabelPID]) {
-				busy = append(busy, fmt.Sprintf("%v (run %s, pid %s)", c.Names, c.Labels[LabelRun], c.Labels[LabelPID]))
-			}
-		}
+		busy := otherLiveRuns(t, h, me)
 		if len(busy) == 0 {
 			return
 		}
@@ -100,6 +110,48 @@ func waitForQuietEngine(t *testing.T, h *Harness) {
 		t.Logf("waiting for other test runs to finish before restarting the engine: %v", busy)
 		time.Sleep(5 * time.Second)
 	}
+}
+
+// otherLiveRuns lists the other live runs this one must wait for.
+func otherLiveRuns(t *testing.T, h *Harness, me int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	filter := make(client.Filters).Add("label", LabelRun)
+	owners := map[string]string{} // pid → run
+	is, err := h.Docker().ImageList(ctx, client.ImageListOptions{Filters: filter})
+	if err != nil {
+		t.Fatalf("list images: %v", err)
+	}
+	for _, img := range is.Items {
+		owners[img.Labels[LabelPID]] = img.Labels[LabelRun]
+	}
+	ns, err := h.Docker().NetworkList(ctx, client.NetworkListOptions{Filters: filter})
+	if err != nil {
+		t.Fatalf("list networks: %v", err)
+	}
+	for _, n := range ns.Items {
+		owners[n.Labels[LabelPID]] = n.Labels[LabelRun]
+	}
+	cs, err := h.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	for _, c := range cs.Items {
+		owners[c.Labels[LabelPID]] = c.Labels[LabelRun]
+	}
+	var busy []string
+	for pid, run := range owners {
+		if run == h.RunID() || !ownerAlive(pid) {
+			continue
+		}
+		n, _ := strconv.Atoi(pid)
+		if _, err := os.Stat(filepath.Join(restartQueueDir, pid)); err == nil && n > me {
+			continue // waiting behind us
+		}
+		busy = append(busy, fmt.Sprintf("run %s (pid %s)", run, pid))
+	}
+	return busy
 }
 
 // engineProcess is how the running engine was started, to start it the
