@@ -73,6 +73,11 @@ const (
 	LabelPID = "dcfw-e2e.pid" // the PID of the test binary that owns it
 )
 
+// tmpDirPrefix starts the name of a run's temporary directory (in
+// os.TempDir), followed by the run ID and "-pid<PID>-", so that the sweep
+// can remove the directories of killed runs.
+const tmpDirPrefix = "dcfw-e2e-"
+
 // apiTimeout bounds every single Docker API call the harness makes, so a
 // hung engine fails the test instead of hanging it until go test's timeout.
 const apiTimeout = 2 * time.Minute
@@ -152,7 +157,7 @@ func setupShared() (*shared, error) {
 			errNoDocker, docker.DaemonHost(), err)
 	}
 	s := &shared{docker: docker, runID: newRunID()}
-	s.tmpDir, err = os.MkdirTemp("", "dcfw-e2e-"+s.runID+"-")
+	s.tmpDir, err = os.MkdirTemp("", tmpDirPrefix+s.runID+"-pid"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		docker.Close()
 		return nil, err

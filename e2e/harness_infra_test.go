@@ -330,7 +330,22 @@ func TestInfraSweep(t *testing.T) {
 		return res.ID
 	}
 	dead, live := mk(deadPID(t)), mk("1")
+	mkdir := func(pid string) string {
+		d, err := os.MkdirTemp("", tmpDirPrefix+"5eed-pid"+pid+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	deadDir, liveDir := mkdir(deadPID(t)), mkdir("1")
 	sweepLeftovers(h.Docker())
+	if _, err := os.Stat(deadDir); !os.IsNotExist(err) {
+		t.Errorf("temporary directory of a dead run survived the sweep (err %v)", err)
+	}
+	if _, err := os.Stat(liveDir); err != nil {
+		t.Errorf("temporary directory of a live run was swept: %v", err)
+	}
 	if _, err := h.Docker().NetworkInspect(ctx, dead, client.NetworkInspectOptions{}); !isNotFound(err) {
 		t.Errorf("network of a dead run survived the sweep (err %v)", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +15,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 )
+
+// tmpDirPID extracts the owner's PID from a run's temporary directory name.
+var tmpDirPID = regexp.MustCompile(`^` + tmpDirPrefix + `[0-9a-f]+-pid([0-9]+)-`)
 
 func isNotFound(err error) bool { return err != nil && cerrdefs.IsNotFound(err) }
 
@@ -31,8 +36,9 @@ func ownerAlive(pidLabel string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// sweepLeftovers removes the containers, networks, images and links that
-// runs killed before their cleanup (go test -timeout, ^C) left behind.
+// sweepLeftovers removes the containers, networks, images, links and
+// temporary directories that runs killed before their cleanup (go test
+// -timeout, ^C) left behind.
 // Failures are reported on stderr and otherwise ignored: a leftover must
 // not fail this run, and a new run only needs what it creates itself.
 func sweepLeftovers(docker *client.Client) {
@@ -79,6 +85,17 @@ func sweepLeftovers(docker *client.Client) {
 		}
 		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
 			warn("remove image %s: %v", img.ID, err)
+		}
+	}
+
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tmpDirPrefix+"*-pid*-*"))
+	for _, d := range dirs {
+		m := tmpDirPID.FindStringSubmatch(filepath.Base(d))
+		if m == nil || ownerAlive(m[1]) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			warn("remove %s: %v", d, err)
 		}
 	}
 
