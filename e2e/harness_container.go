@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
@@ -196,12 +198,49 @@ func (c *Container) String() string { return c.Name }
 // for a serving test peer, listening.
 func (c *Container) Start() {
 	c.h.t.Helper()
+	if err := c.TryStart(); err != nil {
+		c.h.t.Fatal(err)
+	}
+	c.waitReady()
+}
+
+// TryStart starts the container and returns at once (it does not wait for
+// a serving peer to listen); for any goroutine.
+func (c *Container) TryStart() error {
 	ctx, cancel := c.h.ctx()
 	defer cancel()
 	if _, err := c.h.Docker().ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-		c.h.t.Fatalf("start container %s: %v", c.Name, err)
+		return fmt.Errorf("start container %s: %w", c.Name, err)
 	}
-	c.waitReady()
+	return nil
+}
+
+// StartAll starts the created containers all at once (one goroutine each,
+// released together), then waits until each is usable: for tests of many
+// containers starting concurrently.
+func (h *Harness) StartAll(cs ...*Container) {
+	h.t.Helper()
+	release := make(chan struct{})
+	errs := make(chan error, len(cs))
+	for _, c := range cs {
+		go func() {
+			<-release
+			errs <- c.TryStart()
+		}()
+	}
+	close(release)
+	var failed []error
+	for range cs {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		h.t.Fatal(errors.Join(failed...))
+	}
+	for _, c := range cs {
+		c.waitReady()
+	}
 }
 
 func (c *Container) waitReady() {

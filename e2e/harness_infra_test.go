@@ -217,6 +217,24 @@ func TestInfraRestart(t *testing.T) {
 	}
 }
 
+// TestInfraStartAll: containers started together all run and serve.
+func TestInfraStartAll(t *testing.T) {
+	t.Parallel()
+	h := Setup(t)
+	n := h.Bridge()
+	var cs []*Container
+	for range 4 {
+		cs = append(cs, h.CreateContainer(ContainerSpec{Name: "many", Network: n, Cmd: Serve(80)}))
+	}
+	h.StartAll(cs...)
+	for i, c := range cs {
+		peer := cs[(i+1)%len(cs)]
+		if got := c.Connect("tcp", peer.Addr(n, 80)); got != testpeer.Connected {
+			t.Errorf("%s to %s: %v, want connected", c, peer, got)
+		}
+	}
+}
+
 // TestInfraFirstConnect: the first-connect command reports its outcome in
 // the logs and stays up.
 func TestInfraFirstConnect(t *testing.T) {
