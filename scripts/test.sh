@@ -261,7 +261,7 @@ ensure_docker() {
 
 # ------------------------------------------------------------------- steps
 
-declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=()
+declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=() FUZZ_NOTES=()
 failed=0
 
 # run_step NAME CMD...: runs CMD, records its result and duration.
@@ -313,16 +313,42 @@ fuzz_targets() {
 	done < <(go_files -name '*_test.go')
 }
 
+# fuzz_once runs one fuzz target; its output goes to the screen and to $1.
+fuzz_once() {
+	local log=$1 dir=$2 name=$3
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" </dev/null 2>&1 | tee "$log"
+}
+
+# is_fuzztime_flake: the run in log failed only with the Go fuzzing
+# coordinator's race at the end of -fuzztime (golang/go#75804, fixed in Go
+# 1.27): "context deadline exceeded" and nothing else wrong, no input
+# written. A real finding always writes its input under testdata/fuzz.
+is_fuzztime_flake() {
+	grep -q 'context deadline exceeded' "$1" &&
+		! grep -qE 'Failing input written to|panic:|_test\.go:[0-9]+:' "$1"
+}
+
 run_fuzz() {
-	local dir name rc=0 n=0
+	local dir name rc=0 n=0 log
 	if [ "$FUZZTIME" = 0 ]; then
 		echo "fuzzing skipped (DCFW_FUZZTIME=0)"
 		return 0
 	fi
 	while read -r dir name; do
 		n=$((n + 1))
+		log="$LOG_DIR/fuzz-$name.log"
 		say "fuzz: $name in $dir for $FUZZTIME"
-		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" </dev/null || rc=1
+		fuzz_once "$log" "$dir" "$name" && continue
+		if is_fuzztime_flake "$log"; then
+			note "$name: the fuzzing engine's end-of-fuzztime race (golang/go#75804), not a finding; running it again"
+			fuzz_once "$log" "$dir" "$name" && continue
+			if is_fuzztime_flake "$log"; then
+				note "$name: the same race again; no input was found failing, so not counted as a failure"
+				FUZZ_NOTES+=("$name: ended twice by the fuzzing engine's end-of-fuzztime race (golang/go#75804), no failing input")
+				continue
+			fi
+		fi
+		rc=1
 	done < <(fuzz_targets | sort -u)
 	[ $n -gt 0 ] || echo "no fuzz targets found"
 	return $rc
@@ -343,6 +369,9 @@ summary() {
 		printf '    %-8s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"
 	done
 	note "packages: $pkg_ok ok, $pkg_fail failed"
+	for i in "${FUZZ_NOTES[@]}"; do
+		note "fuzz: $i"
+	done
 	if [ "$skipped" -gt 0 ]; then
 		note "skipped tests:"
 		grep -E '^ *--- SKIP' "$LOG_DIR/go-test.log" | sed 's/^ */      /' || true
