@@ -2,59 +2,13 @@ package testnet
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"net"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
 // These need no root: they pin down how errors and ICMP quotes are read.
-
-func TestClassify(t *testing.T) {
-	dial := func(errno error) error {
-		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)}
-	}
-	for _, tc := range []struct {
-		err  error
-		want Outcome
-	}{
-		{os.ErrDeadlineExceeded, TimedOut},
-		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, TimedOut},
-		{dial(unix.ETIMEDOUT), TimedOut},
-		{dial(unix.ECONNREFUSED), Refused},
-		{&net.OpError{Op: "read", Err: os.NewSyscallError("recvfrom", unix.ECONNREFUSED)}, Refused},
-		{dial(unix.EHOSTUNREACH), Unreachable},
-		{dial(unix.ENETUNREACH), Unreachable},
-		{&net.OpError{Op: "write", Err: os.NewSyscallError("sendto", unix.EPERM)}, NotPermitted},
-		{dial(unix.EACCES), NotPermitted},
-		{dial(unix.EADDRINUSE), Failed},
-		{errors.New("something else"), Failed},
-	} {
-		if got := classify(tc.err); got != tc.want {
-			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
-func TestOutcomeString(t *testing.T) {
-	seen := map[string]bool{}
-	for o := Connected; o <= Failed; o++ {
-		s := o.String()
-		if s == "" || seen[s] || s[0] == 'O' {
-			t.Errorf("Outcome %d: name %q missing or repeated", int(o), s)
-		}
-		seen[s] = true
-	}
-	if got := Outcome(0).String(); got != "Outcome(0)" {
-		t.Errorf("zero Outcome = %q", got)
-	}
-	if got := fmt.Sprint(TimedOut); got != "TimedOut" {
-		t.Errorf("fmt of TimedOut = %q", got)
-	}
-}
 
 // received builds the control message the kernel attaches to a datagram.
 func received4(dst [4]byte) []byte {

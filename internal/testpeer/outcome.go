@@ -30,11 +30,12 @@ import (
 // Outcome is how one connection attempt ended.
 type Outcome int
 
-// The names match internal/testnet's probes (used by the kernel tests), so
-// that kernel and end-to-end tests read the same.
+// Kernel tests (internal/testnet's probes) use the same type, so kernel and
+// end-to-end tests read the same. The zero value is not an outcome: a probe
+// that forgot to set one is caught instead of reading as Connected.
 const (
 	// Connected: the TCP handshake completed.
-	Connected Outcome = iota
+	Connected Outcome = iota + 1
 	// Answered: the UDP peer echoed the probe, or an ICMP echo reply came.
 	Answered
 	// Refused: ECONNREFUSED. For TCP a reset (no listener, or an nftables
@@ -84,7 +85,7 @@ var outcomeWords = [...]string{
 
 // String returns the word the peer prints for the outcome.
 func (o Outcome) String() string {
-	if o < 0 || int(o) >= len(outcomeWords) {
+	if o <= 0 || int(o) >= len(outcomeWords) {
 		return fmt.Sprintf("Outcome(%d)", int(o))
 	}
 	return outcomeWords[o]
@@ -120,7 +121,7 @@ func (o Outcome) ExitCode() int {
 // ParseOutcome parses the word printed by the peer (the String form).
 func ParseOutcome(word string) (Outcome, error) {
 	for o, w := range outcomeWords {
-		if w == word {
+		if w != "" && w == word {
 			return Outcome(o), nil
 		}
 	}

@@ -33,6 +33,9 @@ func TestClassify(t *testing.T) {
 		{"bad address", wrap(syscall.EINVAL), Failed},
 		{"other", errors.New("boom"), Failed},
 		{"wrapped twice", fmt.Errorf("probe: %w", wrap(syscall.ECONNREFUSED)), Refused},
+		{"udp read refused", &net.OpError{Op: "read", Err: os.NewSyscallError("recvfrom", syscall.ECONNREFUSED)}, Refused},
+		{"udp send dropped by own output", &net.OpError{Op: "write", Err: os.NewSyscallError("sendto", syscall.EPERM)}, NotPermitted},
+		{"address in use", wrap(syscall.EADDRINUSE), Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,8 +63,13 @@ func TestOutcomeWordsAndExitCodes(t *testing.T) {
 		}
 		seen[code] = o
 	}
-	if _, err := ParseOutcome("Connected"); err == nil {
-		t.Error("ParseOutcome accepted a word the peer never prints")
+	for _, word := range []string{"Connected", ""} {
+		if _, err := ParseOutcome(word); err == nil {
+			t.Errorf("ParseOutcome accepted %q, a word the peer never prints", word)
+		}
+	}
+	if got := Outcome(0).String(); got != "Outcome(0)" {
+		t.Errorf("the zero Outcome prints %q: it must not read as an outcome", got)
 	}
 }
 
