@@ -195,10 +195,14 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	defer docker.Close()
 
+	if !runPreflight(log, o, docker) {
+		return exitError
+	}
+
 	ctrl, err := reconcile.New(reconcile.Config{
 		Docker:     docker,
 		Namespaces: reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
-		Firewall:   reconcile.NFTFirewall{},
+		Firewall:   explainedFirewall{reconcile.NFTFirewall{}},
 		Log:        log,
 		Interval:   o.interval,
 		DryRun:     o.dryRun,

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/dcfw/dcfw/internal/preflight"
+	"github.com/dcfw/dcfw/nft"
+	"github.com/dcfw/dcfw/reconcile"
+)
+
+// runPreflight checks that dcfw can do its job before it starts (see
+// internal/preflight) and logs every problem with its fix. It returns
+// false when dcfw must exit: a dcfw that runs but cannot protect anything
+// is worse than one that does not start, because it looks like protection.
+func runPreflight(log *zap.Logger, o options, docker *reconcile.MobyDocker) bool {
+	// SIGTERM while waiting for the engine ends the wait.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	problems, warnings := preflight.Run(ctx, preflight.Config{
+		ProcDir:  o.procDir,
+		NetnsDir: o.netnsDir,
+		Engine: func(ctx context.Context) error {
+			_, err := docker.ListRunning(ctx)
+			return err
+		},
+		EngineHost: docker.Host(),
+		Waiting: func(err error) {
+			log.Warn("the Docker engine does not answer yet; waiting for it", zap.String("docker_host", docker.Host()), zap.Error(err))
+		},
+	})
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	for _, p := range problems {
+		log.Error(p.What,
+			zap.String("check", p.Check),
+			zap.String("error", p.Err.Error()),
+			zap.String("why", p.Why),
+			zap.String("fix", p.Fix))
+	}
+	if len(problems) > 0 {
+		log.Error("dcfw cannot protect containers like this and exits; fix the problems above (see README.md and deploy/docker-compose.yml)",
+			zap.Int("problems", len(problems)))
+		return false
+	}
+	log.Debug("preflight checks passed")
+	return true
+}
+
+// explainedFirewall is a Firewall whose errors name the capability a
+// refusal points to (preflight.ExplainError).
+type explainedFirewall struct{ next reconcile.Firewall }
+
+func (e explainedFirewall) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool) (nft.Result, error) {
+	res, err := e.next.Apply(ns, desired, dryRun)
+	return res, preflight.ExplainError(err)
+}
+
+func (e explainedFirewall) Remove(ns reconcile.Namespace, dryRun bool) (nft.Result, error) {
+	res, err := e.next.Remove(ns, dryRun)
+	return res, preflight.ExplainError(err)
+}
