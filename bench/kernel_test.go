@@ -1,0 +1,257 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/dcfw/dcfw/internal/testenv"
+	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/nft"
+)
+
+// These tests keep the benchmark's plumbing honest on the real kernel,
+// quickly (a few namespaces, a few cycles), in the normal test run. They
+// check what the figures rely on, never how fast anything is.
+
+func newFleet(t *testing.T, n int) *Fleet {
+	t.Helper()
+	testenv.RequireNetAdmin(t)
+	f, err := NewFleet(n, SteadyLabels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("close fleet: %v", err)
+		}
+	})
+	return f
+}
+
+// liveTable reads the dcfw table in the namespace of pid.
+func liveTable(t *testing.T, pid int) *nft.Table {
+	t.Helper()
+	ns, err := netnsutil.OpenPID("/proc", pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nft.Dial(ns.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tbl, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+func TestSleepers(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	s, err := StartSleepers(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := s.PIDs()
+	host, err := netnsutil.HostID("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[netnsutil.ID]bool{}
+	for _, pid := range pids {
+		id, err := netnsutil.StatPath(netnsutil.PIDPath("/proc", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == host || seen[id] {
+			t.Errorf("sleeper %d: namespace %v is the host's or another sleeper's", pid, id)
+		}
+		seen[id] = true
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("sleeper %d still exists after Close (kill 0: %v)", pid, err)
+		}
+	}
+}
+
+// TestSteadyMinimalDiff: the first cycle creates every table, the measured
+// ones write nothing and reconcile every namespace, and Counting counts.
+func TestSteadyMinimalDiff(t *testing.T) {
+	const n = 3
+	f := newFleet(t, n)
+	r, err := f.Steady(context.Background(), SteadyOptions{Strategy: MinimalDiff, Warmup: 1, Cycles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ := Table(SteadyLabels(), ContainerID(0))
+	perTable := RuleCount(tbl) + 3 // the rules, the table and its two chains
+	if c := r.First.Counts; c.Applies != n || c.Created != n || c.Written != n || c.Writes != n*perTable {
+		t.Errorf("first cycle: %+v, want %d applies creating %d tables with %d writes", c, n, n, n*perTable)
+	}
+	if len(r.Cycles) != 2 {
+		t.Fatalf("%d measured cycles, want 2", len(r.Cycles))
+	}
+	for i, c := range r.Cycles {
+		if c.Counts.Writes != 0 || c.Counts.Written != 0 || c.Counts.Applies != n || c.Stats.Managed != n {
+			t.Errorf("steady cycle %d: %+v, stats %+v; want %d applies and no writes", i+1, c.Counts, c.Stats, n)
+		}
+		if c.Wall <= 0 || c.CPU < 0 || c.Mallocs == 0 {
+			t.Errorf("steady cycle %d: nothing measured: %+v", i+1, c)
+		}
+	}
+	if r.Memory.RSS <= 0 || r.Memory.HWM < r.Memory.RSS {
+		t.Errorf("memory %+v", r.Memory)
+	}
+	for _, pid := range f.PIDs() {
+		if live := liveTable(t, pid); live == nil || RuleCount(live) != RuleCount(tbl) {
+			t.Errorf("namespace of %d: table %v, want %d rules", pid, live, RuleCount(tbl))
+		}
+	}
+}
+
+// TestSteadyNotSteady: a measured cycle that has to write (here: a table
+// deleted before it) makes the minimal-diff run an error, not a figure.
+func TestSteadyNotSteady(t *testing.T) {
+	f := newFleet(t, 2)
+	victim := f.PIDs()[1]
+	_, err := f.Steady(context.Background(), SteadyOptions{
+		Strategy: MinimalDiff, Warmup: 1, Cycles: 1,
+		Around: func() func() {
+			ns, err := netnsutil.OpenPID("/proc", victim)
+			if err != nil {
+				t.Error(err)
+				return func() {}
+			}
+			defer ns.Close()
+			c, err := nft.Dial(ns.Fd())
+			if err != nil {
+				t.Error(err)
+				return func() {}
+			}
+			defer c.Close()
+			if _, err := c.Remove(false); err != nil {
+				t.Error(err)
+			}
+			return func() {}
+		},
+	})
+	if err == nil || !strings.Contains(err.Error(), "although nothing changed") {
+		t.Fatalf("err = %v, want a complaint about writes in a steady cycle", err)
+	}
+}
+
+// TestSteadyFullRewrite: every cycle deletes and rewrites every table, the
+// controller is told nothing changed, and the tables end up as desired.
+func TestSteadyFullRewrite(t *testing.T) {
+	const n = 2
+	f := newFleet(t, n)
+	tbl, _ := Table(SteadyLabels(), ContainerID(0))
+	perTable := RuleCount(tbl) + 3 + 1 // as created, plus the deletion
+	r, err := f.Steady(context.Background(), SteadyOptions{Strategy: Rewrite, Warmup: 1, Cycles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range r.Cycles {
+		if c.Counts.Written != n || c.Counts.Created != n || c.Counts.Writes != n*perTable {
+			t.Errorf("cycle %d: %+v, want %d tables rewritten with %d writes", i+1, c.Counts, n, n*perTable)
+		}
+		if c.Stats.Changed != 0 {
+			t.Errorf("cycle %d: the controller saw %d changes; Quiet should hide them", i+1, c.Stats.Changed)
+		}
+	}
+	for _, pid := range f.PIDs() {
+		if live := liveTable(t, pid); live == nil || RuleCount(live) != RuleCount(tbl) {
+			t.Errorf("namespace of %d after the rewrites: table %v, want %d rules", pid, live, RuleCount(tbl))
+		}
+	}
+	// The floors write nothing and still go through every namespace.
+	for _, s := range []Strategy{GenerationFloor, ControllerFloor} {
+		r, err := f.Steady(context.Background(), SteadyOptions{Strategy: s, Cycles: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if c := r.Cycles[0].Counts; c.Applies != n || c.Writes != 0 {
+			t.Errorf("%s: %+v", s, c)
+		}
+	}
+}
+
+// TestGeneration: the generation ID moves with every committed change in
+// the namespace, and only then (what GenerationOnly's figure assumes).
+func TestGeneration(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	s, err := StartSleepers(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ns, err := netnsutil.OpenPID("/proc", s.PIDs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	g1, err := Generation(ns.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := Generation(ns.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ := Table(SteadyLabels(), ContainerID(0))
+	c, err := nft.Dial(ns.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Apply(tbl, false); err != nil {
+		t.Fatal(err)
+	}
+	g3, err := Generation(ns.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g1 != g2 || g3 == g2 {
+		t.Errorf("generations %d, %d, then %d after a write: want equal, then different", g1, g2, g3)
+	}
+}
+
+// TestApplySizes: the apply benchmark's one-rule change rewrites the input
+// chain only, the first apply creates the table, an unchanged table costs
+// no write.
+func TestApplySizes(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	cs, err := ApplySizes([]int{10, 100}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		la, _ := SizedLabels(c.Rules, 0)
+		tbl, _ := Table(la, ContainerID(0))
+		in, _ := tbl.RuleCount()
+		if !c.First.Result.Created || c.First.Result.Writes != c.Rules+3 {
+			t.Errorf("%d rules: first apply %+v, want the table created with %d writes", c.Rules, c.First.Result, c.Rules+3)
+		}
+		if !c.OneChain() || c.Change.Result.Writes != in+1 {
+			t.Errorf("%d rules: one-rule change %+v, want the input chain flushed and its %d rules written", c.Rules, c.Change.Result, in)
+		}
+		if c.NoChange.Result.Writes != 0 {
+			t.Errorf("%d rules: no change wrote %d", c.Rules, c.NoChange.Result.Writes)
+		}
+		for _, op := range []Op{c.First, c.Change, c.NoChange} {
+			if len(op.Walls) != 3 || slices.Contains(op.Walls, 0) {
+				t.Errorf("%d rules: walls %v", c.Rules, op.Walls)
+			}
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dcfw/dcfw/nft"
+)
+
+// The figures in BENCHMARKS.md say "20 rules per table" and "10, 100 and
+// 1,000 rules": these tests keep the policies honest.
+
+func TestSteadyLabels(t *testing.T) {
+	tbl, err := Table(SteadyLabels(), ContainerID(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, out := tbl.RuleCount(); in != 11 || out != 9 {
+		t.Errorf("steady table has %d input and %d output rules, want 11 and 9:\n%s", in, out, tbl)
+	}
+}
+
+func TestSizedLabels(t *testing.T) {
+	for _, size := range []int{10, 100, 1000} {
+		la, err := SizedLabels(size, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := SizedLabels(size, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Table(la, ContainerID(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Table(lb, ContainerID(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RuleCount(a); got != size {
+			t.Errorf("SizedLabels(%d): %d rules", size, got)
+		}
+		// The variants differ in exactly one input rule.
+		if d := ruleDiffs(a.Chain(nft.InputChain), b.Chain(nft.InputChain)); d != 1 {
+			t.Errorf("SizedLabels(%d): variants differ in %d input rules, want 1", size, d)
+		}
+		if d := ruleDiffs(a.Chain(nft.OutputChain), b.Chain(nft.OutputChain)); d != 0 {
+			t.Errorf("SizedLabels(%d): variants differ in %d output rules, want 0", size, d)
+		}
+	}
+	if _, err := SizedLabels(9, 0); err == nil {
+		t.Error("SizedLabels(9): no error (a table needs 9 built-in rules and at least one of the user's)")
+	}
+}
+
+func ruleDiffs(a, b *nft.Chain) int {
+	if len(a.Rules) != len(b.Rules) {
+		return -1
+	}
+	n := 0
+	for i := range a.Rules {
+		if a.Rules[i].String() != b.Rules[i].String() {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPercentile(t *testing.T) {
+	ds := func(ms ...int) []time.Duration {
+		out := make([]time.Duration, len(ms))
+		for i, m := range ms {
+			out[i] = time.Duration(m) * time.Millisecond
+		}
+		return out
+	}
+	twenty := ds(20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+	for _, c := range []struct {
+		in   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{nil, 0.5, 0},
+		{ds(7), 0.99, 7 * time.Millisecond},
+		{ds(3, 1, 2), 0.5, 2 * time.Millisecond},
+		{ds(4, 1, 3, 2), 0.5, 2 * time.Millisecond}, // nearest rank: the 2nd of 4
+		{twenty, 0.5, 10 * time.Millisecond},
+		{twenty, 0.95, 19 * time.Millisecond},
+		{twenty, 0.99, 20 * time.Millisecond}, // of 20, p99 is the largest
+	} {
+		if got := Percentile(c.in, c.p); got != c.want {
+			t.Errorf("Percentile(%v, %v) = %v, want %v", c.in, c.p, got, c.want)
+		}
+	}
+	in := ds(3, 1, 2)
+	Percentile(in, 0.5)
+	if !slices.Equal(in, ds(3, 1, 2)) {
+		t.Error("Percentile sorted its input")
+	}
+}
+
+// TestParseLog parses lines as dcfw writes them with --log-format json
+// (main.go's encoder: production JSON, ISO8601 times, durations in
+// seconds) and turns them into a Protection.
+func TestParseLog(t *testing.T) {
+	var buf bytes.Buffer
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(&buf), zapcore.InfoLevel))
+	id := ContainerID(7)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	log = log.WithOptions(zap.WithClock(fixedClock{at}))
+	log.Info("initial reconcile", zap.Int("containers", 1))
+	log.Info("protection applied", zap.String("container", "other"), zap.String("id", ContainerID(8)[:12]))
+	log.Info("protection applied", zap.String("container", "web"), zap.String("id", id[:12]),
+		zap.Duration("duration", 1500*time.Microsecond), zap.String("path", "sandbox"),
+		zap.Duration("since_connect", 42*time.Millisecond))
+	text := "not json\n" + buf.String()
+
+	lines := ParseLog(text)
+	if len(lines) != 3 {
+		t.Fatalf("parsed %d lines, want 3:\n%s", len(lines), text)
+	}
+	l, ok := FindProtected(lines, id, at.Add(-time.Second))
+	if !ok {
+		t.Fatalf("no protection line for %s:\n%s", id[:12], text)
+	}
+	if !l.Time.Equal(at) {
+		t.Errorf("time %v, want %v", l.Time, at)
+	}
+	if _, ok := FindProtected(lines, id, at.Add(time.Millisecond)); ok {
+		t.Error("found a line older than from")
+	}
+	start, connect := at.Add(-10*time.Millisecond), at.Add(-50*time.Millisecond)
+	p := NewProtection("web", start, connect, l)
+	if p.FromStart() != 10*time.Millisecond || p.FromConnect() != 50*time.Millisecond {
+		t.Errorf("from start %v, from connect %v; want 10ms and 50ms", p.FromStart(), p.FromConnect())
+	}
+	if p.Path != "sandbox" || !p.HasSinceConnect || p.SinceConnect != 42*time.Millisecond || p.Apply != 1500*time.Microsecond {
+		t.Errorf("fields: %+v", p)
+	}
+
+	// A line without the fast path's fields: the PID path of older builds.
+	old := NewProtection("web", start, connect, lines[1])
+	st := Summarize([]Protection{p, old})
+	if st.SinceConnect.N != 1 || st.FromConnect.N != 2 || !strings.Contains(st.PathsString(), "sandbox ×1") ||
+		!strings.Contains(st.PathsString(), "no path field") {
+		t.Errorf("summary %+v, paths %q", st, st.PathsString())
+	}
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time                         { return c.t }
+func (c fixedClock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }

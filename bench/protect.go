@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// LogLine is one line of dcfw's JSON log (--log-format json).
+type LogLine struct {
+	Time   time.Time      // "ts"
+	Level  string         // "level"
+	Msg    string         // "msg"
+	Fields map[string]any // everything, ts, level and msg included
+}
+
+// Layouts of zap's time encoders: main.go uses ISO8601TimeEncoder
+// (milliseconds); the others are accepted too so that a change of encoder
+// does not silently lose every line.
+var tsLayouts = []string{"2006-01-02T15:04:05.000Z0700", time.RFC3339Nano}
+
+// ParseLog returns the JSON lines of a dcfw log, in order; other lines
+// (none, with --log-format json) are skipped.
+func ParseLog(s string) []LogLine {
+	var out []LogLine
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		l := LogLine{Fields: m}
+		l.Level, _ = m["level"].(string)
+		l.Msg, _ = m["msg"].(string)
+		switch ts := m["ts"].(type) {
+		case string:
+			for _, layout := range tsLayouts {
+				if t, err := time.Parse(layout, ts); err == nil {
+					l.Time = t
+					break
+				}
+			}
+		case float64: // zap's default: seconds since the epoch
+			l.Time = time.Unix(0, int64(ts*1e9))
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// String is the field key as a string ("" when absent or not a string).
+func (l LogLine) String(key string) string {
+	s, _ := l.Fields[key].(string)
+	return s
+}
+
+// Duration is the field key as a duration: zap writes durations as
+// seconds (a number) in JSON by default, or as strings ("1.5ms") with
+// StringDurationEncoder; both are accepted.
+func (l LogLine) Duration(key string) (time.Duration, bool) {
+	switch v := l.Fields[key].(type) {
+	case float64:
+		return time.Duration(v * float64(time.Second)), true
+	case string:
+		d, err := time.ParseDuration(v)
+		return d, err == nil
+	}
+	return 0, false
+}
+
+// FindProtected returns the first "protection applied" line about the
+// container with ID id (full or short), at or after from.
+func FindProtected(lines []LogLine, id string, from time.Time) (LogLine, bool) {
+	short := id
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	for _, l := range lines {
+		if l.Msg == "protection applied" && l.String("id") == short && !l.Time.Before(from) {
+			return l, true
+		}
+	}
+	return LogLine{}, false
+}
+
+// Protection is how long one container waited for its table.
+type Protection struct {
+	Container string
+	// Engine timestamps (timeNano) of its start event and of its first
+	// network connect event (zero: none, e.g. network_mode none).
+	Start, Connect time.Time
+	// Protected is the timestamp of dcfw's "protection applied" line:
+	// logged right after the batch that created the table was
+	// acknowledged by the kernel (millisecond resolution).
+	Protected time.Time
+	// From dcfw's line: its path field ("sandbox" or "pid"; "" when the
+	// build does not log one), its since_connect field, and how long its
+	// apply took (duration).
+	Path            string
+	SinceConnect    time.Duration
+	HasSinceConnect bool
+	Apply           time.Duration
+}
+
+// NewProtection builds a Protection from the events' times and dcfw's line.
+func NewProtection(container string, start, connect time.Time, line LogLine) Protection {
+	p := Protection{Container: container, Start: start, Connect: connect, Protected: line.Time, Path: line.String("path")}
+	p.SinceConnect, p.HasSinceConnect = line.Duration("since_connect")
+	p.Apply, _ = line.Duration("duration")
+	return p
+}
+
+// FromStart and FromConnect: time from the event until the table was in
+// place (negative: in place before the event).
+func (p Protection) FromStart() time.Duration   { return p.Protected.Sub(p.Start) }
+func (p Protection) FromConnect() time.Duration { return p.Protected.Sub(p.Connect) }
+
+// Spread is the median, 99th percentile (nearest rank) and maximum of n
+// values.
+type Spread struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+func spread(ds []time.Duration) Spread {
+	return Spread{N: len(ds), P50: Percentile(ds, 0.5), P99: Percentile(ds, 0.99), Max: Max(ds)}
+}
+
+// ProtectStats summarises protections.
+type ProtectStats struct {
+	N            int
+	Paths        map[string]int // by dcfw's path field; "" when not logged
+	FromStart    Spread
+	FromConnect  Spread
+	SinceConnect Spread // dcfw's own figure, over the lines that carry it
+	Apply        Spread // dcfw's apply duration
+}
+
+// Summarize computes the spreads.
+func Summarize(ps []Protection) ProtectStats {
+	st := ProtectStats{N: len(ps), Paths: map[string]int{}}
+	var fs, fc, sc, ap []time.Duration
+	for _, p := range ps {
+		st.Paths[p.Path]++
+		if !p.Start.IsZero() {
+			fs = append(fs, p.FromStart())
+		}
+		if !p.Connect.IsZero() {
+			fc = append(fc, p.FromConnect())
+		}
+		if p.HasSinceConnect {
+			sc = append(sc, p.SinceConnect)
+		}
+		ap = append(ap, p.Apply)
+	}
+	st.FromStart, st.FromConnect, st.SinceConnect, st.Apply = spread(fs), spread(fc), spread(sc), spread(ap)
+	return st
+}
+
+// PathsString lists the paths seen, e.g. "pid ×20" ("pid" also when the
+// build logs no path field: then only the PID path exists).
+func (s ProtectStats) PathsString() string {
+	keys := make([]string, 0, len(s.Paths))
+	for k := range s.Paths {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		name := k
+		if name == "" {
+			name = "pid (no path field logged)"
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", name, s.Paths[k]))
+	}
+	return strings.Join(parts, ", ")
+}
