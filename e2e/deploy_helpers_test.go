@@ -1,0 +1,381 @@
+package e2e
+
+// Helpers of the deployment tests (deploy_test.go): the image as the
+// Dockerfile builds it, and dcfw run as a container with the settings of
+// deploy/docker-compose.yml, read from the file itself so that the tests
+// cannot drift from it.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dcfw/dcfw/internal/testenv"
+)
+
+// Where the deployment's files are, relative to the module root.
+const (
+	composePath    = "deploy/docker-compose.yml"
+	composeService = "dcfw"
+	dockerfilePath = "Dockerfile"
+	// imageBinary is where the Dockerfile COPYs the binary from, in the
+	// build context (the module root; see .dockerignore).
+	imageBinary = "bin/dcfw"
+)
+
+// releaseLDFlags are the linker flags the Dockerfile's comment, the README
+// and scripts/run.sh build the image's binary with.
+const releaseLDFlags = "-s -w"
+
+// composeFile is the part of a compose file the deployment uses. Decoding
+// is strict (KnownFields): a setting added to the compose file that this
+// struct does not know fails the tests until they apply it too.
+type composeFile struct {
+	Services map[string]*composeSvc `yaml:"services"`
+}
+
+type composeSvc struct {
+	Image string `yaml:"image"`
+	Build struct {
+		Context    string `yaml:"context"`
+		Dockerfile string `yaml:"dockerfile"`
+	} `yaml:"build"`
+	ContainerName string            `yaml:"container_name"`
+	Restart       string            `yaml:"restart"`
+	Environment   map[string]string `yaml:"environment"`
+	Command       []string          `yaml:"command"`
+	User          string            `yaml:"user"`
+	ReadOnly      bool              `yaml:"read_only"`
+	Pid           string            `yaml:"pid"`
+	NetworkMode   string            `yaml:"network_mode"`
+	SecurityOpt   []string          `yaml:"security_opt"`
+	CapDrop       []string          `yaml:"cap_drop"`
+	CapAdd        []string          `yaml:"cap_add"`
+	Volumes       []string          `yaml:"volumes"`
+}
+
+// loadCompose reads the dcfw service of deploy/docker-compose.yml.
+func loadCompose(t *testing.T) *composeSvc {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, composePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var f composeFile
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("%s: %v (a setting the deployment tests do not know yet? teach composeSvc and composeSpec)", composePath, err)
+	}
+	if len(f.Services) != 1 || f.Services[composeService] == nil {
+		t.Fatalf("%s: want exactly one service, %q; have %d", composePath, composeService, len(f.Services))
+	}
+	return f.Services[composeService]
+}
+
+// clone returns a deep copy, for variants with one setting changed.
+func (s *composeSvc) clone() *composeSvc {
+	c := *s
+	c.Environment = make(map[string]string, len(s.Environment))
+	for k, v := range s.Environment {
+		c.Environment[k] = v
+	}
+	c.Command = slices.Clone(s.Command)
+	c.SecurityOpt = slices.Clone(s.SecurityOpt)
+	c.CapDrop = slices.Clone(s.CapDrop)
+	c.CapAdd = slices.Clone(s.CapAdd)
+	c.Volumes = slices.Clone(s.Volumes)
+	return &c
+}
+
+// withoutCap is the service without one of its added capabilities.
+func (s *composeSvc) withoutCap(capability string) *composeSvc {
+	c := s.clone()
+	c.CapAdd = slices.DeleteFunc(c.CapAdd, func(x string) bool { return x == capability })
+	return c
+}
+
+// withoutVolume is the service without the volume mounted at target.
+func (s *composeSvc) withoutVolume(t *testing.T, target string) *composeSvc {
+	t.Helper()
+	c := s.clone()
+	n := len(c.Volumes)
+	c.Volumes = slices.DeleteFunc(c.Volumes, func(v string) bool {
+		parts := strings.Split(v, ":")
+		return len(parts) >= 2 && parts[1] == target
+	})
+	if len(c.Volumes) != n-1 {
+		t.Fatalf("%s: no volume mounted at %s in %q", composePath, target, s.Volumes)
+	}
+	return c
+}
+
+// composeSpec is the container the compose file describes, as a harness
+// ContainerSpec: the same capabilities, security options, PID and network
+// namespaces, read-only root, mounts, restart policy, environment, user
+// and command, on the given image, with args appended to the command.
+// Only the name differs: a unique one per test instead of container_name,
+// so that tests (and a real dcfw on the machine) do not collide.
+func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) ContainerSpec {
+	t.Helper()
+	env := make([]string, 0, len(svc.Environment))
+	for k, v := range svc.Environment {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || len(parts) > 3 || !filepath.IsAbs(parts[0]) {
+			t.Fatalf("%s: volume %q is not a bind mount HOST:CONTAINER[:OPTIONS]", composePath, v)
+		}
+	}
+	restart := container.RestartPolicyMode(svc.Restart)
+	return ContainerSpec{
+		Name:        "dcfw",
+		Image:       image,
+		Cmd:         append(slices.Clone(svc.Command), args...),
+		Env:         env,
+		User:        svc.User,
+		CapDrop:     svc.CapDrop,
+		CapAdd:      svc.CapAdd,
+		ReadOnly:    svc.ReadOnly,
+		PidMode:     svc.Pid,
+		NetworkMode: svc.NetworkMode,
+		SecurityOpt: svc.SecurityOpt,
+		// Short volume syntax is Docker's bind syntax.
+		Binds: svc.Volumes,
+		Configure: func(_ *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig) {
+			hc.RestartPolicy = container.RestartPolicy{Name: restart}
+		},
+	}
+}
+
+// runComposeDcfw starts dcfw as a container with svc's settings, scoped to
+// this run's containers.
+func runComposeDcfw(h *Harness, svc *composeSvc, args ...string) *Container {
+	h.T().Helper()
+	requireSharedNetnsMount(h.T(), svc)
+	args = append([]string{"--only-label", LabelRun + "=" + h.RunID()}, args...)
+	return h.RunContainer(composeSpec(h.T(), svc, deployImage(h), args...))
+}
+
+// The image, built once per run from the repository's Dockerfile.
+var deployImageOnce struct {
+	once sync.Once
+	tag  string
+	err  error
+}
+
+// deployImage builds dcfw's image as the README says: a static binary
+// (CGO_ENABLED=0, release flags) at bin/dcfw in the context, and the
+// repository's Dockerfile. It is removed when the run ends.
+func deployImage(h *Harness) string {
+	h.T().Helper()
+	deployImageOnce.once.Do(func() {
+		deployImageOnce.tag, deployImageOnce.err = h.env.buildDeployImage()
+	})
+	if deployImageOnce.err != nil {
+		h.T().Fatalf("build dcfw's image: %v", deployImageOnce.err)
+	}
+	return deployImageOnce.tag
+}
+
+func (s *shared) buildDeployImage() (string, error) {
+	bin, err := buildReleaseBinary(s.tmpDir)
+	if err != nil {
+		return "", err
+	}
+	content, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, dockerfilePath))
+	if err != nil {
+		return "", err
+	}
+	tag := "dcfwe2e-deploy:" + s.runID
+	if err := s.buildImage(tag, []ImageFile{
+		{Name: "Dockerfile", Content: dockerfile},
+		{Name: imageBinary, Mode: 0o755, Content: content},
+	}); err != nil {
+		return "", err
+	}
+	s.onTeardown(func() error { return s.removeImage(tag) })
+	return tag, nil
+}
+
+// releaseBinary is the path of the binary buildReleaseBinary made.
+var releaseBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildReleaseBinary builds dcfw as the Dockerfile's comment says, into
+// dir/release/dcfw (once per run).
+func buildReleaseBinary(dir string) (string, error) {
+	releaseBinary.once.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			releaseBinary.err = err
+			return
+		}
+		goBin, err := goCommand()
+		if err != nil {
+			releaseBinary.err = err
+			return
+		}
+		out := filepath.Join(dir, "release", "dcfw")
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags="+releaseLDFlags, "-o", out, ".")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if output, err := cmd.CombinedOutput(); err != nil {
+			releaseBinary.err = fmt.Errorf("%v: %v\n%s", cmd.Args, err, output)
+			return
+		}
+		releaseBinary.path = out
+	})
+	return releaseBinary.path, releaseBinary.err
+}
+
+// requireSharedNetnsMount skips (fails under CI) unless the host's mount
+// that holds the rslave volume's source propagates mounts: Docker refuses
+// an rslave bind from a private mount ("is not a shared or slave mount").
+// systemd makes every mount shared at boot; scripts/test.sh does it where
+// no systemd did (containers, minimal VMs).
+func requireSharedNetnsMount(t *testing.T, svc *composeSvc) {
+	t.Helper()
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) != 3 || !strings.Contains(parts[2], "slave") {
+			continue
+		}
+		mnt, shared, err := propagationOf(parts[0])
+		if err != nil {
+			t.Fatalf("propagation of %s: %v", parts[0], err)
+		}
+		if !shared {
+			testenv.SkipOrFail(t, fmt.Sprintf("%s is on mount %s, which is private: Docker refuses the compose file's rslave volume %q. "+
+				"Make it shared as systemd does at boot (mount --make-shared %s), or run scripts/test.sh, which does", parts[0], mnt, v, mnt))
+		}
+	}
+}
+
+// propagationOf finds the mount that holds path (symlinks resolved) in
+// /proc/self/mountinfo and reports whether it is shared or a slave.
+func propagationOf(path string) (mountPoint string, sharedOrSlave bool, err error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", false, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	best := ""
+	bestShared := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - type source superoptions
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 7 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if !(real == mp || mp == "/" || strings.HasPrefix(real, mp+"/")) || len(mp) < len(best) {
+			continue
+		}
+		best, bestShared = mp, false
+		for _, opt := range fields[6:] {
+			if opt == "-" {
+				break
+			}
+			if strings.HasPrefix(opt, "shared:") || strings.HasPrefix(opt, "master:") {
+				bestShared = true
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", false, err
+	}
+	return best, bestShared, nil
+}
+
+// unescapeMountinfo undoes the octal escapes of mountinfo (\040 a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// capMask is the capability set named by Docker's names (NET_ADMIN or
+// CAP_NET_ADMIN), as /proc/<pid>/status shows it.
+func capMask(t *testing.T, names []string) uint64 {
+	t.Helper()
+	nums := map[string]int{
+		"NET_ADMIN": unix.CAP_NET_ADMIN, "SYS_ADMIN": unix.CAP_SYS_ADMIN, "SYS_PTRACE": unix.CAP_SYS_PTRACE,
+		"DAC_OVERRIDE": unix.CAP_DAC_OVERRIDE, "DAC_READ_SEARCH": unix.CAP_DAC_READ_SEARCH, "NET_RAW": unix.CAP_NET_RAW,
+	}
+	var m uint64
+	for _, n := range names {
+		c, ok := nums[strings.TrimPrefix(strings.ToUpper(n), "CAP_")]
+		if !ok {
+			t.Fatalf("capability %q unknown to the test; add it to capMask", n)
+		}
+		m |= 1 << uint(c)
+	}
+	return m
+}
+
+// procStatusField reads one field of /proc/<pid>/status (CapEff, Uid...).
+func procStatusField(t *testing.T, pid int, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, field)
+	return ""
+}

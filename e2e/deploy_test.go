@@ -1,0 +1,240 @@
+package e2e
+
+// End-to-end tests of the deployment (issue 6): dcfw's image built from
+// the repository's Dockerfile, run as a container with exactly the
+// settings of deploy/docker-compose.yml (read from the file), protecting
+// real containers, and failing loudly without each of its privileges.
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+)
+
+// maxImageBytes is the issue's bound on the image size.
+const maxImageBytes = 15 << 20
+
+// exitTimeout bounds how long a dcfw that must refuse to start may take.
+const exitTimeout = time.Minute
+
+// The image is small, holds the static binary only and needs no registry.
+func TestDeployImage(t *testing.T) {
+	h := Setup(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, err := os.ReadFile(filepath.Join(root, dockerfilePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(df), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && strings.EqualFold(f[0], "FROM") && f[1] != "scratch" {
+			t.Errorf("Dockerfile: %q needs a registry; the image must build from scratch", l)
+		}
+	}
+
+	image := deployImage(h)
+	ctx, cancel := h.ctx()
+	defer cancel()
+	res, err := h.Docker().ImageInspect(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED image %s: %d bytes (%.1f MiB), bound %d MiB", image, res.Size, float64(res.Size)/(1<<20), maxImageBytes>>20)
+	if res.Size >= maxImageBytes {
+		t.Errorf("image is %d bytes, want < %d", res.Size, maxImageBytes)
+	}
+	if got := res.Config.Entrypoint; len(got) != 1 || got[0] != "/dcfw" {
+		t.Errorf("entrypoint %q, want [/dcfw]", got)
+	}
+	if len(res.RootFS.Layers) != 1 {
+		t.Errorf("%d layers, want 1 (the binary on scratch)", len(res.RootFS.Layers))
+	}
+
+	// Static: no program interpreter, no shared libraries.
+	bin, err := buildReleaseBinary(h.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s has a program interpreter: not static", bin)
+		}
+	}
+	if libs, _ := ef.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("%s needs shared libraries %v", bin, libs)
+	}
+
+	// It runs: the image's own binary answers --version.
+	c := h.RunContainer(ContainerSpec{Name: "version", Image: image, Cmd: []string{"--version"}, NetworkMode: "none"})
+	if code := c.WaitExit(exitTimeout); code != 0 {
+		t.Fatalf("dcfw --version exited %d:\n%s", code, c.Logs())
+	}
+	if out := c.Logs(); !strings.HasPrefix(out, "dcfw ") {
+		t.Errorf("dcfw --version printed %q", out)
+	}
+}
+
+// dcfw as the compose file runs it protects a root container and a user
+// 1000 container (whose namespace needs CAP_SYS_PTRACE to open), present
+// at its start or started later, with real traffic checked both ways.
+func TestDeployComposeProtects(t *testing.T) {
+	h := Setup(t)
+	svc := loadCompose(t)
+	if svc.Build.Context != ".." || svc.Build.Dockerfile != dockerfilePath {
+		t.Errorf("%s builds context %q, Dockerfile %q; want the repository's (.., %s), the image this test builds",
+			composePath, svc.Build.Context, svc.Build.Dockerfile, dockerfilePath)
+	}
+	n := h.Bridge()
+	peer := h.RunContainer(ContainerSpec{Name: "peer", Network: n, Cmd: Serve(9000, 9001)})
+	root := h.RunContainer(ContainerSpec{
+		Name: "root", Network: n, Cmd: Serve(80, 81),
+		Labels: labels("dcfw.enable=true",
+			"dcfw.input.rule.1=allow proto tcp to any port 80",
+			"dcfw.output.policy=deny",
+			"dcfw.output.rule.1=allow proto tcp to "+peer.IP(n).String()+" port 9000"),
+	})
+	user := h.RunContainer(ContainerSpec{
+		Name: "user1000", Network: n, User: "1000", Cmd: Serve(8080, 8081),
+		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 8080"),
+	})
+	if uid := procStatusField(t, user.PID(), "Uid"); !strings.HasPrefix(uid, "1000\t") {
+		t.Fatalf("user container runs as uid %q, want 1000", uid)
+	}
+	flows := []flow{
+		{peer, "tcp", root.Addr(n, 80), true, "root container, allowed port"},
+		{peer, "tcp", root.Addr(n, 81), false, "root container, other port"},
+		{root, "tcp", peer.Addr(n, 9000), true, "root container out, allowed"},
+		{root, "tcp", peer.Addr(n, 9001), false, "root container out, other port"},
+		{peer, "tcp", user.Addr(n, 8080), true, "user 1000 container, allowed port"},
+		{peer, "tcp", user.Addr(n, 8081), false, "user 1000 container, other port"},
+	}
+	checkAllPass(t, flows)
+
+	dcfw := runComposeDcfw(h, svc, "--interval", dcfwInterval.String(), "--log-level", "debug")
+	for _, c := range []*Container{root, user} {
+		dcfw.WaitForLog(logLine("INFO", "protection applied", c), protectTimeout)
+		expectTable(t, c)
+	}
+	checkFlows(t, flows)
+	expectNoTable(t, peer)
+
+	// dcfw holds exactly the compose file's capabilities: the test applies
+	// what the file says, and nothing grants more.
+	dpid := dcfw.PID()
+	if got, want := procStatusField(t, dpid, "CapEff"), fmt.Sprintf("%016x", capMask(t, svc.CapAdd)); got != want {
+		t.Errorf("dcfw's effective capabilities %s, want %s (%v)", got, want, svc.CapAdd)
+	}
+	if got := procStatusField(t, dpid, "NoNewPrivs"); got != "1" {
+		t.Errorf("dcfw's NoNewPrivs %s, want 1", got)
+	}
+
+	// A container started after dcfw: protected through the events, and
+	// its sandbox file is a live namespace inside dcfw's mount namespace
+	// too (rslave propagation of the sandbox directory).
+	late := h.RunContainer(ContainerSpec{
+		Name: "late1000", Network: n, User: "1000", Cmd: Serve(8080, 8081),
+		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 8080"),
+	})
+	dcfw.WaitForLog(logLine("INFO", "protection applied", late), protectTimeout)
+	checkFlows(t, []flow{
+		{peer, "tcp", late.Addr(n, 8080), true, "late container, allowed port"},
+		{peer, "tcp", late.Addr(n, 8081), false, "late container, other port"},
+	})
+	sandbox := late.Inspect().NetworkSettings.SandboxKey
+	inside := filepath.Join(fmt.Sprintf("/proc/%d/root", dpid), "/var/run/docker/netns", filepath.Base(sandbox))
+	var st unix.Statfs_t
+	if err := unix.Statfs(inside, &st); err != nil {
+		t.Errorf("sandbox file of %s not visible inside dcfw: %v", late.Name, err)
+	} else if st.Type != unix.NSFS_MAGIC {
+		t.Errorf("sandbox file of %s inside dcfw is not a namespace (filesystem type %#x): the mount did not propagate", late.Name, st.Type)
+	}
+
+	// docker stop: dcfw exits cleanly and the rules stay.
+	ctx, cancel := h.ctx()
+	defer cancel()
+	timeout := 20
+	if _, err := h.Docker().ContainerStop(ctx, dcfw.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if code := dcfw.WaitExit(exitTimeout); code != 0 {
+		t.Errorf("dcfw exited %d on docker stop, want 0", code)
+	}
+	for _, c := range []*Container{root, user, late} {
+		expectTable(t, c)
+	}
+}
+
+// refusesToStart runs dcfw with svc's settings (restart policy off, so
+// that its exit is seen) and checks that it exits 1 with every one of
+// want in its log, before touching the labelled container.
+func refusesToStart(t *testing.T, h *Harness, svc *composeSvc, victim *Container, want ...string) {
+	t.Helper()
+	// Not a privilege: without it the engine restarts the failing dcfw in
+	// a loop, and the exit code would not be seen.
+	svc.Restart = "no"
+	dcfw := runComposeDcfw(h, svc)
+	code := dcfw.WaitExit(exitTimeout)
+	out := dcfw.Logs()
+	if code != 1 {
+		t.Errorf("dcfw exited %d, want 1; log:\n%s", code, indent(out))
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("log lacks %q:\n%s", w, indent(out))
+		}
+	}
+	if strings.Contains(out, "protection applied") {
+		t.Errorf("dcfw protected something although it must refuse to run:\n%s", indent(out))
+	}
+	expectNoTable(t, victim)
+}
+
+// Without any one capability of the compose file, dcfw refuses to start,
+// naming the capability and the fix, rather than run and protect nothing.
+func TestDeployWithoutCapability(t *testing.T) {
+	h := Setup(t)
+	svc := loadCompose(t)
+	if len(svc.CapAdd) == 0 {
+		t.Fatalf("%s adds no capabilities", composePath)
+	}
+	victim := h.RunContainer(ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
+	for _, capability := range svc.CapAdd {
+		t.Run(capability, func(t *testing.T) {
+			name := strings.TrimPrefix(strings.ToUpper(capability), "CAP_")
+			refusesToStart(t, h, svc.withoutCap(capability), victim,
+				"missing capability CAP_"+name, "cap_add: ["+name+"]", "dcfw cannot protect containers like this and exits")
+		})
+	}
+}
+
+// Without the host's PID namespace or the engine's socket, dcfw refuses
+// to start too, saying which setting is missing.
+func TestDeployWithoutHostAccess(t *testing.T) {
+	h := Setup(t)
+	svc := loadCompose(t)
+	victim := h.RunContainer(ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
+	t.Run("pid", func(t *testing.T) {
+		noPid := svc.clone()
+		noPid.Pid = ""
+		refusesToStart(t, h, noPid, victim, "dcfw does not see the host's processes", "pid: host")
+	})
+	t.Run("docker.sock", func(t *testing.T) {
+		refusesToStart(t, h, svc.withoutVolume(t, "/var/run/docker.sock"), victim,
+			"cannot reach the Docker engine", "mount the engine's socket")
+	})
+}
