@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,6 +66,19 @@ type Config struct {
 	APITimeout time.Duration
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
+
+	// Sandboxes is Docker's sandbox directory, for the fast path that
+	// protects a starting container before its process runs (see
+	// sandbox.go). nil turns the fast path off, and so does DryRun.
+	Sandboxes SandboxDir
+	// SandboxTimeout bounds the search for a starting container's
+	// namespace (default 5s); the process has usually started long
+	// before, and the PID path protects the container then anyway.
+	SandboxTimeout time.Duration
+	// SandboxPoll is how often the namespaces are looked at while a
+	// search runs (default 5ms: the interface is in place some 40-100 ms
+	// before the process starts).
+	SandboxPoll time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -89,6 +103,12 @@ func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
+	if c.SandboxTimeout <= 0 {
+		c.SandboxTimeout = 5 * time.Second
+	}
+	if c.SandboxPoll <= 0 {
+		c.SandboxPoll = 5 * time.Millisecond
+	}
 }
 
 // Controller keeps every labelled container's namespace in the state its
@@ -104,6 +124,17 @@ type Controller struct {
 	cache   inspectCache
 	applied appliedState
 	errs    *errorLimiter
+
+	// The fast path (sandbox.go). The maps belong to the loop like the
+	// rest; the finder and the request goroutines (counted by bg, ended
+	// by bgCtx) only read and send their answers through the queue.
+	known     map[string]*knownContainer
+	startups  map[string]*startup
+	nextToken uint64
+	finder    *sandboxFinder
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup
 }
 
 // New returns a controller. It does not contact the engine or the kernel.
@@ -113,12 +144,14 @@ func New(cfg Config) (*Controller, error) {
 	}
 	cfg.setDefaults()
 	return &Controller{
-		cfg:     cfg,
-		log:     cfg.Log,
-		queue:   newWorkQueue(),
-		cache:   inspectCache{},
-		applied: appliedState{},
-		errs:    newErrorLimiter(cfg.ErrorRepeat),
+		cfg:      cfg,
+		log:      cfg.Log,
+		queue:    newWorkQueue(),
+		cache:    inspectCache{},
+		applied:  appliedState{},
+		errs:     newErrorLimiter(cfg.ErrorRepeat),
+		known:    map[string]*knownContainer{},
+		startups: map[string]*startup{},
 	}, nil
 }
 
@@ -168,6 +201,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		stopWatch()
 		<-watched
 	}()
+	c.startFastPath(ctx)
+	defer c.stopFastPath()
 
 	ticker := time.NewTicker(c.cfg.Interval)
 	defer ticker.Stop()
@@ -189,7 +224,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			// was open, so nothing cached can be trusted.
 			c.absorb(w.events)
 			c.cache.flush()
+			c.resetStartups(w.sandboxes)
 			st, err := c.reconcileAll(ctx)
+			c.forgetStopped()
 			if first {
 				c.logSummary("initial reconcile", st, err, true)
 				first = false
@@ -203,9 +240,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			// likely down too) ticks are skipped; the reconnect brings a
 			// full reconcile.
 			c.absorb(w.events)
+			c.takeSandboxes(w.sandboxes)
 			c.periodic(ctx)
-		case len(w.events) > 0:
-			c.handleEvents(ctx, w.events)
+		case len(w.events) > 0 || len(w.sandboxes) > 0:
+			c.handleEvents(ctx, w.events, w.sandboxes)
 		}
 	}
 }

@@ -22,6 +22,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 		return CycleStats{}, err
 	}
 	c.errs.startCycle()
+	c.learnListed(list, true)
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
@@ -31,6 +32,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 		running[ctr.ID] = true
 	}
 	c.cache.keepOnly(running)
+	c.pruneStartups(running)
 	c.errs.endCycle()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
@@ -38,10 +40,14 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 }
 
 // handleEvents reconciles the containers the events are about, at once,
-// instead of waiting for the ticker.
-func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
+// instead of waiting for the ticker, after the fast path's answers
+// (sandboxes) are taken care of.
+func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []sandboxResult) {
 	start := time.Now()
 	targets := c.absorb(evs)
+	// After the events: an answer about a container whose start event
+	// came with them is too late (and dropped).
+	c.takeSandboxes(sandboxes)
 	if len(targets) == 0 {
 		return
 	}
@@ -53,6 +59,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
 		}
 		return
 	}
+	c.learnListed(list, false)
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
 	st := c.reconcileSet(ctx, sel, list, seen)
@@ -74,12 +81,10 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event) {
 // absorb updates the controller's knowledge from events and returns the
 // containers to reconcile now.
 //
-// This is also where a fast path would hook in (protecting a container
-// between its network connect event and its process start, when inspect
-// cannot be used yet): it sees every event in the engine's order, on the
-// goroutine that owns all namespace writes, so it cannot race the regular
-// reconcile; and a table it applies would be recorded in c.applied like any
-// other, so the regular reconcile that follows finds it in place.
+// It is also where the fast path hooks in (sandbox.go): it sees every
+// event in the engine's order, on the goroutine that owns all namespace
+// writes. A create event's labels are cached; a connect event of a
+// starting container begins the search for its namespace.
 func (c *Controller) absorb(evs []Event) map[string]bool {
 	targets := map[string]bool{}
 	for _, ev := range evs {
@@ -88,15 +93,32 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 		c.cache.forget(ev.ContainerID)
 		switch ev.Kind {
 		case EventCreate:
-			// No process and no namespace yet: nothing to protect.
+			// No process and no namespace yet: nothing to reconcile.
+			c.learnCreated(ev)
 		case EventDestroy:
 			// Gone for good: forget its errors, so that a container that
 			// reuses the name is not muted.
 			c.errs.forgetContainer(ev.ContainerID)
+			c.endStartup(ev.ContainerID)
+			delete(c.known, ev.ContainerID)
+		case EventNetworkConnect:
+			if !c.connected(ev) {
+				targets[ev.ContainerID] = true
+			}
+			// else: starting, not running yet; its start event follows.
 		default:
-			// start, restart, die, network connect/disconnect. A die
-			// matters too: containers that joined its namespace remain.
+			// start, restart, die, network disconnect. A die matters
+			// too: containers that joined its namespace remain.
 			targets[ev.ContainerID] = true
+			switch ev.Kind {
+			case EventStart, EventRestart:
+				c.started(ev)
+			case EventDie:
+				c.endStartup(ev.ContainerID)
+				if k := c.known[ev.ContainerID]; k != nil {
+					k.running = false
+				}
+			}
 		}
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
@@ -125,6 +147,9 @@ type member struct {
 type nsGroup struct {
 	ns      Namespace
 	members []member
+	// sandbox is set when the fast path writes (sandbox.go): the
+	// namespace it found for a starting container.
+	sandbox *sandboxResult
 }
 
 // reconcileSet reconciles the managed containers among candidates, grouped
@@ -170,6 +195,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			continue
 		}
 		c.errs.clear("host:" + ctr.ID)
+		c.confirmSandbox(ctr, ns)
 		g := groups[ns.ID()]
 		if g == nil {
 			g = &nsGroup{ns: ns}
@@ -184,6 +210,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 	for _, id := range order {
 		seen[id] = true
 		st.add(c.reconcileGroup(groups[id], all))
+		c.doneStarting(groups[id])
 	}
 	return st
 }

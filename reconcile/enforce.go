@@ -66,7 +66,7 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	case want.mode == ModeNoTable:
 		c.log.Info("protection removed (dcfw.enable=false)", fields...)
 	case res.Created:
-		c.log.Info("protection applied", fields...)
+		c.log.Info("protection applied", append(fields, c.pathFields(g, owner)...)...)
 	default:
 		c.log.Info("protection changed", append(fields, zap.Strings("differences", res.Differences))...)
 	}

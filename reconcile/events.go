@@ -14,9 +14,11 @@ import (
 type workQueue struct {
 	mu     sync.Mutex
 	events []Event
-	resync bool // the stream was (re)established: reconcile everything
-	up     bool // the stream is currently connected
-	wake   chan struct{}
+	// sandboxes are the fast path's answers (sandbox.go).
+	sandboxes []sandboxResult
+	resync    bool // the stream was (re)established: reconcile everything
+	up        bool // the stream is currently connected
+	wake      chan struct{}
 }
 
 func newWorkQueue() *workQueue {
@@ -33,6 +35,13 @@ func (q *workQueue) notify() {
 func (q *workQueue) push(ev Event) {
 	q.mu.Lock()
 	q.events = append(q.events, ev)
+	q.mu.Unlock()
+	q.notify()
+}
+
+func (q *workQueue) pushSandbox(r sandboxResult) {
+	q.mu.Lock()
+	q.sandboxes = append(q.sandboxes, r)
 	q.mu.Unlock()
 	q.notify()
 }
@@ -56,16 +65,18 @@ func (q *workQueue) disconnected() {
 }
 
 type work struct {
-	events []Event
-	resync bool
-	up     bool
+	events    []Event
+	sandboxes []sandboxResult
+	resync    bool
+	up        bool
 }
 
 func (q *workQueue) take() work {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	w := work{events: q.events, resync: q.resync, up: q.up}
+	w := work{events: q.events, sandboxes: q.sandboxes, resync: q.resync, up: q.up}
 	q.events = nil
+	q.sandboxes = nil
 	q.resync = false
 	return w
 }

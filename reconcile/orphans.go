@@ -31,6 +31,11 @@ func (c *Controller) releaseOrphans(ctx context.Context, all []Container, select
 		if selected != nil && !slices.ContainsFunc(a.holders, func(h string) bool { return selected[h] }) {
 			continue
 		}
+		if c.protectedBeforeStart(a.holders) {
+			// Written by the fast path for a container whose process
+			// is about to start: not listed as running yet, but wanted.
+			continue
+		}
 		if a.fingerprint == removedFingerprint {
 			delete(c.applied, id)
 			continue

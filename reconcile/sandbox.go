@@ -1,0 +1,545 @@
+package reconcile
+
+// The sandbox fast path: rules in place before a starting container's
+// process runs (issue 5).
+//
+// Docker announces a starting container with a `network connect` event
+// about 400 ms before its process runs. Its namespace does not exist yet:
+// runc creates it, Docker bind-mounts it to a new file in the sandbox
+// directory (--netns-dir) ~150 ms after the event, moves the container's
+// interface in and gives it its address ~350 ms after, and the process
+// starts some 40-100 ms later. Inspecting the container blocks until the
+// process runs, so the PID path cannot act before that; but the labels
+// come with the create event, and `network inspect` lists the endpoint's
+// MAC and IP at once. The sandbox file's name is not derived from anything
+// the events carry, so the namespace is found by its contents: the one
+// namespace created after the connect event that holds an interface with
+// the endpoint's MAC and IP.
+//
+// The pieces:
+//   - absorb (on the loop) caches each created container's parsed labels,
+//     and on a connect event of a managed, in-scope container that is not
+//     running starts an attempt: a goroutine inspects the network and asks
+//     the finder (sandbox_finder.go, one goroutine) to look.
+//   - The finder only reads (directory listings, interface lists) and
+//     hands what it finds to the loop through the work queue.
+//   - The loop (protectSandbox) checks the namespace once more (not the
+//     host's, not written for another container, the attempt still
+//     wanted) and applies the container's full ruleset through the same
+//     enforce as the PID path, recording it in c.applied. All writes stay
+//     on the loop's goroutine: never two writers in one namespace.
+//   - When the process runs, the PID path (start event, ticker) opens the
+//     namespace by PID as always, finds the table in place (zero writes),
+//     and confirms that the fast path chose the right namespace; had it
+//     not, the table it wrote is removed there.
+//   - Anything uncertain (no MAC or IP, two candidates, a timeout, the
+//     process starting first) leaves the container to the PID path, with
+//     the reason logged.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dcfw/dcfw/labels"
+)
+
+// Paths that protect a container, as the "protection applied" log line
+// names them (field "path").
+const (
+	pathSandbox = "sandbox" // the fast path, before the process runs
+	pathPID     = "pid"     // the normal path, through the running process
+)
+
+// knownContainer is what the controller knows about a container without
+// inspecting it: from its create event, or from a listing.
+type knownContainer struct {
+	name   string
+	labels map[string]string
+	// fromEvent: the labels are the create event's attributes, in which
+	// the engine's "name" and "image" replace labels of those names.
+	fromEvent bool
+	running   bool
+	parsed    bool
+	policy    labels.Policy
+	perr      error
+}
+
+func (k *knownContainer) parse() (labels.Policy, error) {
+	if !k.parsed {
+		k.policy, k.perr = labels.Parse(k.labels)
+		k.parsed = true
+	}
+	return k.policy, k.perr
+}
+
+// startup follows one start of a container from its first network connect
+// event until the PID path has seen its process.
+type startup struct {
+	token     uint64
+	connectAt time.Time // engine time of the first connect event
+	startAt   time.Time // engine time of the start event
+	// cancel withdraws the pending request (nil: none pending).
+	cancel context.CancelFunc
+	// fallback is why the fast path did not protect the container.
+	fallback string
+	// Set once the fast path wrote: ns stays open until the PID path
+	// confirms it is the process's namespace (its identity cannot be
+	// reused meanwhile).
+	fast      bool
+	ns        Namespace
+	appliedAt time.Time
+}
+
+func (s *startup) pending() bool { return s.cancel != nil }
+
+func (s *startup) withdraw() {
+	if s.cancel != nil {
+		s.cancel()
+		s.cancel = nil
+	}
+}
+
+// release withdraws the request and closes the namespace kept open.
+func (s *startup) release() {
+	s.withdraw()
+	if s.ns != nil {
+		s.ns.Close()
+		s.ns = nil
+	}
+}
+
+// fastPathOn reports whether the fast path runs.
+func (c *Controller) fastPathOn() bool { return c.finder != nil }
+
+// learnCreated caches a new container's labels from its create event.
+func (c *Controller) learnCreated(ev Event) {
+	c.endStartup(ev.ContainerID)
+	lbls := make(map[string]string, len(ev.Attributes))
+	for k, v := range ev.Attributes {
+		lbls[k] = v
+	}
+	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true}
+	k.parse()
+	c.known[ev.ContainerID] = k
+}
+
+// learnListed records running containers from a listing. full: the list
+// is every running container, so the others are not running.
+func (c *Controller) learnListed(list []Container, full bool) {
+	running := make(map[string]bool, len(list))
+	for _, ctr := range list {
+		running[ctr.ID] = true
+		k := c.known[ctr.ID]
+		if k == nil || k.fromEvent {
+			// A listing's labels are the real ones.
+			k = &knownContainer{labels: ctr.Labels}
+			c.known[ctr.ID] = k
+		}
+		k.name = ctr.Name()
+		k.running = true
+	}
+	if full {
+		for id, k := range c.known {
+			if !running[id] {
+				k.running = false
+			}
+		}
+	}
+}
+
+// forgetStopped drops what is known about containers that are not
+// running, after the event stream reconnected: their destroy events may
+// have been missed. (A container created meanwhile and started later is
+// then protected by the PID path.)
+func (c *Controller) forgetStopped() {
+	for id, k := range c.known {
+		if !k.running {
+			delete(c.known, id)
+		}
+	}
+}
+
+// startFastPath starts watching the sandbox directory and the finder,
+// unless the fast path is off (no Sandboxes, or a dry run: it would only
+// log what the PID path logs a moment later).
+func (c *Controller) startFastPath(ctx context.Context) {
+	c.bgCtx, c.bgCancel = context.WithCancel(ctx)
+	if c.cfg.Sandboxes == nil || c.cfg.DryRun {
+		return
+	}
+	if err := c.cfg.Sandboxes.Watch(c.bgCtx); err != nil {
+		c.log.Warn("sandbox path off: cannot watch the sandbox directory; containers are protected once their process runs",
+			zap.Error(err))
+		return
+	}
+	c.finder = newSandboxFinder(c.cfg.Sandboxes, c.hostID, c.cfg.SandboxPoll, c.queue.pushSandbox)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.finder.run(c.bgCtx)
+	}()
+}
+
+// stopFastPath stops the finder and the requests, and closes every
+// namespace they or the startups hold.
+func (c *Controller) stopFastPath() {
+	c.bgCancel()
+	c.bg.Wait()
+	c.resetStartups(c.queue.take().sandboxes)
+	c.finder = nil
+}
+
+// endStartup ends a container's startup (it died, was destroyed, or is
+// created anew).
+func (c *Controller) endStartup(id string) {
+	if st := c.startups[id]; st != nil {
+		st.release()
+		delete(c.startups, id)
+	}
+}
+
+// resetStartups ends every startup and drops the finder's answers: after
+// the event stream reconnected, events may have been missed.
+func (c *Controller) resetStartups(results []sandboxResult) {
+	for _, r := range results {
+		r.close()
+	}
+	for id := range c.startups {
+		c.endStartup(id)
+	}
+}
+
+// connected handles a network connect event. It reports whether the
+// container is starting (then there is nothing to reconcile yet: it is
+// not running, and inspecting it would block until it is).
+func (c *Controller) connected(ev Event) bool {
+	k := c.known[ev.ContainerID]
+	if k == nil || k.running {
+		// Unknown (created before dcfw started and never seen running),
+		// or a network added to a running container: the PID path.
+		return false
+	}
+	st := c.startups[ev.ContainerID]
+	if st == nil {
+		c.nextToken++
+		st = &startup{token: c.nextToken, connectAt: ev.Time}
+		c.startups[ev.ContainerID] = st
+	}
+	if st.pending() || st.fast {
+		return true // a further network of the same start
+	}
+	if !c.fastPathOn() {
+		st.fallback = "fast path off"
+		return true
+	}
+	if why := c.fastPathRefusal(k); why != "" {
+		st.fallback = why
+		return true
+	}
+	c.nextToken++
+	st.token = c.nextToken
+	ctx, cancel := context.WithCancel(c.bgCtx)
+	st.cancel = cancel
+	req := sandboxRequest{
+		ctx:      ctx,
+		token:    st.token,
+		id:       ev.ContainerID,
+		name:     k.name,
+		network:  ev.NetworkName,
+		since:    ev.Time,
+		deadline: time.Now().Add(c.cfg.SandboxTimeout),
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.requestSandbox(req, ev.NetworkID)
+	}()
+	return true
+}
+
+// fastPathRefusal says why a starting container is not for the fast path
+// ("" if it is). Containers the PID path would not protect are not
+// either: unmanaged, out of scope, dcfw.enable=false, broken labels with
+// --on-error=skip.
+func (c *Controller) fastPathRefusal(k *knownContainer) string {
+	if k.fromEvent && (c.cfg.Scope.Key == "name" || c.cfg.Scope.Key == "image") {
+		return "the scope label is shadowed by the create event's own attribute of that name"
+	}
+	if !c.cfg.Scope.Includes(k.labels) {
+		return "out of scope"
+	}
+	policy, perr := k.parse()
+	switch {
+	case perr != nil && c.cfg.OnError == Skip:
+		return "invalid labels, --on-error=skip"
+	case perr != nil:
+		return ""
+	case policy.State == labels.Unmanaged:
+		return "not managed"
+	case policy.State == labels.Disabled:
+		return "dcfw.enable=false"
+	}
+	return ""
+}
+
+// requestSandbox runs on its own goroutine: it reads the endpoint from
+// the network and asks the finder. Failures go to the loop like answers.
+func (c *Controller) requestSandbox(req sandboxRequest, networkID string) {
+	ctx, cancel := context.WithDeadline(req.ctx, req.deadline)
+	defer cancel()
+	n, err := c.cfg.Docker.NetworkInspect(ctx, networkID)
+	if req.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		c.queue.pushSandbox(sandboxResult{req: req, err: err})
+		return
+	}
+	ep, ok := n.Endpoints[req.id]
+	req.mac = ep.MAC
+	req.ip = ep.IPv4
+	if !req.ip.IsValid() {
+		req.ip = ep.IPv6
+	}
+	if req.network == "" {
+		req.network = n.Name
+	}
+	if !ok || len(req.mac) == 0 || !req.ip.IsValid() {
+		// host and none networks have endpoints without interfaces.
+		c.queue.pushSandbox(sandboxResult{req: req, err: errNoEndpoint})
+		return
+	}
+	c.finder.submit(req.ctx, req)
+}
+
+// takeSandboxes handles the finder's answers, on the loop.
+func (c *Controller) takeSandboxes(results []sandboxResult) {
+	for _, r := range results {
+		st := c.startups[r.req.id]
+		if st == nil || !st.pending() || st.token != r.req.token {
+			// Withdrawn meanwhile (the process started, or the
+			// container died): the PID path has it.
+			r.close()
+			continue
+		}
+		st.withdraw()
+		if r.err != nil {
+			c.sandboxFallback(st, r.req, r.err.Error(), fallbackLevel(r.err))
+			continue
+		}
+		c.protectSandbox(st, r)
+	}
+}
+
+func fallbackLevel(err error) zapcore.Level {
+	switch {
+	case errors.Is(err, errSandboxAmbiguous):
+		return zapcore.WarnLevel
+	case errors.Is(err, errNoEndpoint):
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// sandboxFallback records and logs why the fast path leaves a container
+// to the PID path.
+func (c *Controller) sandboxFallback(st *startup, req sandboxRequest, why string, level zapcore.Level) {
+	st.fallback = why
+	if ce := c.log.Check(level, "sandbox path cannot protect the container before its process starts; the PID path will"); ce != nil {
+		ce.Write(zap.String("container", req.name), zap.String("id", ShortID(req.id)),
+			zap.String("reason", why), zap.Duration("since_connect", time.Since(st.connectAt)))
+	}
+}
+
+// protectSandbox writes a starting container's full ruleset into the
+// namespace the finder found, after checking it once more.
+func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
+	id := r.req.id
+	k := c.known[id]
+	ns := r.ns
+	refuse := func(why string, level zapcore.Level) {
+		ns.Close()
+		c.sandboxFallback(st, r.req, why, level)
+	}
+	switch a, owned := c.applied[ns.ID()]; {
+	case k == nil:
+		refuse("container forgotten meanwhile", zapcore.DebugLevel)
+		return
+	case ns.ID() == c.hostID:
+		refuse("the namespace found is the host's", zapcore.ErrorLevel)
+		return
+	case owned && !slices.Contains(a.holders, id):
+		refuse("the namespace found already holds the rules of another container ("+ShortID(a.holders[0])+")", zapcore.WarnLevel)
+		return
+	}
+
+	policy, perr := k.parse()
+	var want desired
+	switch {
+	case perr != nil:
+		// Logged with the label and rule text by the PID path, which
+		// comes to the same lockdown.
+		want = wantLockdown(id)
+	default:
+		d, err := wantPolicy(policy, id)
+		if err != nil {
+			d = wantLockdown(id) // as reconcileGroup does
+		}
+		want = d
+	}
+	// The container owns its namespace (a connect event means a network
+	// of its own), so it is the owner whose ID goes into log prefixes, as
+	// the PID path will compute too.
+	ctr := Container{ID: id, Names: []string{k.name}, Labels: k.labels}
+	g := &nsGroup{ns: ns, members: []member{{ctr: ctr, policy: policy, perr: perr}}, sandbox: &r}
+	if _, ok := c.enforce(g, ctr, want); !ok {
+		refuse("the write failed", zapcore.InfoLevel)
+		return
+	}
+	st.fast = true
+	st.ns = ns
+	st.appliedAt = time.Now()
+	st.fallback = ""
+}
+
+// started handles a start (or restart) event.
+func (c *Controller) started(ev Event) {
+	if k := c.known[ev.ContainerID]; k != nil {
+		k.running = true
+	}
+	st := c.startups[ev.ContainerID]
+	if st == nil {
+		return
+	}
+	st.startAt = ev.Time
+	if st.pending() {
+		st.withdraw()
+		c.sandboxFallback(st, sandboxRequest{id: ev.ContainerID, name: c.knownName(ev.ContainerID)},
+			"the process started before its namespace was identified", zapcore.InfoLevel)
+	}
+	if st.fast && st.appliedAt.After(ev.Time) {
+		// Both clocks are this host's. The start event is sent when the
+		// process has been started, so the first packets may have
+		// passed unfiltered.
+		c.log.Info("sandbox path applied the rules after the engine reported the process start",
+			zap.String("container", c.knownName(ev.ContainerID)), zap.String("id", ShortID(ev.ContainerID)),
+			zap.Duration("late_by", st.appliedAt.Sub(ev.Time)))
+	}
+}
+
+func (c *Controller) knownName(id string) string {
+	if k := c.known[id]; k != nil && k.name != "" {
+		return k.name
+	}
+	return ShortID(id)
+}
+
+// confirmSandbox compares the namespace the PID path opened for a
+// container with the one the fast path wrote to. They are the same unless
+// the identification went wrong; then the table written there is removed
+// (if no one else's rules have replaced it meanwhile).
+func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
+	st := c.startups[ctr.ID]
+	if st == nil || st.ns == nil {
+		return
+	}
+	fast := st.ns
+	st.ns = nil
+	defer fast.Close()
+	if fast.ID() == ns.ID() {
+		c.log.Debug("sandbox path confirmed: the process runs in the namespace it protected",
+			zap.String("container", ctr.Name()), zap.String("namespace", ns.ID().String()))
+		return
+	}
+	st.fast = false
+	st.fallback = "the sandbox path protected another namespace"
+	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
+		zap.String("protected", fast.ID().String()), zap.String("process_namespace", ns.ID().String())}
+	a, ok := c.applied[fast.ID()]
+	if !ok || !slices.Equal(a.holders, []string{ctr.ID}) {
+		c.log.Error("sandbox path protected a namespace that is not the container's; it now holds other rules, left as they are", fields...)
+		return
+	}
+	res, err := c.cfg.Firewall.Remove(fast, false)
+	if err != nil {
+		c.log.Error("sandbox path protected a namespace that is not the container's; cannot remove the rules there", append(fields, zap.Error(err))...)
+		return
+	}
+	delete(c.applied, fast.ID())
+	c.log.Error("sandbox path protected a namespace that is not the container's; rules removed there",
+		append(fields, zap.Int("writes", res.Writes))...)
+}
+
+// doneStarting forgets the startups of the group's members whose
+// process the PID path has now seen.
+func (c *Controller) doneStarting(g *nsGroup) {
+	for _, m := range g.members {
+		if st := c.startups[m.ctr.ID]; st != nil && !st.startAt.IsZero() && m.pid > 0 {
+			st.release()
+			delete(c.startups, m.ctr.ID)
+		}
+	}
+}
+
+// pruneStartups ends startups that went nowhere (no start event within a
+// minute of the connect, e.g. a start that failed without a die event),
+// and those of containers no longer running, so that nothing leaks.
+func (c *Controller) pruneStartups(running map[string]bool) {
+	for id, st := range c.startups {
+		stale := st.startAt.IsZero() && time.Since(st.connectAt) > time.Minute
+		gone := !st.startAt.IsZero() && !running[id]
+		if stale || gone {
+			c.endStartup(id)
+		}
+	}
+}
+
+// protectedBeforeStart reports whether one of the holders is a starting
+// container the fast path protected: its namespace is not an orphan
+// although no running container holds it yet.
+func (c *Controller) protectedBeforeStart(holders []string) bool {
+	for _, h := range holders {
+		if st := c.startups[h]; st != nil && st.fast {
+			return true
+		}
+	}
+	return false
+}
+
+// pathFields are the "protection applied" line's fields on how the
+// protection came: the path, and the time since the connect and start
+// events where known (both clocks are this host's).
+func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
+	now := time.Now()
+	if r := g.sandbox; r != nil {
+		st := c.startups[owner.ID]
+		fields := []zap.Field{zap.String("path", pathSandbox)}
+		if st != nil {
+			fields = append(fields, zap.Duration("since_connect", now.Sub(st.connectAt)))
+		}
+		return append(fields, zap.String("sandbox", r.file), zap.String("interface", r.iface))
+	}
+	fields := []zap.Field{zap.String("path", pathPID)}
+	st := c.startups[owner.ID]
+	for i := 0; st == nil && i < len(g.members); i++ {
+		st = c.startups[g.members[i].ctr.ID]
+	}
+	if st == nil {
+		return fields
+	}
+	if !st.connectAt.IsZero() {
+		fields = append(fields, zap.Duration("since_connect", now.Sub(st.connectAt)))
+	}
+	if !st.startAt.IsZero() {
+		fields = append(fields, zap.Duration("since_start", now.Sub(st.startAt)))
+	}
+	if st.fallback != "" {
+		fields = append(fields, zap.String("fallback", st.fallback))
+	}
+	return fields
+}

@@ -1,0 +1,346 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/dcfw/dcfw/netnsutil"
+)
+
+// SandboxDir is Docker's sandbox directory (--netns-dir) as the fast path
+// sees it: which namespace files appeared when, and which interfaces are
+// inside each. *WatchedSandboxDir is the real one, FakeSandboxDir the fake.
+type SandboxDir interface {
+	// Watch starts noting the files that appear in the directory, in the
+	// background until ctx ends. Files that exist when it starts count as
+	// old: they never become candidates. An error means the fast path
+	// cannot work (it stays off; the PID path protects every container).
+	Watch(ctx context.Context) error
+	// Born returns the files that appeared after t, each with the time it
+	// was noticed, which is never before the file was created.
+	Born(after time.Time) []SandboxFile
+	// Open opens the namespace of one file. A file that Docker created but
+	// has not yet bound to a namespace yields an error matching
+	// netnsutil.ErrNotNetNS; a file that is gone, netnsutil.ErrNotFound.
+	Open(name string) (SandboxNS, error)
+}
+
+// SandboxFile is one file in the sandbox directory.
+type SandboxFile struct {
+	Name string
+	Born time.Time
+}
+
+// SandboxNS is an open sandbox namespace whose interfaces can be read.
+type SandboxNS interface {
+	Namespace
+	// Interfaces lists the network interfaces inside, with their addresses.
+	Interfaces() ([]Interface, error)
+}
+
+// Interface is a network interface inside a namespace.
+type Interface struct {
+	Name  string
+	MAC   net.HardwareAddr
+	Addrs []netip.Addr
+}
+
+// WatchedSandboxDir is the real SandboxDir: inotify on the directory notes
+// when each file is created; where inotify is unavailable, the directory
+// is listed every PollInterval instead. Namespaces are read over rtnetlink
+// (one socket bound to each namespace, no setns of dcfw's threads beyond
+// creating it).
+type WatchedSandboxDir struct {
+	Dir string
+	// PollInterval is how often the directory is listed when inotify
+	// cannot be used (default 20ms: a listing of a tmpfs directory costs
+	// microseconds, and a file must be noticed well within the ~150 ms
+	// between a connect event and its sandbox file).
+	PollInterval time.Duration
+
+	mu   sync.Mutex
+	born map[string]time.Time // zero: present before watching, or age unknown
+	poll bool                 // no inotify: Born lists the directory itself
+	// listFailed: the last listing failed for another reason than a
+	// missing directory, so files found next may be old.
+	listFailed bool
+}
+
+var _ SandboxDir = (*WatchedSandboxDir)(nil)
+
+// NewSandboxDir returns the sandbox directory at dir (dcfw's --netns-dir).
+func NewSandboxDir(dir string) *WatchedSandboxDir {
+	return &WatchedSandboxDir{Dir: dir}
+}
+
+// inotifyMask: files created or moved in, removed or moved out, and the
+// directory itself going away.
+const inotifyMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_DELETE | unix.IN_MOVED_FROM |
+	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+
+// Watch implements SandboxDir.
+func (d *WatchedSandboxDir) Watch(ctx context.Context) error {
+	if d.PollInterval <= 0 {
+		d.PollInterval = 20 * time.Millisecond
+	}
+	d.mu.Lock()
+	d.born = map[string]time.Time{}
+	d.mu.Unlock()
+
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err == nil {
+		if _, werr := unix.InotifyAddWatch(fd, d.Dir, inotifyMask); werr != nil {
+			unix.Close(fd)
+			fd, err = -1, werr
+		}
+	}
+	// The listing comes after the watch is in place: a file created in
+	// between is both listed (old) and reported (new); listed wins below,
+	// which errs on the side of not using it.
+	names, lerr := d.list()
+	if lerr != nil && !errors.Is(lerr, os.ErrNotExist) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return fmt.Errorf("sandbox directory %s: %w", d.Dir, lerr)
+	}
+	d.mu.Lock()
+	for _, n := range names {
+		d.born[n] = time.Time{}
+	}
+	d.mu.Unlock()
+
+	if err != nil {
+		// No inotify (too many instances, or the directory does not exist
+		// yet because no container ever ran): poll the directory.
+		d.mu.Lock()
+		d.poll = true
+		d.mu.Unlock()
+		go d.pollLoop(ctx)
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), "inotify:"+d.Dir)
+	go func() {
+		<-ctx.Done()
+		f.Close() // unblocks the reader
+	}()
+	go d.readLoop(ctx, f)
+	return nil
+}
+
+// list returns the names in the directory.
+func (d *WatchedSandboxDir) list() ([]string, error) {
+	entries, err := os.ReadDir(d.Dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, nil
+}
+
+// refresh lists the directory and notes new files as born now. Files that
+// vanished are forgotten.
+func (d *WatchedSandboxDir) refresh() {
+	names, err := d.list()
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		// A missing directory holds no old files: whatever appears in it
+		// later is new. Any other failure hides what is there.
+		d.listFailed = !errors.Is(err, os.ErrNotExist)
+		return
+	}
+	present := make(map[string]bool, len(names))
+	for _, n := range names {
+		present[n] = true
+		if _, ok := d.born[n]; !ok {
+			if d.listFailed {
+				d.born[n] = time.Time{} // unknown age: never a candidate
+			} else {
+				d.born[n] = now
+			}
+		}
+	}
+	d.listFailed = false
+	for n := range d.born {
+		if !present[n] {
+			delete(d.born, n)
+		}
+	}
+}
+
+func (d *WatchedSandboxDir) pollLoop(ctx context.Context) {
+	t := time.NewTicker(d.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.refresh()
+		}
+	}
+}
+
+// readLoop reads inotify events until the file is closed. If the watch
+// ends (the directory was removed or moved), it falls back to polling.
+func (d *WatchedSandboxDir) readLoop(ctx context.Context, f *os.File) {
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		n, err := f.Read(buf)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.fallBackToPolling(ctx)
+			}
+			return
+		}
+		now := time.Now()
+		lost := false
+		d.mu.Lock()
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			name := cString(nameBytes)
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				// Events were lost: files found now have an unknown age.
+				d.listFailed = true
+			case ev.Mask&(unix.IN_IGNORED|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF) != 0:
+				lost = true
+			case name == "":
+			case ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+				// A file listed by Watch stays old (see there).
+				if _, ok := d.born[name]; !ok {
+					d.born[name] = now
+				}
+			case ev.Mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
+				delete(d.born, name)
+			}
+		}
+		overflow := d.listFailed
+		d.mu.Unlock()
+		if overflow {
+			d.refresh()
+		}
+		if lost {
+			f.Close()
+			d.fallBackToPolling(ctx)
+			return
+		}
+	}
+}
+
+func (d *WatchedSandboxDir) fallBackToPolling(ctx context.Context) {
+	d.mu.Lock()
+	d.poll = true
+	d.mu.Unlock()
+	d.refresh()
+	d.pollLoop(ctx)
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// Born implements SandboxDir.
+func (d *WatchedSandboxDir) Born(after time.Time) []SandboxFile {
+	d.mu.Lock()
+	poll := d.poll
+	d.mu.Unlock()
+	if poll {
+		d.refresh() // do not wait for the next tick
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []SandboxFile
+	for n, t := range d.born {
+		if !t.IsZero() && t.After(after) {
+			out = append(out, SandboxFile{Name: n, Born: t})
+		}
+	}
+	return out
+}
+
+// Open implements SandboxDir.
+func (d *WatchedSandboxDir) Open(name string) (SandboxNS, error) {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return nil, fmt.Errorf("sandbox file %q: %w", name, netnsutil.ErrNotFound)
+	}
+	ns, err := netnsutil.OpenPath(filepath.Join(d.Dir, name))
+	if err != nil {
+		return nil, err
+	}
+	return &sandboxNS{NS: ns}, nil
+}
+
+// sandboxNS reads a namespace's interfaces over an rtnetlink socket bound
+// to it, created on first use.
+type sandboxNS struct {
+	*netnsutil.NS
+	h *netlink.Handle
+}
+
+func (s *sandboxNS) Interfaces() ([]Interface, error) {
+	if s.h == nil {
+		h, err := netlink.NewHandleAt(netns.NsHandle(s.Fd()), unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("netlink in %s: %w", s.ID(), err)
+		}
+		s.h = h
+	}
+	// A dump interrupted by a change (the interface being moved in or
+	// renamed) is incomplete: the caller looks again on its next tick.
+	links, err := s.h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("links in %s: %w", s.ID(), err)
+	}
+	addrs, err := s.h.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("addresses in %s: %w", s.ID(), err)
+	}
+	byIndex := make(map[int][]netip.Addr)
+	for _, a := range addrs {
+		if a.IPNet == nil {
+			continue
+		}
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], ip.Unmap())
+		}
+	}
+	out := make([]Interface, 0, len(links))
+	for _, l := range links {
+		at := l.Attrs()
+		out = append(out, Interface{Name: at.Name, MAC: at.HardwareAddr, Addrs: byIndex[at.Index]})
+	}
+	return out, nil
+}
+
+func (s *sandboxNS) Close() error {
+	if s.h != nil {
+		s.h.Close()
+		s.h = nil
+	}
+	return s.NS.Close()
+}

@@ -1,0 +1,283 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dcfw/dcfw/netnsutil"
+)
+
+// The finder's verdicts when it does not find a namespace. The controller
+// logs them and leaves the container to the PID path.
+var (
+	errSandboxTimeout   = errors.New("no new sandbox namespace showed the endpoint in time")
+	errSandboxAmbiguous = errors.New("the endpoint cannot be told apart")
+	errNoEndpoint       = errors.New("the network lists no usable endpoint for the container")
+)
+
+// sandboxRequest asks the finder for the namespace of one starting
+// container: the one new sandbox namespace that holds an interface with
+// the endpoint's MAC and IP address.
+type sandboxRequest struct {
+	// ctx ends when the controller no longer wants an answer (the
+	// container started or died, or dcfw stops).
+	ctx   context.Context
+	token uint64 // the controller's number of this attempt
+	id    string // container
+	name  string
+	// network the endpoint is on (for logs).
+	network string
+	mac     []byte
+	ip      netip.Addr // IPv4 if the endpoint has one, else IPv6
+	// since is the connect event's time: Docker creates the sandbox file
+	// after it (when runc creates the namespace), so older files, and the
+	// namespaces of everything already running, are never candidates.
+	since    time.Time
+	deadline time.Time
+}
+
+func (r sandboxRequest) key() string { return fmt.Sprintf("%x/%s", r.mac, r.ip) }
+
+func (r sandboxRequest) describe() string {
+	return fmt.Sprintf("MAC %s and IP %s on network %s", macString(r.mac), r.ip, r.network)
+}
+
+func macString(b []byte) string {
+	if len(b) == 0 {
+		return "(none)"
+	}
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02x", x)
+	}
+	return strings.Join(parts, ":")
+}
+
+// sandboxResult is the finder's answer.
+type sandboxResult struct {
+	req sandboxRequest
+	// ns is the namespace found, open; the receiver owns (closes) it.
+	ns      SandboxNS
+	file    string // its file in the sandbox directory
+	iface   string // the interface that matched
+	foundAt time.Time
+	err     error // why nothing was found (ns is nil)
+}
+
+func (r sandboxResult) close() {
+	if r.ns != nil {
+		r.ns.Close()
+	}
+}
+
+// sandboxFinder looks for the namespaces of starting containers. It runs
+// on its own goroutine and only reads (directory listings, interface
+// lists); whatever it finds goes to the controller's loop, which alone
+// writes. One finder serves all starting containers: each tick reads each
+// new namespace once, however many containers are waiting.
+type sandboxFinder struct {
+	dir      SandboxDir
+	hostID   netnsutil.ID
+	poll     time.Duration
+	requests chan sandboxRequest
+	deliver  func(sandboxResult)
+
+	// Owned by run's goroutine.
+	pending []sandboxRequest
+	open    map[string]SandboxNS // candidate files, open while requests wait
+	host    map[string]bool      // files that are the host's namespace
+}
+
+func newSandboxFinder(dir SandboxDir, hostID netnsutil.ID, poll time.Duration, deliver func(sandboxResult)) *sandboxFinder {
+	return &sandboxFinder{
+		dir:      dir,
+		hostID:   hostID,
+		poll:     poll,
+		requests: make(chan sandboxRequest),
+		deliver:  deliver,
+		open:     map[string]SandboxNS{},
+		host:     map[string]bool{},
+	}
+}
+
+// submit hands a request to the finder; false if the finder has stopped or
+// the request was withdrawn meanwhile.
+func (f *sandboxFinder) submit(ctx context.Context, r sandboxRequest) bool {
+	select {
+	case f.requests <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run serves requests until ctx ends. While none waits it does nothing;
+// while some wait it looks every poll interval.
+func (f *sandboxFinder) run(ctx context.Context) {
+	var ticker *time.Ticker
+	var tick <-chan time.Time
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+		f.closeAll()
+	}()
+	for {
+		switch {
+		case len(f.pending) > 0 && ticker == nil:
+			ticker = time.NewTicker(f.poll)
+			tick = ticker.C
+		case len(f.pending) == 0 && ticker != nil:
+			ticker.Stop()
+			ticker, tick = nil, nil
+			f.closeAll()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-f.requests:
+			f.pending = append(f.pending, r)
+			f.scan(time.Now())
+		case now := <-tick:
+			f.scan(now)
+		}
+	}
+}
+
+func (f *sandboxFinder) closeAll() {
+	for name, ns := range f.open {
+		ns.Close()
+		delete(f.open, name)
+	}
+	clear(f.host)
+}
+
+// candidate is a new namespace as read in one scan.
+type candidate struct {
+	file   SandboxFile
+	ns     SandboxNS
+	ifaces []Interface
+}
+
+// scan looks once at the new namespaces and answers every request it can.
+func (f *sandboxFinder) scan(now time.Time) {
+	live := f.pending[:0]
+	for _, r := range f.pending {
+		switch {
+		case r.ctx.Err() != nil:
+			// Withdrawn: the controller knows and expects nothing.
+		case now.After(r.deadline):
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s did not appear in a sandbox namespace created after the connect event within %s",
+				errSandboxTimeout, r.describe(), r.deadline.Sub(r.since).Round(time.Millisecond))})
+		default:
+			live = append(live, r)
+		}
+	}
+	f.pending = live
+	if len(live) == 0 {
+		return
+	}
+
+	earliest := live[0].since
+	for _, r := range live[1:] {
+		if r.since.Before(earliest) {
+			earliest = r.since
+		}
+	}
+	files := f.dir.Born(earliest)
+	listed := make(map[string]bool, len(files))
+	var cands []candidate
+	for _, file := range files {
+		listed[file.Name] = true
+		if f.host[file.Name] {
+			continue
+		}
+		ns := f.open[file.Name]
+		if ns == nil {
+			var err error
+			ns, err = f.dir.Open(file.Name)
+			if err != nil {
+				// Not bound to a namespace yet, or gone: look again
+				// next tick.
+				continue
+			}
+			if ns.ID() == f.hostID {
+				// The host's namespace (Docker's "default" file for
+				// host-network containers): never a container's.
+				ns.Close()
+				f.host[file.Name] = true
+				continue
+			}
+			f.open[file.Name] = ns
+		}
+		ifaces, err := ns.Interfaces()
+		if err != nil {
+			continue // e.g. a dump interrupted by the interface moving in
+		}
+		cands = append(cands, candidate{file: file, ns: ns, ifaces: ifaces})
+	}
+	for name, ns := range f.open {
+		if !listed[name] {
+			ns.Close()
+			delete(f.open, name)
+		}
+	}
+
+	// Which new namespaces hold each request's endpoint, and which
+	// requests claim each namespace.
+	matches := make([][]int, len(live))
+	claims := map[int][]int{}
+	for i, r := range live {
+		for j, c := range cands {
+			if c.file.Born.After(r.since) && holds(c.ifaces, r.mac, r.ip) != "" {
+				matches[i] = append(matches[i], j)
+				claims[j] = append(claims[j], i)
+			}
+		}
+	}
+	keys := map[string]int{}
+	for _, r := range live {
+		keys[r.key()]++
+	}
+
+	var still []sandboxRequest
+	for i, r := range live {
+		m := matches[i]
+		switch {
+		case len(m) == 0:
+			still = append(still, r)
+		case len(m) > 1:
+			names := make([]string, len(m))
+			for k, j := range m {
+				names[k] = cands[j].file.Name
+			}
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s is in %d new namespaces (%s)",
+				errSandboxAmbiguous, r.describe(), len(m), strings.Join(names, ", "))})
+		case keys[r.key()] > 1 || len(claims[m[0]]) > 1:
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: another starting container has an endpoint with %s, or claims the same namespace",
+				errSandboxAmbiguous, r.describe())})
+		default:
+			c := cands[m[0]]
+			// Ownership passes to the controller.
+			delete(f.open, c.file.Name)
+			f.deliver(sandboxResult{req: r, ns: c.ns, file: c.file.Name, iface: holds(c.ifaces, r.mac, r.ip), foundAt: time.Now()})
+		}
+	}
+	f.pending = still
+}
+
+// holds returns the name of the interface with mac and ip, or "".
+func holds(ifaces []Interface, mac []byte, ip netip.Addr) string {
+	for _, ifc := range ifaces {
+		if bytes.Equal(ifc.MAC, mac) && slices.Contains(ifc.Addrs, ip) {
+			return ifc.Name
+		}
+	}
+	return ""
+}
