@@ -139,18 +139,19 @@ func TestParseLog(t *testing.T) {
 		t.Error("found a line older than from")
 	}
 	start, connect := at.Add(-10*time.Millisecond), at.Add(-50*time.Millisecond)
-	p := NewProtection("web", start, connect, l)
-	if p.FromStart() != 10*time.Millisecond || p.FromConnect() != 50*time.Millisecond {
-		t.Errorf("from start %v, from connect %v; want 10ms and 50ms", p.FromStart(), p.FromConnect())
+	process := at.Add(2 * time.Millisecond)
+	p := NewProtection("web", start, connect, process, l)
+	if p.FromStart() != 10*time.Millisecond || p.FromConnect() != 50*time.Millisecond || p.FromProcess() != -2*time.Millisecond {
+		t.Errorf("from start %v, from connect %v, from process %v; want 10ms, 50ms and -2ms", p.FromStart(), p.FromConnect(), p.FromProcess())
 	}
 	if p.Path != "sandbox" || !p.HasSinceConnect || p.SinceConnect != 42*time.Millisecond || p.Apply != 1500*time.Microsecond {
 		t.Errorf("fields: %+v", p)
 	}
 
 	// A line without the fast path's fields: the PID path of older builds.
-	old := NewProtection("web", start, connect, lines[1])
+	old := NewProtection("web", start, connect, time.Time{}, lines[1])
 	st := Summarize([]Protection{p, old})
-	if st.SinceConnect.N != 1 || st.FromConnect.N != 2 || !strings.Contains(st.PathsString(), "sandbox ×1") ||
+	if st.SinceConnect.N != 1 || st.FromConnect.N != 2 || st.FromProcess.N != 1 || st.BeforeProcess != 1 || !strings.Contains(st.PathsString(), "sandbox ×1") ||
 		!strings.Contains(st.PathsString(), "no path field") {
 		t.Errorf("summary %+v, paths %q", st, st.PathsString())
 	}

@@ -97,6 +97,9 @@ type Protection struct {
 	// Engine timestamps (timeNano) of its start event and of its first
 	// network connect event (zero: none, e.g. network_mode none).
 	Start, Connect time.Time
+	// Process is when the container's process started, by its own clock
+	// (the test peer's first timestamp; zero: unknown).
+	Process time.Time
 	// Protected is the timestamp of dcfw's "protection applied" line:
 	// logged right after the batch that created the table was
 	// acknowledged by the kernel (millisecond resolution).
@@ -110,18 +113,20 @@ type Protection struct {
 	Apply           time.Duration
 }
 
-// NewProtection builds a Protection from the events' times and dcfw's line.
-func NewProtection(container string, start, connect time.Time, line LogLine) Protection {
-	p := Protection{Container: container, Start: start, Connect: connect, Protected: line.Time, Path: line.String("path")}
+// NewProtection builds a Protection from the events' and the process's
+// times and dcfw's line.
+func NewProtection(container string, start, connect, process time.Time, line LogLine) Protection {
+	p := Protection{Container: container, Start: start, Connect: connect, Process: process, Protected: line.Time, Path: line.String("path")}
 	p.SinceConnect, p.HasSinceConnect = line.Duration("since_connect")
 	p.Apply, _ = line.Duration("duration")
 	return p
 }
 
-// FromStart and FromConnect: time from the event until the table was in
-// place (negative: in place before the event).
+// FromStart, FromConnect and FromProcess: time from the event until the
+// table was in place (negative: in place before it).
 func (p Protection) FromStart() time.Duration   { return p.Protected.Sub(p.Start) }
 func (p Protection) FromConnect() time.Duration { return p.Protected.Sub(p.Connect) }
+func (p Protection) FromProcess() time.Duration { return p.Protected.Sub(p.Process) }
 
 // Spread is the median, 99th percentile (nearest rank) and maximum of n
 // values.
@@ -136,20 +141,30 @@ func spread(ds []time.Duration) Spread {
 
 // ProtectStats summarises protections.
 type ProtectStats struct {
-	N            int
-	Paths        map[string]int // by dcfw's path field; "" when not logged
-	FromStart    Spread
-	FromConnect  Spread
-	SinceConnect Spread // dcfw's own figure, over the lines that carry it
-	Apply        Spread // dcfw's apply duration
+	N           int
+	Paths       map[string]int // by dcfw's path field; "" when not logged
+	FromStart   Spread
+	FromConnect Spread
+	FromProcess Spread
+	// BeforeProcess counts the tables in place before the process started
+	// (to the millisecond of dcfw's log time).
+	BeforeProcess int
+	SinceConnect  Spread // dcfw's own figure, over the lines that carry it
+	Apply         Spread // dcfw's apply duration
 }
 
 // Summarize computes the spreads.
 func Summarize(ps []Protection) ProtectStats {
 	st := ProtectStats{N: len(ps), Paths: map[string]int{}}
-	var fs, fc, sc, ap []time.Duration
+	var fs, fc, fp, sc, ap []time.Duration
 	for _, p := range ps {
 		st.Paths[p.Path]++
+		if !p.Process.IsZero() {
+			fp = append(fp, p.FromProcess())
+			if p.FromProcess() < 0 {
+				st.BeforeProcess++
+			}
+		}
 		if !p.Start.IsZero() {
 			fs = append(fs, p.FromStart())
 		}
@@ -161,7 +176,8 @@ func Summarize(ps []Protection) ProtectStats {
 		}
 		ap = append(ap, p.Apply)
 	}
-	st.FromStart, st.FromConnect, st.SinceConnect, st.Apply = spread(fs), spread(fc), spread(sc), spread(ap)
+	st.FromStart, st.FromConnect, st.FromProcess = spread(fs), spread(fc), spread(fp)
+	st.SinceConnect, st.Apply = spread(sc), spread(ap)
 	return st
 }
 
