@@ -22,7 +22,13 @@
 //   - Every write is one netlink batch (see package nft); nothing is written
 //     when the live table already matches.
 //   - All reconciling runs on one goroutine: there are never two writers in
-//     one namespace, and the controller's state needs no locks.
+//     one namespace, and the controller's state needs no locks. The sandbox
+//     path's search for a starting container's namespace runs on other
+//     goroutines, which only read; its write is made on the loop.
+//   - A starting container's namespace is searched for from its network
+//     connect event on (sandbox.go): its labels, cached from its create
+//     event, are applied there before its process starts; the PID path
+//     then finds them in place and writes nothing.
 //
 // The engine, the namespaces and the firewall are interfaces (Docker,
 // Namespaces, Firewall) with real implementations (MobyDocker,
@@ -44,8 +50,23 @@
 //   - While the event stream is down (engine restarting) periodic cycles are
 //     skipped; the reconnect triggers a full reconcile. Rules already in
 //     place stay in place meanwhile.
-//   - Protection starts when the container's process is running (its PID is
-//     needed to find the namespace): the first packets of a new container
-//     may leave before the rules are in place. Issue 5's fast path closes
-//     that gap; see Controller.absorb for where it belongs.
+//   - A starting container is protected before its process runs only by
+//     the sandbox path (sandbox.go), and only when it can be done with
+//     certainty: its create event was seen (labels unknown otherwise: a
+//     container created before dcfw started gets the PID path), it has a
+//     network with a MAC and an IP of its own (not host, none or
+//     container:X), dcfw can watch --netns-dir, and exactly one namespace
+//     created after its connect event shows that MAC and IP before the
+//     process starts. Otherwise it is protected once its process runs (the
+//     PID path), and its first packets may leave before the rules are in
+//     place; the "protection applied" line says which path it was (path,
+//     and fallback with the reason).
+//   - The sandbox path's identification rests on Docker's order of things
+//     (connect event, then a new sandbox file, then the interface with
+//     the endpoint's addresses) and on MAC and IP being unique among
+//     starting containers. Two containers started together with the same
+//     static MAC and IP on different networks are refused as ambiguous
+//     when seen together; should the wrong namespace ever be written, the
+//     PID path notices when the process runs, removes that table and
+//     protects the right namespace (logged as an error).
 package reconcile

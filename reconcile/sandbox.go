@@ -522,7 +522,10 @@ func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
 		if st != nil {
 			fields = append(fields, zap.Duration("since_connect", now.Sub(st.connectAt)))
 		}
-		return append(fields, zap.String("sandbox", r.file), zap.String("interface", r.iface))
+		// since_found: the finder saw the interface → the rules were in
+		// place (hand-off to the loop, and the write).
+		return append(fields, zap.Duration("since_found", now.Sub(r.foundAt)),
+			zap.String("sandbox", r.file), zap.String("interface", r.iface))
 	}
 	fields := []zap.Field{zap.String("path", pathPID)}
 	st := c.startups[owner.ID]

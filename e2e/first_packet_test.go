@@ -1,0 +1,280 @@
+package e2e
+
+// End-to-end tests of issue 5, "Protect before the first packet": dcfw's
+// sandbox path puts a starting container's full ruleset in place between
+// the engine's network connect event and the start of its process.
+//
+//	go test ./e2e -run 'TestFirstPacket|TestConcurrentStarts' -v -count=1
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dcfw/dcfw/internal/testpeer"
+	dcfwlabels "github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/nft"
+)
+
+const (
+	// firstPacketRuns is how many containers in a row must have their
+	// first connect blocked (and as many allowed) — issue 5's figure.
+	firstPacketRuns = 20
+	// firstConnectTimeout bounds the peer's first connect. A connect
+	// dropped on output times out (TCP retransmits); a second is plenty
+	// for one that may pass, on the same bridge.
+	firstConnectTimeout = time.Second
+	// outcomeTimeout bounds the wait for a first-connect container's
+	// report (its start included).
+	outcomeTimeout = 30 * time.Second
+)
+
+// TestFirstPacket is issue 5's first check. A container's entrypoint
+// connects, as its very first action, to a listener its labels forbid
+// (output policy deny): the connect must fail, 20 runs in a row. The
+// control: the same labels, first connect to the listener they allow,
+// succeeds 20 of 20, so what was in place was the full ruleset, not a
+// lockdown. Before dcfw runs, both first connects succeed, so a block is
+// dcfw's doing and never the test network's.
+//
+// The connect→rules latency (dcfw's since_connect on the "protection
+// applied" line) is logged as p50 and p99 over all runs.
+func TestFirstPacket(t *testing.T) {
+	h := Setup(t)
+	n := h.Bridge()
+	allowed := h.RunContainer(ContainerSpec{Name: "allowed", Network: n, Cmd: Serve(9001)})
+	forbidden := h.RunContainer(ContainerSpec{Name: "forbidden", Network: n, Cmd: Serve(9002)})
+	allowedAddr, forbiddenAddr := allowed.Addr(n, 9001), forbidden.Addr(n, 9002)
+	policy := labels(
+		"dcfw.enable=true",
+		"dcfw.output.policy=deny",
+		"dcfw.output.rule.1=allow proto tcp to "+allowed.IP(n).String()+" port 9001",
+	)
+	spec := func(name, target string) ContainerSpec {
+		return ContainerSpec{Name: name, Network: n, Labels: policy, Cmd: FirstConnect("tcp", target, firstConnectTimeout)}
+	}
+	// outcome is the container's first connect's outcome, and when its
+	// process started (by its own clock, the host's).
+	outcome := func(c *Container) (testpeer.Outcome, time.Time) {
+		t.Helper()
+		report := c.FirstConnectOutcome(outcomeTimeout)
+		word, _, _ := strings.Cut(report, " ")
+		o, err := testpeer.ParseOutcome(word)
+		if err != nil {
+			t.Fatalf("%s: %v (report %q)", c.Name, err, report)
+		}
+		if o == testpeer.Failed || o == testpeer.Unreachable {
+			t.Fatalf("%s: first connect %s: the test setup is broken", c.Name, report)
+		}
+		var started time.Time
+		if m := startedField.FindStringSubmatch(report); m != nil {
+			started, _ = time.Parse(time.RFC3339Nano, m[1])
+		}
+		return o, started
+	}
+
+	// Control without dcfw.
+	for _, target := range []string{allowedAddr, forbiddenAddr} {
+		c := h.RunContainer(spec("control", target))
+		if o, _ := outcome(c); !o.Passed() {
+			t.Fatalf("without dcfw, the first connect to %s: %v; the test network is broken", target, o)
+		}
+		c.Remove()
+	}
+
+	p := startDcfw(h)
+	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
+
+	var sinceConnect, lead []time.Duration
+	paths := map[string]int{}
+	run := func(what, target string, wantPass bool) {
+		t.Helper()
+		passed := 0
+		for i := range firstPacketRuns {
+			mark := p.Mark()
+			c := h.RunContainer(spec(fmt.Sprintf("%s%d", what, i), target))
+			o, started := outcome(c)
+			line := waitProtected(p, mark, c)
+			if i == 0 {
+				t.Logf("e.g. %s", line)
+			}
+			pl := parseProtection(t, line)
+			paths[pl.path]++
+			if pl.sinceConnect > 0 {
+				sinceConnect = append(sinceConnect, pl.sinceConnect)
+			}
+			if logged, ok := logTime(line); ok && !started.IsZero() {
+				lead = append(lead, started.Sub(logged))
+			}
+			if pl.path != "sandbox" {
+				t.Errorf("%s: protected by the %q path, not before its process: %s", c.Name, pl.path, line)
+			}
+			if o.Passed() {
+				passed++
+			}
+			if o.Passed() != wantPass {
+				t.Errorf("run %d: %s's first connect to %s (%s): %v", i+1, c.Name, what, target, o)
+			}
+			c.Remove()
+		}
+		t.Logf("first connect to the %s listener: passed %d of %d", what, passed, firstPacketRuns)
+	}
+	run("forbidden", forbiddenAddr, false)
+	run("allowed", allowedAddr, true)
+
+	t.Logf("paths: %v", paths)
+	t.Logf("MEASURED connect event → rules in place (dcfw since_connect, sandbox path): %s", quantiles(sinceConnect))
+	t.Logf("MEASURED rules in place (dcfw's log line, ms resolution) → the process's first timestamp: %s", quantiles(lead))
+	for _, msg := range []string{"protection changed", "drift repaired", "not the container's"} {
+		if strings.Contains(p.Log(), msg) {
+			t.Errorf("dcfw logged %q:\n%s", msg, p.Log())
+		}
+	}
+}
+
+// TestConcurrentStartsGetTheirOwnRules is issue 5's second check: ten
+// containers with different policies start at once, while dcfw runs; each
+// namespace ends up with exactly its own ruleset (the live table, as nft
+// lists it inside the container, equals the rendering of the container's
+// own labels), written once.
+func TestConcurrentStartsGetTheirOwnRules(t *testing.T) {
+	h := Setup(t)
+	n := h.Bridge()
+	p := startDcfw(h)
+	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
+
+	const count = 10
+	var cs []*Container
+	want := map[*Container]map[string]string{}
+	for i := range count {
+		port := 8000 + i
+		kv := []string{
+			"dcfw.enable=true",
+			"dcfw.input.policy=" + []string{"deny", "reject", "allow"}[i%3],
+			fmt.Sprintf("dcfw.input.rule.1=allow proto tcp to any port %d", port),
+			"dcfw.output.policy=" + []string{"allow", "deny", "reject", "deny", "allow"}[i%5],
+		}
+		switch i % 4 {
+		case 1:
+			kv = append(kv, fmt.Sprintf("dcfw.output.rule.1=allow proto tcp to %s port %d", n.Addr(200+i), 5000+i))
+		case 2:
+			kv = append(kv, fmt.Sprintf(`dcfw.input.rule.2=deny log proto udp from %s comment "c%d"`, n.Addr(100+i), i))
+		case 3:
+			kv = append(kv, fmt.Sprintf("dcfw.output.rule.1=allow proto icmp to %s", n.Subnet))
+		}
+		if i == count-1 {
+			// Broken labels: locked down, on the fast path too.
+			kv = append(kv, "dcfw.output.rule.2=allow proto tcp to 10.0.0.300")
+		}
+		l := labels(kv...)
+		c := h.CreateContainer(ContainerSpec{Name: fmt.Sprintf("c%d", i), Network: n, Labels: l, Cmd: Serve(port)})
+		cs = append(cs, c)
+		want[c] = l
+	}
+	mark := p.Mark()
+	h.StartAll(cs...)
+
+	var sinceConnect []time.Duration
+	paths := map[string]int{}
+	for _, c := range cs {
+		line := waitProtected(p, mark, c)
+		pl := parseProtection(t, line)
+		paths[pl.path]++
+		if pl.path == "sandbox" {
+			sinceConnect = append(sinceConnect, pl.sinceConnect)
+		}
+	}
+	for _, c := range cs {
+		got := expectTable(t, c)
+		exp := expectedTable(t, want[c], c.ID)
+		if got != exp {
+			t.Errorf("%s's namespace does not hold exactly its own ruleset:\n%s\nwant:\n%s\ndiff:\n%s", c.Name, got, exp, lineDiff(exp, got))
+		}
+	}
+	log := p.LogSince(mark)
+	for _, c := range cs {
+		if k := strings.Count(log, "protection applied\t{\"container\": \""+c.Name+"\""); k != 1 {
+			t.Errorf("%s: protection applied logged %d times", c.Name, k)
+		}
+	}
+	for _, msg := range []string{"protection changed", "drift repaired", "not the container's"} {
+		if strings.Contains(log, msg) {
+			t.Errorf("dcfw logged %q:\n%s", msg, log)
+		}
+	}
+	t.Logf("%d containers started at once: paths %v; connect → rules (sandbox path, since_connect): %s; rules after the start event: %d",
+		count, paths, quantiles(sinceConnect), strings.Count(log, "sandbox path applied the rules after"))
+}
+
+// expectedTable is what dcfw must have written for labels l of the
+// container id: its policy compiled, or the lockdown for broken labels,
+// rendered the way `nft list table inet dcfw` prints it.
+func expectedTable(t *testing.T, l map[string]string, id string) string {
+	t.Helper()
+	policy, err := dcfwlabels.Parse(l)
+	if err != nil {
+		return nft.Lockdown(id).String()
+	}
+	tbl, err := nft.Compile(policy, id)
+	if err != nil {
+		t.Fatalf("compile %v: %v", l, err)
+	}
+	return tbl.String()
+}
+
+// protection is what a "protection applied" line says about the path.
+type protection struct {
+	path         string
+	sinceConnect time.Duration // 0 when not logged
+}
+
+var (
+	startedField      = regexp.MustCompile(`started=(\S+)`)
+	pathField         = regexp.MustCompile(`"path": "([a-z]+)"`)
+	sinceConnectField = regexp.MustCompile(`"since_connect": "([^"]+)"`)
+)
+
+// parseProtection reads the path and since_connect fields of dcfw's
+// console log line.
+func parseProtection(t *testing.T, line string) protection {
+	t.Helper()
+	var pl protection
+	m := pathField.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no path field: %s", line)
+	}
+	pl.path = m[1]
+	if m := sinceConnectField.FindStringSubmatch(line); m != nil {
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatalf("since_connect %q: %v", m[1], err)
+		}
+		pl.sinceConnect = d
+	}
+	return pl
+}
+
+// logTime is the timestamp of a dcfw console log line.
+func logTime(line string) (time.Time, bool) {
+	ts, _, _ := strings.Cut(line, "\t")
+	at, err := time.Parse("2006-01-02T15:04:05.000Z0700", ts)
+	return at, err == nil
+}
+
+// quantiles describes durations by p50, p99 and max (nearest rank).
+func quantiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(q float64) time.Duration {
+		i := int(q*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	r := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+	return fmt.Sprintf("p50 %s, p99 %s, min %s, max %s (n=%d)", r(rank(0.50)), r(rank(0.99)), r(s[0]), r(s[len(s)-1]), len(s))
+}
