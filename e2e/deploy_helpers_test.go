@@ -138,7 +138,11 @@ func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) Co
 	t.Helper()
 	env := make([]string, 0, len(svc.Environment))
 	for k, v := range svc.Environment {
-		env = append(env, k+"="+v)
+		val, err := interpolateUnset(v)
+		if err != nil {
+			t.Fatalf("%s: environment %s: %v", composePath, k, err)
+		}
+		env = append(env, k+"="+val)
 	}
 	slices.Sort(env)
 	for _, v := range svc.Volumes {
@@ -166,6 +170,49 @@ func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) Co
 			hc.RestartPolicy = container.RestartPolicy{Name: restart}
 		},
 	}
+}
+
+// interpolateUnset expands compose's variables in s as compose does when
+// none of them is set in its environment: ${NAME:-default} and
+// ${NAME-default} are the default, ${NAME} and $NAME empty, $$ is $. The
+// tester's own environment is deliberately not used: the test runs the
+// deployment as it is by default.
+func interpolateUnset(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		switch {
+		case strings.HasPrefix(rest, "$"):
+			b.WriteByte('$')
+			i++
+		case strings.HasPrefix(rest, "{"):
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated ${ in %q", s)
+			}
+			expr := rest[1:end]
+			if j := strings.Index(expr, "-"); j >= 0 {
+				b.WriteString(expr[j+1:]) // the default, for :- and -
+			} else if strings.ContainsAny(expr, "?:+") {
+				return "", fmt.Errorf("unsupported expansion ${%s} in %q", expr, s)
+			}
+			i += 1 + end
+		default:
+			j := 0
+			for j < len(rest) && (rest[j] == '_' || 'a' <= rest[j]|0x20 && rest[j]|0x20 <= 'z' || j > 0 && '0' <= rest[j] && rest[j] <= '9') {
+				j++
+			}
+			if j == 0 {
+				return "", fmt.Errorf("lone $ in %q (write $$)", s)
+			}
+			i += j
+		}
+	}
+	return b.String(), nil
 }
 
 // runComposeDcfw starts dcfw as a container with svc's settings, scoped to
@@ -378,4 +425,20 @@ func procStatusField(t *testing.T, pid int, field string) string {
 	}
 	t.Fatalf("/proc/%d/status has no %s", pid, field)
 	return ""
+}
+
+func TestDeployInterpolateUnset(t *testing.T) {
+	for in, want := range map[string]string{
+		"info": "info", "${X:-info}": "info", "${X-a b}": "a b", "${X:-}": "", "${X}": "", "$X/y": "/y",
+		"a$$b": "a$b", "${A:-1}${B:-2}": "12",
+	} {
+		if got, err := interpolateUnset(in); err != nil || got != want {
+			t.Errorf("interpolateUnset(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"${X", "${X:?required}", "$", "a $ b"} {
+		if got, err := interpolateUnset(bad); err == nil {
+			t.Errorf("interpolateUnset(%q) = %q, want an error", bad, got)
+		}
+	}
 }

@@ -259,6 +259,23 @@ ensure_docker() {
 	die "the Docker engine did not answer within ${DOCKER_START_TIMEOUT}s"
 }
 
+# Docker's sandbox directory is mounted into dcfw's container with rslave
+# propagation (deploy/docker-compose.yml), which Docker refuses from a
+# private mount ("... is not a shared or slave mount"). systemd makes every
+# mount shared at boot; where no systemd did (a container, a minimal VM),
+# make the mount that holds the directory shared, as systemd would.
+ensure_shared_netns_mount() {
+	local dir=/var/run/docker/netns target prop
+	while [ ! -e "$dir" ]; do dir=$(dirname "$dir"); done
+	target=$(findmnt -n -o TARGET --target "$dir") || die "findmnt failed for $dir"
+	prop=$(findmnt -n -o PROPAGATION --target "$dir")
+	case $prop in
+	*shared* | *slave*) return 0 ;;
+	esac
+	note "mount $target is $prop: making it shared (as systemd does at boot) for the rslave volume of deploy/docker-compose.yml"
+	mount --make-shared "$target"
+}
+
 # ------------------------------------------------------------------- steps
 
 declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=() FUZZ_NOTES=()
@@ -396,6 +413,7 @@ main() {
 	ensure_go
 	ensure_kernel_modules
 	ensure_docker
+	ensure_shared_netns_mount
 	say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?')"
 
 	run_step gofmt check_gofmt

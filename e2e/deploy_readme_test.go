@@ -1,0 +1,218 @@
+package e2e
+
+// The README against the code: its label examples parse and compile, its
+// `docker run` deployment has the compose file's settings, its build
+// command is the one the Dockerfile, scripts/run.sh and these tests use,
+// and CI runs its test command. No engine or root needed.
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	dcfwlabels "github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/nft"
+)
+
+// readRepoFile reads a file of the repository.
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// codeBlocks returns the fenced code blocks of a Markdown text with the
+// given info string ("yaml", "sh", "" for any).
+func codeBlocks(md, lang string) []string {
+	re := regexp.MustCompile("(?ms)^```([a-z]*)\n(.*?)^```")
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(md, -1) {
+		if lang == "" || m[1] == lang {
+			out = append(out, m[2])
+		}
+	}
+	return out
+}
+
+// labelSets finds every `labels:` in a YAML document, as a map (compose's
+// mapping form, values as compose turns them into strings) or a list of
+// KEY=VALUE (its list form).
+func labelSets(t *testing.T, node *yaml.Node) []map[string]string {
+	t.Helper()
+	var sets []map[string]string
+	if node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, v := node.Content[i], node.Content[i+1]
+			if k.Value != "labels" {
+				sets = append(sets, labelSets(t, v)...)
+				continue
+			}
+			m := map[string]string{}
+			switch v.Kind {
+			case yaml.MappingNode:
+				for j := 0; j+1 < len(v.Content); j += 2 {
+					m[v.Content[j].Value] = v.Content[j+1].Value
+				}
+			case yaml.SequenceNode:
+				for _, item := range v.Content {
+					key, val, _ := strings.Cut(item.Value, "=")
+					m[key] = val
+				}
+			default:
+				t.Fatalf("labels at line %d is neither a mapping nor a list", v.Line)
+			}
+			sets = append(sets, m)
+		}
+		return sets
+	}
+	for _, c := range node.Content {
+		sets = append(sets, labelSets(t, c)...)
+	}
+	return sets
+}
+
+// Every label example of the README parses without error and compiles.
+func TestDeployReadmeLabelExamples(t *testing.T) {
+	readme := readRepoFile(t, "README.md")
+	n := 0
+	for _, block := range codeBlocks(readme, "yaml") {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+			t.Fatalf("README yaml block does not parse: %v\n%s", err, block)
+		}
+		for _, set := range labelSets(t, &doc) {
+			n++
+			pol, err := dcfwlabels.Parse(set)
+			if err != nil {
+				t.Errorf("README labels %v: %v", set, err)
+				continue
+			}
+			if pol.State != dcfwlabels.Enabled {
+				t.Errorf("README labels %v: state %v, want enabled", set, pol.State)
+				continue
+			}
+			if _, err := nft.Compile(pol, "0123456789abcdef"); err != nil {
+				t.Errorf("README labels %v: %v", set, err)
+			}
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d label examples in README.md, want at least 4 (quick start, examples, the original's two)", n)
+	}
+}
+
+// The README's `docker run` is the compose file's deployment.
+func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
+	svc := loadCompose(t)
+	var cmd string
+	for _, block := range codeBlocks(readRepoFile(t, "README.md"), "sh") {
+		if strings.Contains(block, "docker run -d --name dcfw") {
+			cmd = strings.ReplaceAll(block, "\\\n", " ")
+		}
+	}
+	if cmd == "" {
+		t.Fatal("README.md has no `docker run -d --name dcfw` block")
+	}
+	args := strings.Fields(cmd)[2:]
+	got := map[string][]string{}
+	var image string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch a {
+		case "-d", "--read-only":
+			got[a] = append(got[a], "")
+		case "--name", "--restart", "--pid", "--network", "--security-opt", "--cap-drop", "--cap-add", "-e", "-v":
+			if i+1 == len(args) {
+				t.Fatalf("docker run: %s without a value", a)
+			}
+			got[a] = append(got[a], args[i+1])
+			i++
+		default:
+			if strings.HasPrefix(a, "-") || image != "" {
+				t.Fatalf("docker run: %q is not a flag this test knows; teach it, or keep the README's command simple", a)
+			}
+			image = a
+		}
+	}
+	// docker run takes apparmor=unconfined, compose apparmor:unconfined.
+	norm := func(xs []string) []string {
+		out := make([]string, len(xs))
+		for i, x := range xs {
+			out[i] = strings.Replace(x, "apparmor=", "apparmor:", 1)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var envKeys []string
+	for _, e := range got["-e"] {
+		k, _, _ := strings.Cut(e, "=")
+		envKeys = append(envKeys, k)
+	}
+	var composeEnvKeys []string
+	for k, v := range svc.Environment {
+		// Variables that are empty by default need not be passed.
+		if def, err := interpolateUnset(v); err != nil || def != "" {
+			composeEnvKeys = append(composeEnvKeys, k)
+		}
+	}
+	checks := []struct {
+		what      string
+		got, want []string
+	}{
+		{"--name", got["--name"], []string{svc.ContainerName}},
+		{"--restart", got["--restart"], []string{svc.Restart}},
+		{"--pid", got["--pid"], []string{svc.Pid}},
+		{"--network", got["--network"], []string{svc.NetworkMode}},
+		{"--security-opt", norm(got["--security-opt"]), norm(svc.SecurityOpt)},
+		{"--cap-drop", norm(got["--cap-drop"]), norm(svc.CapDrop)},
+		{"--cap-add", norm(got["--cap-add"]), norm(svc.CapAdd)},
+		{"-v", norm(got["-v"]), norm(svc.Volumes)},
+		{"-e keys", norm(envKeys), norm(composeEnvKeys)},
+		{"image", []string{image + ":latest"}, []string{svc.Image}},
+	}
+	for _, c := range checks {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("README docker run %s: %q, compose file: %q", c.what, c.got, c.want)
+		}
+	}
+	if (len(got["--read-only"]) > 0) != svc.ReadOnly {
+		t.Errorf("README docker run --read-only: %v, compose read_only: %v", len(got["--read-only"]) > 0, svc.ReadOnly)
+	}
+}
+
+// One build command everywhere, with the flags the tests build with; the
+// README's two commands; CI runs the test command.
+func TestDeployReadmeCommands(t *testing.T) {
+	build := "CGO_ENABLED=0 go build -trimpath -ldflags='" + releaseLDFlags + "' -o " + imageBinary + " ."
+	for _, f := range []string{"README.md", dockerfilePath, "scripts/run.sh", composePath} {
+		if !strings.Contains(readRepoFile(t, f), build) {
+			t.Errorf("%s lacks the build command %q", f, build)
+		}
+	}
+	readme := readRepoFile(t, "README.md")
+	for _, want := range []string{
+		"sudo bash scripts/run.sh", "sudo bash scripts/test.sh",
+		"nsenter -t", "nft list table inet dcfw", "net.netfilter.nf_log_all_netns=1",
+		"## Protection before the first packet",
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	ci := readRepoFile(t, ".ci/run")
+	if !regexp.MustCompile(`(?m)^exec bash scripts/test\.sh\b`).MatchString(ci) {
+		t.Errorf(".ci/run does not run the README's test command (bash scripts/test.sh):\n%s", ci)
+	}
+}
