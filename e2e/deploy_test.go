@@ -16,6 +16,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
+
+	"github.com/dcfw/dcfw/internal/testpeer"
 )
 
 // maxImageBytes is the issue's bound on the image size.
@@ -164,6 +166,25 @@ func TestDeployComposeProtects(t *testing.T) {
 		t.Errorf("sandbox file of %s inside dcfw is not a namespace (filesystem type %#x): the mount did not propagate", late.Name, st.Type)
 	}
 
+	// Protection before the first packet works in this deployment too: the
+	// sandbox directory, mounted with rslave, shows a starting container's
+	// namespace before its process runs, and dcfw protects it from there.
+	first := h.RunContainer(ContainerSpec{
+		Name: "first1000", Network: n, User: "1000",
+		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
+		Cmd:    FirstConnect("tcp", peer.Addr(n, 9000), time.Second),
+	})
+	report := first.FirstConnectOutcome(exitTimeout)
+	word, _, _ := strings.Cut(report, " ")
+	if o, err := testpeer.ParseOutcome(word); err != nil || !o.Blocked() {
+		t.Errorf("%s's first connect, forbidden by its labels: %q (%v), want it blocked", first.Name, report, err)
+	}
+	// Container.WaitForLog returns the match: take the rest of the line too.
+	line := dcfw.WaitForLog(logLine("INFO", "protection applied", first)+".*", protectTimeout)
+	if !strings.Contains(line, `"path": "sandbox"`) {
+		t.Errorf("%s not protected through the sandbox directory (before its process): %s", first.Name, line)
+	}
+
 	// docker stop: dcfw exits cleanly and the rules stay.
 	ctx, cancel := h.ctx()
 	defer cancel()
@@ -174,7 +195,7 @@ func TestDeployComposeProtects(t *testing.T) {
 	if code := dcfw.WaitExit(exitTimeout); code != 0 {
 		t.Errorf("dcfw exited %d on docker stop, want 0", code)
 	}
-	for _, c := range []*Container{root, user, late} {
+	for _, c := range []*Container{root, user, late, first} {
 		expectTable(t, c)
 	}
 }
