@@ -121,12 +121,14 @@ func TestParseLog(t *testing.T) {
 	log.Info("protection applied", zap.String("container", "other"), zap.String("id", ContainerID(8)[:12]))
 	log.Info("protection applied", zap.String("container", "web"), zap.String("id", id[:12]),
 		zap.Duration("duration", 1500*time.Microsecond), zap.String("path", "sandbox"),
-		zap.Duration("since_connect", 42*time.Millisecond))
+		zap.Duration("since_connect", 42*time.Millisecond), zap.Duration("since_found", 3*time.Millisecond))
+	log.Info("protection applied", zap.String("container", "late"), zap.String("id", ContainerID(9)[:12]),
+		zap.String("path", "pid"), zap.String("fallback", "the process started first"))
 	text := "not json\n" + buf.String()
 
 	lines := ParseLog(text)
-	if len(lines) != 3 {
-		t.Fatalf("parsed %d lines, want 3:\n%s", len(lines), text)
+	if len(lines) != 4 {
+		t.Fatalf("parsed %d lines, want 4:\n%s", len(lines), text)
 	}
 	l, ok := FindProtected(lines, id, at.Add(-time.Second))
 	if !ok {
@@ -144,14 +146,22 @@ func TestParseLog(t *testing.T) {
 	if p.FromStart() != 10*time.Millisecond || p.FromConnect() != 50*time.Millisecond || p.FromProcess() != -2*time.Millisecond {
 		t.Errorf("from start %v, from connect %v, from process %v; want 10ms, 50ms and -2ms", p.FromStart(), p.FromConnect(), p.FromProcess())
 	}
-	if p.Path != "sandbox" || !p.HasSinceConnect || p.SinceConnect != 42*time.Millisecond || p.Apply != 1500*time.Microsecond {
+	if p.Path != "sandbox" || !p.HasSinceConnect || p.SinceConnect != 42*time.Millisecond || p.Apply != 1500*time.Microsecond ||
+		!p.HasSinceFound || p.SinceFound != 3*time.Millisecond {
 		t.Errorf("fields: %+v", p)
 	}
 
 	// A line without the fast path's fields: the PID path of older builds.
 	old := NewProtection("web", start, connect, time.Time{}, lines[1])
-	st := Summarize([]Protection{p, old})
-	if st.SinceConnect.N != 1 || st.FromConnect.N != 2 || st.FromProcess.N != 1 || st.BeforeProcess != 1 || !strings.Contains(st.PathsString(), "sandbox ×1") ||
+	late, ok := FindProtected(lines, ContainerID(9), time.Time{})
+	if !ok {
+		t.Fatal("no line about the late container")
+	}
+	st := Summarize([]Protection{p, old, NewProtection("late", start, connect, time.Time{}, late)})
+	if st.FallbacksString() != "the process started first ×1" {
+		t.Errorf("fallbacks %q", st.FallbacksString())
+	}
+	if st.SinceConnect.N != 1 || st.FromConnect.N != 3 || st.FromProcess.N != 1 || st.BeforeProcess != 1 || !strings.Contains(st.PathsString(), "sandbox ×1") ||
 		!strings.Contains(st.PathsString(), "no path field") {
 		t.Errorf("summary %+v, paths %q", st, st.PathsString())
 	}

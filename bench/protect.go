@@ -111,6 +111,12 @@ type Protection struct {
 	SinceConnect    time.Duration
 	HasSinceConnect bool
 	Apply           time.Duration
+	// The sandbox path's since_found field (its finder saw the container's
+	// interface → the rules were in place: dcfw's own share), and the
+	// PID path's fallback field (why the sandbox path did not protect it).
+	SinceFound    time.Duration
+	HasSinceFound bool
+	Fallback      string
 }
 
 // NewProtection builds a Protection from the events' and the process's
@@ -118,6 +124,8 @@ type Protection struct {
 func NewProtection(container string, start, connect, process time.Time, line LogLine) Protection {
 	p := Protection{Container: container, Start: start, Connect: connect, Process: process, Protected: line.Time, Path: line.String("path")}
 	p.SinceConnect, p.HasSinceConnect = line.Duration("since_connect")
+	p.SinceFound, p.HasSinceFound = line.Duration("since_found")
+	p.Fallback = line.String("fallback")
 	p.Apply, _ = line.Duration("duration")
 	return p
 }
@@ -150,15 +158,23 @@ type ProtectStats struct {
 	// (to the millisecond of dcfw's log time).
 	BeforeProcess int
 	SinceConnect  Spread // dcfw's own figure, over the lines that carry it
+	SinceFound    Spread // the sandbox path's since_found
 	Apply         Spread // dcfw's apply duration
+	Fallbacks     map[string]int
 }
 
 // Summarize computes the spreads.
 func Summarize(ps []Protection) ProtectStats {
-	st := ProtectStats{N: len(ps), Paths: map[string]int{}}
-	var fs, fc, fp, sc, ap []time.Duration
+	st := ProtectStats{N: len(ps), Paths: map[string]int{}, Fallbacks: map[string]int{}}
+	var fs, fc, fp, sc, sf, ap []time.Duration
 	for _, p := range ps {
 		st.Paths[p.Path]++
+		if p.Fallback != "" {
+			st.Fallbacks[p.Fallback]++
+		}
+		if p.HasSinceFound {
+			sf = append(sf, p.SinceFound)
+		}
 		if !p.Process.IsZero() {
 			fp = append(fp, p.FromProcess())
 			if p.FromProcess() < 0 {
@@ -177,15 +193,26 @@ func Summarize(ps []Protection) ProtectStats {
 		ap = append(ap, p.Apply)
 	}
 	st.FromStart, st.FromConnect, st.FromProcess = spread(fs), spread(fc), spread(fp)
-	st.SinceConnect, st.Apply = spread(sc), spread(ap)
+	st.SinceConnect, st.SinceFound, st.Apply = spread(sc), spread(sf), spread(ap)
 	return st
+}
+
+// FallbacksString lists the PID path's reasons ("" when none).
+func (s ProtectStats) FallbacksString() string {
+	return countString(s.Fallbacks, "")
 }
 
 // PathsString lists the paths seen, e.g. "pid ×20" ("pid" also when the
 // build logs no path field: then only the PID path exists).
 func (s ProtectStats) PathsString() string {
-	keys := make([]string, 0, len(s.Paths))
-	for k := range s.Paths {
+	return countString(s.Paths, "pid (no path field logged)")
+}
+
+// countString lists counts by key, sorted, e.g. "pid ×2, sandbox ×18";
+// the empty key is shown as empty.
+func countString(m map[string]int, empty string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -193,9 +220,9 @@ func (s ProtectStats) PathsString() string {
 	for _, k := range keys {
 		name := k
 		if name == "" {
-			name = "pid (no path field logged)"
+			name = empty
 		}
-		parts = append(parts, fmt.Sprintf("%s ×%d", name, s.Paths[k]))
+		parts = append(parts, fmt.Sprintf("%s ×%d", name, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -230,6 +230,7 @@ func PrintProtect(w io.Writer, rows map[string]ProtectStats, order []string) {
 			{"process start (its own clock)", s.FromProcess},
 			{"start event", s.FromStart},
 			{"dcfw's since_connect field", s.SinceConnect},
+			{"dcfw's since_found (sandbox path)", s.SinceFound},
 		} {
 			if r.sp.N == 0 {
 				fmt.Fprintf(tw, "%s\t%s\t0\t-\t-\t-\t\n", name, r.from)
@@ -244,6 +245,9 @@ func PrintProtect(w io.Writer, rows map[string]ProtectStats, order []string) {
 		s := rows[name]
 		fmt.Fprintf(w, "   %s: path %s; table in place before the process started: %d of %d; dcfw's apply p50 %s\n",
 			name, s.PathsString(), s.BeforeProcess, s.FromProcess.N, Ms(s.Apply.P50))
+		if f := s.FallbacksString(); f != "" {
+			fmt.Fprintf(w, "     PID path because: %s\n", f)
+		}
 	}
 	fmt.Fprintf(w, "\nTarget (issue 7): time-to-protect p99 < %s after the network connect event:\n", Ms(TargetProtectP99))
 	for _, name := range order {
