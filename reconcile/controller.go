@@ -225,8 +225,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.absorb(w.events)
 			c.cache.flush()
 			c.resetStartups(w.sandboxes)
+			c.forgetKnown()
 			st, err := c.reconcileAll(ctx)
-			c.forgetStopped()
 			if first {
 				c.logSummary("initial reconcile", st, err, true)
 				first = false

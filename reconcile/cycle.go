@@ -22,7 +22,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 		return CycleStats{}, err
 	}
 	c.errs.startCycle()
-	c.learnListed(list, true)
+	c.learnListed(list)
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
@@ -59,7 +59,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 		}
 		return
 	}
-	c.learnListed(list, false)
+	c.learnListed(list)
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
 	st := c.reconcileSet(ctx, sel, list, seen)
@@ -116,7 +116,7 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 			case EventDie:
 				c.endStartup(ev.ContainerID)
 				if k := c.known[ev.ContainerID]; k != nil {
-					k.running = false
+					k.stopped = true
 				}
 			}
 		}
@@ -168,6 +168,13 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 	for _, ctr := range candidates {
 		if ctx.Err() != nil {
 			return st
+		}
+		if c.stoppedByEvents(ctr.ID) {
+			// Listed as running, but it died since (and may be
+			// restarting: an inspect would block until it runs). Its
+			// start event brings it back.
+			c.log.Debug("container stopped since it was listed; not inspected", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			continue
 		}
 		policy, perr := labels.Parse(ctr.Labels)
 		if perr == nil && policy.State == labels.Unmanaged {

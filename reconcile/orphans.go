@@ -64,7 +64,9 @@ func (c *Controller) releaseOrphan(ctx context.Context, id netnsutil.ID, a appli
 			continue
 		}
 		ctr := all[i]
-		if ctr.NetworkMode.IsHost() {
+		if ctr.NetworkMode.IsHost() || c.stoppedByEvents(ctr.ID) {
+			// Stopped since it was listed (perhaps restarting, with a
+			// new namespace): not inspected, see reconcileSet.
 			continue
 		}
 		ns, _, err := c.openNamespace(ctx, ctr)

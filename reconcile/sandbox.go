@@ -63,8 +63,14 @@ type knownContainer struct {
 	// fromEvent: the labels are the create event's attributes, in which
 	// the engine's "name" and "image" replace labels of those names.
 	fromEvent bool
-	running   bool
-	parsed    bool
+	// stopped: by the events, the container is not running (created, or
+	// died, and not started since). Such a container may be starting: it
+	// is never inspected on the loop, where inspecting a starting
+	// container would block until its process runs. Listings do not
+	// clear it (one taken just after a die event may still show the
+	// container running); only a start event does, or a reconnect.
+	stopped bool
+	parsed  bool
 	policy    labels.Policy
 	perr      error
 }
@@ -118,50 +124,46 @@ func (c *Controller) fastPathOn() bool { return c.finder != nil }
 
 // learnCreated caches a new container's labels from its create event.
 func (c *Controller) learnCreated(ev Event) {
-	c.endStartup(ev.ContainerID)
+	if c.known[ev.ContainerID] != nil {
+		// Create is a container's first event: this one is replayed
+		// (the subscription starts a little in the past) about a
+		// container that was listed meanwhile.
+		return
+	}
 	lbls := make(map[string]string, len(ev.Attributes))
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true}
+	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true, stopped: true}
 	k.parse()
 	c.known[ev.ContainerID] = k
 }
 
-// learnListed records running containers from a listing. full: the list
-// is every running container, so the others are not running.
-func (c *Controller) learnListed(list []Container, full bool) {
-	running := make(map[string]bool, len(list))
+// learnListed records the containers of a listing.
+func (c *Controller) learnListed(list []Container) {
 	for _, ctr := range list {
-		running[ctr.ID] = true
 		k := c.known[ctr.ID]
-		if k == nil || k.fromEvent {
+		switch {
+		case k == nil:
+			c.known[ctr.ID] = &knownContainer{name: ctr.Name(), labels: ctr.Labels}
+		case k.fromEvent:
 			// A listing's labels are the real ones.
-			k = &knownContainer{labels: ctr.Labels}
-			c.known[ctr.ID] = k
-		}
-		k.name = ctr.Name()
-		k.running = true
-	}
-	if full {
-		for id, k := range c.known {
-			if !running[id] {
-				k.running = false
-			}
+			*k = knownContainer{name: ctr.Name(), labels: ctr.Labels, stopped: k.stopped}
 		}
 	}
 }
 
-// forgetStopped drops what is known about containers that are not
-// running, after the event stream reconnected: their destroy events may
-// have been missed. (A container created meanwhile and started later is
-// then protected by the PID path.)
-func (c *Controller) forgetStopped() {
-	for id, k := range c.known {
-		if !k.running {
-			delete(c.known, id)
-		}
-	}
+// forgetKnown forgets what events told about containers, when the event
+// stream reconnected: events may have been missed meanwhile. The next
+// listing brings back the running ones; a container created meanwhile and
+// started later is protected by the PID path.
+func (c *Controller) forgetKnown() { clear(c.known) }
+
+// stoppedByEvents reports whether the events say the container is not
+// running (see knownContainer.stopped).
+func (c *Controller) stoppedByEvents(id string) bool {
+	k := c.known[id]
+	return k != nil && k.stopped
 }
 
 // startFastPath starts watching the sandbox directory and the finder,
@@ -219,7 +221,7 @@ func (c *Controller) resetStartups(results []sandboxResult) {
 // not running, and inspecting it would block until it is).
 func (c *Controller) connected(ev Event) bool {
 	k := c.known[ev.ContainerID]
-	if k == nil || k.running {
+	if k == nil || !k.stopped {
 		// Unknown (created before dcfw started and never seen running),
 		// or a network added to a running container: the PID path.
 		return false
@@ -410,7 +412,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 // started handles a start (or restart) event.
 func (c *Controller) started(ev Event) {
 	if k := c.known[ev.ContainerID]; k != nil {
-		k.running = true
+		k.stopped = false
 	}
 	st := c.startups[ev.ContainerID]
 	if st == nil {

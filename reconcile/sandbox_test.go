@@ -112,7 +112,7 @@ func (s *starting) iface() Interface {
 func (e *sbxEnv) startProcess(s *starting, ns netnsutil.ID) {
 	e.t.Helper()
 	e.nss.SetPID(s.PID, ns)
-	e.docker.Update(s.ID, func(c *FakeContainer) { c.Running = true })
+	e.docker.Update(s.ID, func(c *FakeContainer) { c.Running, c.PID = true, s.PID })
 	e.emit(Event{Kind: EventStart, ContainerID: s.ID})
 }
 
@@ -732,5 +732,58 @@ func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachConnect(t *testing.T) 
 	f.closeAll()
 	if n := dir.OpenCount(); n != 0 {
 		t.Errorf("%d left open", n)
+	}
+}
+
+func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
+	// docker restart: die, connect, start. Between the die and the start
+	// the container may still be listed as running, but inspecting it
+	// would block until its new process runs (stalling the loop and the
+	// fast path): it is not inspected until its start event.
+	e := newSandboxEnv(t)
+	web := e.start("web", webLabels)
+	e.startRun()
+	want := policyTable(t, webLabels, web.ID)
+	if e.table(web) != want {
+		t.Fatal("not protected at start")
+	}
+	inspects := e.docker.Inspects(web.ID)
+
+	e.emit(Event{Kind: EventDie, ContainerID: web.ID}) // still listed as running
+	s := &starting{FakeContainer: web, ep: Endpoint{MAC: net.HardwareAddr{2, 0x42, 10, 0, 0, 77}, IPv4: netip.MustParseAddr("10.0.0.77")},
+		ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
+	e.docker.SetEndpoint(sbxNetID, sbxNetName, web.ID, s.ep)
+	at := time.Now()
+	e.connect(s, at)
+	e.sandbox(s, at.Add(time.Millisecond))
+	eventually(t, "the new namespace protected before the start event", func() bool { return e.tableIn(s.ns) == want })
+	if n := e.docker.Inspects(web.ID); n != inspects {
+		t.Errorf("inspected %d times between die and start", n-inspects)
+	}
+	s.PID = 7777
+	e.startProcess(s, s.ns)
+	e.waitLog(zapcore.DebugLevel, "sandbox path confirmed", 1)
+	lines := e.applied("web")
+	if len(lines) != 2 || lines[0].ContextMap()["path"] != pathPID || lines[1].ContextMap()["path"] != pathSandbox {
+		t.Errorf("protection lines: %v", lines)
+	}
+	e.noLogsAbove(zapcore.InfoLevel)
+}
+
+func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
+	// The subscription replays the last second: create, connect and start
+	// of a container the first listing already showed running. It is not
+	// taken for a starting container.
+	e := newSandboxEnv(t)
+	web := e.start("web", webLabels)
+	c := e.ctrl
+	c.learnListed([]Container{{ID: web.ID, Names: []string{"web"}, Labels: webLabels}})
+	attrs := map[string]string{"name": "web", "image": "x", "dcfw.enable": "true"}
+	targets := c.absorb([]Event{
+		{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs},
+		{Kind: EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
+	})
+	if !targets[web.ID] || c.startups[web.ID] != nil || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
+		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
 	}
 }
