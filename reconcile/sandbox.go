@@ -71,8 +71,8 @@ type knownContainer struct {
 	// container running); only a start event does, or a reconnect.
 	stopped bool
 	parsed  bool
-	policy    labels.Policy
-	perr      error
+	policy  labels.Policy
+	perr    error
 }
 
 func (k *knownContainer) parse() (labels.Policy, error) {
