@@ -41,10 +41,22 @@ const (
 // dcfw's doing and never the test network's.
 //
 // The connect→rules latency (dcfw's since_connect on the "protection
-// applied" line) is logged as p50 and p99 over all runs.
+// applied" line) is logged as p50 and p99 over all runs, with the time
+// from the finder seeing the interface to the rules (since_found) and
+// from the rules to the process's first timestamp.
 func TestFirstPacket(t *testing.T) {
 	h := Setup(t)
-	n := h.Bridge()
+	testFirstPacket(t, h, h.Bridge(), firstPacketRuns)
+}
+
+// TestFirstPacketMacvlan is TestFirstPacket on a macvlan network (fewer
+// runs: the path is the same, the driver moves its interface in alike).
+func TestFirstPacketMacvlan(t *testing.T) {
+	h := Setup(t)
+	testFirstPacket(t, h, h.Macvlan(), 5)
+}
+
+func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 	allowed := h.RunContainer(ContainerSpec{Name: "allowed", Network: n, Cmd: Serve(9001)})
 	forbidden := h.RunContainer(ContainerSpec{Name: "forbidden", Network: n, Cmd: Serve(9002)})
 	allowedAddr, forbiddenAddr := allowed.Addr(n, 9001), forbidden.Addr(n, 9002)
@@ -88,12 +100,12 @@ func TestFirstPacket(t *testing.T) {
 	p := startDcfw(h)
 	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
 
-	var sinceConnect, lead []time.Duration
+	var sinceConnect, sinceFound, lead []time.Duration
 	paths := map[string]int{}
 	run := func(what, target string, wantPass bool) {
 		t.Helper()
 		passed := 0
-		for i := range firstPacketRuns {
+		for i := range runs {
 			mark := p.Mark()
 			c := h.RunContainer(spec(fmt.Sprintf("%s%d", what, i), target))
 			o, started := outcome(c)
@@ -105,6 +117,9 @@ func TestFirstPacket(t *testing.T) {
 			paths[pl.path]++
 			if pl.sinceConnect > 0 {
 				sinceConnect = append(sinceConnect, pl.sinceConnect)
+			}
+			if pl.sinceFound > 0 {
+				sinceFound = append(sinceFound, pl.sinceFound)
 			}
 			if logged, ok := logTime(line); ok && !started.IsZero() {
 				lead = append(lead, started.Sub(logged))
@@ -120,13 +135,14 @@ func TestFirstPacket(t *testing.T) {
 			}
 			c.Remove()
 		}
-		t.Logf("first connect to the %s listener: passed %d of %d", what, passed, firstPacketRuns)
+		t.Logf("first connect to the %s listener: passed %d of %d", what, passed, runs)
 	}
 	run("forbidden", forbiddenAddr, false)
 	run("allowed", allowedAddr, true)
 
 	t.Logf("paths: %v", paths)
 	t.Logf("MEASURED connect event → rules in place (dcfw since_connect, sandbox path): %s", quantiles(sinceConnect))
+	t.Logf("MEASURED interface seen in the sandbox → rules in place (dcfw since_found): %s", quantiles(sinceFound))
 	t.Logf("MEASURED rules in place (dcfw's log line, ms resolution) → the process's first timestamp: %s", quantiles(lead))
 	for _, msg := range []string{"protection changed", "drift repaired", "not the container's"} {
 		if strings.Contains(p.Log(), msg) {
@@ -229,12 +245,14 @@ func expectedTable(t *testing.T, l map[string]string, id string) string {
 type protection struct {
 	path         string
 	sinceConnect time.Duration // 0 when not logged
+	sinceFound   time.Duration // 0 when not logged
 }
 
 var (
 	startedField      = regexp.MustCompile(`started=(\S+)`)
 	pathField         = regexp.MustCompile(`"path": "([a-z]+)"`)
 	sinceConnectField = regexp.MustCompile(`"since_connect": "([^"]+)"`)
+	sinceFoundField   = regexp.MustCompile(`"since_found": "([^"]+)"`)
 )
 
 // parseProtection reads the path and since_connect fields of dcfw's
@@ -247,12 +265,17 @@ func parseProtection(t *testing.T, line string) protection {
 		t.Fatalf("no path field: %s", line)
 	}
 	pl.path = m[1]
-	if m := sinceConnectField.FindStringSubmatch(line); m != nil {
-		d, err := time.ParseDuration(m[1])
-		if err != nil {
-			t.Fatalf("since_connect %q: %v", m[1], err)
+	for _, f := range []struct {
+		re  *regexp.Regexp
+		dst *time.Duration
+	}{{sinceConnectField, &pl.sinceConnect}, {sinceFoundField, &pl.sinceFound}} {
+		if m := f.re.FindStringSubmatch(line); m != nil {
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatalf("%s in %q: %v", f.re, line, err)
+			}
+			*f.dst = d
 		}
-		pl.sinceConnect = d
 	}
 	return pl
 }

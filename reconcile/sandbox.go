@@ -220,17 +220,24 @@ func (c *Controller) resetStartups(results []sandboxResult) {
 // container is starting (then there is nothing to reconcile yet: it is
 // not running, and inspecting it would block until it is).
 func (c *Controller) connected(ev Event) bool {
-	k := c.known[ev.ContainerID]
-	if k == nil || !k.stopped {
-		// Unknown (created before dcfw started and never seen running),
-		// or a network added to a running container: the PID path.
-		return false
-	}
 	st := c.startups[ev.ContainerID]
 	if st == nil {
+		// Also for the containers below that the PID path protects:
+		// their protection line reports the time since the connect.
 		c.nextToken++
 		st = &startup{token: c.nextToken, connectAt: ev.Time}
 		c.startups[ev.ContainerID] = st
+	}
+	k := c.known[ev.ContainerID]
+	if k == nil {
+		// Created before dcfw started and never seen running: its
+		// labels are unknown (inspect would block), so the PID path.
+		st.fallback = "labels unknown (created before dcfw started)"
+		return false
+	}
+	if !k.stopped {
+		// A network added to a running container: the PID path.
+		return false
 	}
 	if st.pending() || st.fast {
 		return true // a further network of the same start
@@ -416,7 +423,10 @@ func (c *Controller) started(ev Event) {
 	}
 	st := c.startups[ev.ContainerID]
 	if st == nil {
-		return
+		// No connect event (network_mode container:X): the time since
+		// the start is still reported.
+		st = &startup{}
+		c.startups[ev.ContainerID] = st
 	}
 	st.startAt = ev.Time
 	if st.pending() {
@@ -488,12 +498,13 @@ func (c *Controller) doneStarting(g *nsGroup) {
 	}
 }
 
-// pruneStartups ends startups that went nowhere (no start event within a
-// minute of the connect, e.g. a start that failed without a die event),
-// and those of containers no longer running, so that nothing leaks.
+// pruneStartups ends startups whose last event is more than a minute old
+// (a start that failed without a die event, a container the PID path
+// does not manage, a network added to a running container), and those of
+// started containers no longer running, so that nothing leaks.
 func (c *Controller) pruneStartups(running map[string]bool) {
 	for id, st := range c.startups {
-		stale := st.startAt.IsZero() && time.Since(st.connectAt) > time.Minute
+		stale := time.Since(st.connectAt) > time.Minute && time.Since(st.startAt) > time.Minute
 		gone := !st.startAt.IsZero() && !running[id]
 		if stale || gone {
 			c.endStartup(id)

@@ -260,8 +260,14 @@ func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 	e.connect(s, time.Now())
 	e.startProcess(s, netnsutil.ID{Dev: 4, Ino: 4026539999})
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
-	if ctx := e.applied("old")[0].ContextMap(); ctx["path"] != pathPID {
-		t.Errorf("path %v", ctx["path"])
+	ctx := e.applied("old")[0].ContextMap()
+	if ctx["path"] != pathPID || !strings.Contains(fmt.Sprint(ctx["fallback"]), "labels unknown") {
+		t.Errorf("protection line %v", ctx)
+	}
+	for _, k := range []string{"since_connect", "since_start"} {
+		if _, ok := ctx[k].(time.Duration); !ok {
+			t.Errorf("no %s: %v", k, ctx)
+		}
 	}
 	if n := e.networkInspects(); n != 0 {
 		t.Errorf("%d network inspects for a container of unknown labels", n)
@@ -783,7 +789,7 @@ func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
 		{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs},
 		{Kind: EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
 	})
-	if !targets[web.ID] || c.startups[web.ID] != nil || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
+	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.fast) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
 		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
 	}
 }
