@@ -123,7 +123,7 @@ func TestParseLog(t *testing.T) {
 		zap.Duration("duration", 1500*time.Microsecond), zap.String("path", "sandbox"),
 		zap.Duration("since_connect", 42*time.Millisecond), zap.Duration("since_found", 3*time.Millisecond))
 	log.Info("protection applied", zap.String("container", "late"), zap.String("id", ContainerID(9)[:12]),
-		zap.String("path", "pid"), zap.String("fallback", "the process started first"))
+		zap.String("path", "pid"), zap.String("fallback", "the process started first: after 12ms"))
 	text := "not json\n" + buf.String()
 
 	lines := ParseLog(text)

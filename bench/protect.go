@@ -170,7 +170,10 @@ func Summarize(ps []Protection) ProtectStats {
 	for _, p := range ps {
 		st.Paths[p.Path]++
 		if p.Fallback != "" {
-			st.Fallbacks[p.Fallback]++
+			// The reason's details (MAC, IP, network) come after a colon:
+			// counted by the reason alone.
+			reason, _, _ := strings.Cut(p.Fallback, ":")
+			st.Fallbacks[reason]++
 		}
 		if p.HasSinceFound {
 			sf = append(sf, p.SinceFound)
