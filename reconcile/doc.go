@@ -30,11 +30,12 @@
 //     event, are applied there before its process starts; the PID path
 //     then finds them in place and writes nothing.
 //
-// The engine, the namespaces and the firewall are interfaces (Docker,
-// Namespaces, Firewall) with real implementations (MobyDocker,
-// ProcNamespaces, NFTFirewall) and in-memory fakes beside them (FakeDocker,
-// FakeNamespaces, FakeFirewall), so the controller logic is tested without
-// root or an engine.
+// The engine, the namespaces, the firewall and Docker's sandbox directory
+// are interfaces (Docker, Namespaces, Firewall, SandboxDir) with real
+// implementations (MobyDocker, ProcNamespaces, NFTFirewall,
+// WatchedSandboxDir) and in-memory fakes beside them (FakeDocker,
+// FakeNamespaces, FakeFirewall, FakeSandboxDir), so the controller logic is
+// tested without root or an engine.
 //
 // Be aware:
 //   - Inspect results are cached per container until an event about it
