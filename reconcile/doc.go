@@ -53,10 +53,12 @@
 //     place stay in place meanwhile.
 //   - A starting container is protected before its process runs only by
 //     the sandbox path (sandbox.go), and only when it can be done with
-//     certainty: its create event was seen (labels unknown otherwise: a
-//     container created before dcfw started gets the PID path), it has a
+//     certainty: its labels are known (from its create event, or from a
+//     listing while it ran before a restart; a container created before
+//     dcfw started and never seen running gets the PID path), it has a
 //     network with a MAC and an IP of its own (not host, none or
-//     container:X), dcfw can watch --netns-dir, and exactly one namespace
+//     container:X), dcfw can watch --netns-dir (and is not in a dry run),
+//     and exactly one namespace
 //     created after its connect event shows that MAC and IP before the
 //     process starts. Otherwise it is protected once its process runs (the
 //     PID path), and its first packets may leave before the rules are in
