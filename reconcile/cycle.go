@@ -21,6 +21,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	if err != nil {
 		return CycleStats{}, err
 	}
+	c.drainSandboxes()
 	c.errs.startCycle()
 	c.learnListed(list)
 	seen := map[netnsutil.ID]bool{}
@@ -59,6 +60,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 		}
 		return
 	}
+	c.drainSandboxes()
 	c.learnListed(list)
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
@@ -218,6 +220,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 		seen[id] = true
 		st.add(c.reconcileGroup(groups[id], all))
 		c.doneStarting(groups[id])
+		c.drainSandboxes()
 	}
 	return st
 }

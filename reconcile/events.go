@@ -46,6 +46,20 @@ func (q *workQueue) pushSandbox(r sandboxResult) {
 	q.notify()
 }
 
+// takeSandboxes takes the fast path's answers alone, for the loop to
+// handle them in the middle of other work; none while a resync is due
+// (events may have been missed: the resync drops them).
+func (q *workQueue) takeSandboxes() []sandboxResult {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.resync {
+		return nil
+	}
+	out := q.sandboxes
+	q.sandboxes = nil
+	return out
+}
+
 // connected records a new subscription. Events from before it are moot:
 // the full reconcile it triggers covers them.
 func (q *workQueue) connected() {

@@ -326,6 +326,20 @@ func (c *Controller) requestSandbox(req sandboxRequest, networkID string) {
 	c.finder.submit(req.ctx, req)
 }
 
+// drainSandboxes handles the finder's answers that came while the loop
+// was busy: a starting container's process may be only tens of
+// milliseconds away, and a cycle, a listing under load or a burst of
+// other containers' starts may take longer than that. Called between the
+// steps of a reconcile, where no namespace of a starting container is
+// being worked on (they are not listed as running yet).
+func (c *Controller) drainSandboxes() {
+	if c.fastPathOn() {
+		if rs := c.queue.takeSandboxes(); len(rs) > 0 {
+			c.takeSandboxes(rs)
+		}
+	}
+}
+
 // takeSandboxes handles the finder's answers, on the loop.
 func (c *Controller) takeSandboxes(results []sandboxResult) {
 	for _, r := range results {

@@ -92,7 +92,19 @@ type sandboxFinder struct {
 	pending []sandboxRequest
 	open    map[string]SandboxNS // candidate files, open while requests wait
 	host    map[string]bool      // files that are the host's namespace
+	claimed map[string]bool      // files already handed to the controller
 }
+
+// Polling: every poll while a request is younger than pollFastFor (the
+// interface moves in 300-500 ms after the connect event, and the process
+// starts 40-100 ms later), then every pollSlowFactor polls. In a burst of
+// starts the engine takes seconds per container, and its processes start
+// correspondingly later, so the search goes on (until the start event
+// withdraws it), but more cheaply.
+const (
+	pollFastFor    = 2 * time.Second
+	pollSlowFactor = 5
+)
 
 func newSandboxFinder(dir SandboxDir, hostID netnsutil.ID, poll time.Duration, deliver func(sandboxResult)) *sandboxFinder {
 	return &sandboxFinder{
@@ -103,6 +115,7 @@ func newSandboxFinder(dir SandboxDir, hostID netnsutil.ID, poll time.Duration, d
 		deliver:  deliver,
 		open:     map[string]SandboxNS{},
 		host:     map[string]bool{},
+		claimed:  map[string]bool{},
 	}
 }
 
@@ -118,24 +131,20 @@ func (f *sandboxFinder) submit(ctx context.Context, r sandboxRequest) bool {
 }
 
 // run serves requests until ctx ends. While none waits it does nothing;
-// while some wait it looks every poll interval.
+// while some wait it looks every poll interval (see pollFastFor).
 func (f *sandboxFinder) run(ctx context.Context) {
-	var ticker *time.Ticker
-	var tick <-chan time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
+		timer.Stop()
 		f.closeAll()
 	}()
 	for {
-		switch {
-		case len(f.pending) > 0 && ticker == nil:
-			ticker = time.NewTicker(f.poll)
-			tick = ticker.C
-		case len(f.pending) == 0 && ticker != nil:
-			ticker.Stop()
-			ticker, tick = nil, nil
+		var tick <-chan time.Time
+		if len(f.pending) > 0 {
+			timer.Reset(f.interval(time.Now()))
+			tick = timer.C
+		} else {
 			f.closeAll()
 		}
 		select {
@@ -147,7 +156,18 @@ func (f *sandboxFinder) run(ctx context.Context) {
 		case now := <-tick:
 			f.scan(now)
 		}
+		timer.Stop()
 	}
+}
+
+// interval is the time to the next look.
+func (f *sandboxFinder) interval(now time.Time) time.Duration {
+	for _, r := range f.pending {
+		if now.Sub(r.since) < pollFastFor {
+			return f.poll
+		}
+	}
+	return pollSlowFactor * f.poll
 }
 
 func (f *sandboxFinder) closeAll() {
@@ -156,6 +176,7 @@ func (f *sandboxFinder) closeAll() {
 		delete(f.open, name)
 	}
 	clear(f.host)
+	clear(f.claimed)
 }
 
 // candidate is a new namespace as read in one scan.
@@ -195,7 +216,9 @@ func (f *sandboxFinder) scan(now time.Time) {
 	var cands []candidate
 	for _, file := range files {
 		listed[file.Name] = true
-		if f.host[file.Name] {
+		if f.host[file.Name] || f.claimed[file.Name] {
+			// The host's, or found for another container (which the
+			// controller checks again): not a candidate.
 			continue
 		}
 		ns := f.open[file.Name]
@@ -226,6 +249,11 @@ func (f *sandboxFinder) scan(now time.Time) {
 		if !listed[name] {
 			ns.Close()
 			delete(f.open, name)
+		}
+	}
+	for name := range f.claimed {
+		if !listed[name] {
+			delete(f.claimed, name)
 		}
 	}
 
@@ -266,6 +294,7 @@ func (f *sandboxFinder) scan(now time.Time) {
 			c := cands[m[0]]
 			// Ownership passes to the controller.
 			delete(f.open, c.file.Name)
+			f.claimed[c.file.Name] = true
 			f.deliver(sandboxResult{req: r, ns: c.ns, file: c.file.Name, iface: holds(c.ifaces, r.mac, r.ip), foundAt: time.Now()})
 		}
 	}

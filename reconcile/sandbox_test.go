@@ -183,6 +183,7 @@ func TestSandboxPathProtectsBeforeTheProcess(t *testing.T) {
 
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "the full ruleset in the sandbox namespace", func() bool { return e.tableIn(web.ns) == want })
+	e.waitLog(zapcore.InfoLevel, "protection applied", 1) // logged after the write
 	if n := e.docker.Inspects(web.ID); n != 0 {
 		t.Errorf("the starting container was inspected %d times (inspect blocks until its process runs)", n)
 	}
@@ -449,6 +450,7 @@ func TestSandboxLabelErrorsLockDown(t *testing.T) {
 	e.sandbox(bad, at.Add(time.Millisecond))
 	want := lockdownTable(bad.ID)
 	eventually(t, "lockdown in the sandbox namespace", func() bool { return e.tableIn(bad.ns) == want })
+	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
 	if ctx := e.applied("bad")[0].ContextMap(); ctx["path"] != pathSandbox || ctx["mode"] != string(ModeLockdown) {
 		t.Errorf("protection line: %v", ctx)
 	}
@@ -676,6 +678,20 @@ func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
 	if len(f.pending) != 4 || slices.ContainsFunc(f.pending, func(r sandboxRequest) bool { return r.id == "3" }) {
 		t.Errorf("pending %v", f.pending)
 	}
+	// The namespace handed over is no candidate for the others any more.
+	reads := dir.Reads()
+	f.scan(time.Now())
+	if n := dir.Reads() - reads; n != 4 {
+		t.Errorf("%d namespaces read after one was claimed, want 4", n)
+	}
+	// Young requests are looked for every poll, older ones less often.
+	f.poll = 5 * time.Millisecond
+	if d := f.interval(since.Add(time.Second)); d != f.poll {
+		t.Errorf("interval for young requests %s", d)
+	}
+	if d := f.interval(since.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
+		t.Errorf("interval for old requests %s", d)
+	}
 	got[0].close()
 	f.closeAll()
 	if n := dir.OpenCount(); n != 0 {
@@ -791,5 +807,46 @@ func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
 	})
 	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.fast) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
 		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
+	}
+}
+
+func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
+	// An answer that arrives while the loop works (a cycle, a listing)
+	// is taken at the next step, not after the whole batch; but not
+	// while a resync is due.
+	e := newSandboxEnv(t)
+	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}, ns: netnsutil.ID{Dev: 4, Ino: 4026533333}}
+	e.dir.Add("f", time.Now(), web.ns)
+	c := e.ctrl
+	if err := c.identifyHost(); err != nil {
+		t.Fatal(err)
+	}
+	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the fast path on; not run
+	c.known[web.ID] = &knownContainer{name: "web", labels: webLabels, stopped: true}
+	c.startups[web.ID] = &startup{token: 3, connectAt: time.Now(), cancel: func() {}}
+	ns, err := e.dir.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.queue.connected() // a resync is due
+	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", iface: "eth0", foundAt: time.Now()})
+	c.drainSandboxes()
+	if e.tableIn(web.ns) != "" {
+		t.Fatal("answer taken while a resync was due")
+	}
+	c.queue.take()
+	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", iface: "eth0", foundAt: time.Now()})
+	c.reconcileNow(t)
+	if e.tableIn(web.ns) != policyTable(t, webLabels, web.ID) {
+		t.Error("answer not taken during the cycle")
+	}
+	c.endStartup(web.ID)
+}
+
+// reconcileNow runs one full reconcile on the caller's goroutine.
+func (c *Controller) reconcileNow(t *testing.T) {
+	t.Helper()
+	if _, err := c.reconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
