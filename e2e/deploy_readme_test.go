@@ -203,7 +203,7 @@ func TestDeployReadmeCommands(t *testing.T) {
 	}
 	readme := readRepoFile(t, "README.md")
 	for _, want := range []string{
-		"sudo bash scripts/run.sh", "sudo bash scripts/test.sh",
+		"\nbash scripts/run.sh ", "\nbash scripts/test.sh ",
 		"nsenter -t", "nft list table inet dcfw", "net.netfilter.nf_log_all_netns=1",
 		"## Protection before the first packet",
 	} {
