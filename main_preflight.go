@@ -55,8 +55,8 @@ func runPreflight(log *zap.Logger, o options, docker *reconcile.MobyDocker) bool
 // refusal points to (preflight.ExplainError).
 type explainedFirewall struct{ next reconcile.Firewall }
 
-func (e explainedFirewall) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool) (nft.Result, error) {
-	res, err := e.next.Apply(ns, desired, dryRun)
+func (e explainedFirewall) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool, known nft.Generation) (nft.Result, error) {
+	res, err := e.next.Apply(ns, desired, dryRun, known)
 	return res, preflight.ExplainError(err)
 }
 

@@ -89,7 +89,7 @@ func applySize(size, reps int) (ApplyCost, error) {
 	measure := func(op *Op, tbl *nft.Table) error {
 		cpu0 := CPUTime()
 		start := time.Now()
-		res, err := fw.Apply(ns, tbl, false)
+		res, err := fw.Apply(ns, tbl, false, nft.Generation{})
 		wall := time.Since(start)
 		cpu := CPUTime() - cpu0
 		if err != nil {
@@ -112,7 +112,7 @@ func applySize(size, reps int) (ApplyCost, error) {
 			return cost, fmt.Errorf("remove: %w", err)
 		}
 	}
-	if _, err := fw.Apply(ns, a, false); err != nil {
+	if _, err := fw.Apply(ns, a, false, nft.Generation{}); err != nil {
 		return cost, err
 	}
 	for i := range reps {
@@ -128,7 +128,7 @@ func applySize(size, reps int) (ApplyCost, error) {
 		}
 	}
 	// Back to a (after an odd number of changes b is live), not measured.
-	if _, err := fw.Apply(ns, a, false); err != nil {
+	if _, err := fw.Apply(ns, a, false, nft.Generation{}); err != nil {
 		return cost, err
 	}
 	for range reps {

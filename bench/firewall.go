@@ -16,6 +16,7 @@ type Counts struct {
 	Written int // calls that wrote something (one netlink batch each; two for FullRewrite)
 	Created int // calls that created a table
 	Errors  int // calls that failed
+	Skipped int // Apply calls answered by the generation alone (nft.Result.Skipped)
 }
 
 // Sub is c minus o: what happened between two snapshots.
@@ -27,6 +28,7 @@ func (c Counts) Sub(o Counts) Counts {
 		Written: c.Written - o.Written,
 		Created: c.Created - o.Created,
 		Errors:  c.Errors - o.Errors,
+		Skipped: c.Skipped - o.Skipped,
 	}
 }
 
@@ -56,8 +58,8 @@ func (f *Counting) Counts() Counts {
 }
 
 // Apply implements reconcile.Firewall.
-func (f *Counting) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool) (nft.Result, error) {
-	res, err := f.Inner.Apply(ns, desired, dryRun)
+func (f *Counting) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool, known nft.Generation) (nft.Result, error) {
+	res, err := f.Inner.Apply(ns, desired, dryRun, known)
 	f.count(false, res, err)
 	return f.report(res), err
 }
@@ -88,11 +90,14 @@ func (f *Counting) count(remove bool, res nft.Result, err error) {
 	if res.Created {
 		f.c.Created++
 	}
+	if res.Skipped {
+		f.c.Skipped++
+	}
 }
 
 func (f *Counting) report(res nft.Result) nft.Result {
 	if f.Quiet {
-		return nft.Result{DryRun: res.DryRun}
+		return nft.Result{DryRun: res.DryRun, Generation: res.Generation, Skipped: res.Skipped}
 	}
 	return res
 }
@@ -110,8 +115,9 @@ type FullRewrite struct{}
 var _ reconcile.Firewall = FullRewrite{}
 
 // Apply implements reconcile.Firewall. The Result is Apply's, with the
-// deletion's write added to Writes.
-func (FullRewrite) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool) (nft.Result, error) {
+// deletion's write added to Writes. known is ignored: the original
+// rewrote whatever was there.
+func (FullRewrite) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool, _ nft.Generation) (nft.Result, error) {
 	conn, err := nft.Dial(ns.Fd())
 	if err != nil {
 		return nft.Result{}, fmt.Errorf("netlink in %s: %w", ns.ID(), err)

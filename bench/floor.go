@@ -25,7 +25,7 @@ type NoFirewall struct{}
 var _ reconcile.Firewall = NoFirewall{}
 
 // Apply implements reconcile.Firewall.
-func (NoFirewall) Apply(reconcile.Namespace, *nft.Table, bool) (nft.Result, error) {
+func (NoFirewall) Apply(reconcile.Namespace, *nft.Table, bool, nft.Generation) (nft.Result, error) {
 	return nft.Result{}, nil
 }
 
@@ -43,7 +43,7 @@ type GenerationOnly struct{}
 var _ reconcile.Firewall = GenerationOnly{}
 
 // Apply implements reconcile.Firewall.
-func (GenerationOnly) Apply(ns reconcile.Namespace, _ *nft.Table, _ bool) (nft.Result, error) {
+func (GenerationOnly) Apply(ns reconcile.Namespace, _ *nft.Table, _ bool, _ nft.Generation) (nft.Result, error) {
 	_, err := Generation(ns.Fd())
 	return nft.Result{}, err
 }

@@ -105,6 +105,11 @@ func TestSteadyMinimalDiff(t *testing.T) {
 		if c.Counts.Writes != 0 || c.Counts.Written != 0 || c.Counts.Applies != n || c.Stats.Managed != n {
 			t.Errorf("steady cycle %d: %+v, stats %+v; want %d applies and no writes", i+1, c.Counts, c.Stats, n)
 		}
+		// Nothing was committed in any namespace since the first cycle's
+		// writes: every apply is answered by the generation alone.
+		if c.Counts.Skipped != n {
+			t.Errorf("steady cycle %d: %d applies skipped by the generation, want %d", i+1, c.Counts.Skipped, n)
+		}
 		if c.Wall <= 0 || c.CPU < 0 || c.Mallocs == 0 {
 			t.Errorf("steady cycle %d: nothing measured: %+v", i+1, c)
 		}

@@ -23,6 +23,26 @@ type Result struct {
 	// written). In a dry run, the number that would have been sent.
 	Writes int
 	DryRun bool // nothing was written, Writes is what would have been
+	// Generation is the namespace's ruleset generation at which the live
+	// table was equal to the desired one: the one Apply's read found it
+	// at, or the one its own batch produced. Unknown (the zero value) when
+	// Apply cannot be sure (a dry run that found differences, a failed
+	// write, someone else committing right after our batch). A caller
+	// hands it back to ApplyKnown with the same desired table.
+	Generation Generation
+	// Skipped: the generation was still the known one, so Apply read and
+	// wrote nothing (see ApplyKnown).
+	Skipped bool
+}
+
+// Generation is an nf_tables ruleset generation ID of one network
+// namespace. The kernel bumps it on every committed batch in that
+// namespace, whoever sends it and whichever table it touches, and the
+// counter is per namespace: a new namespace starts again from the
+// beginning. The zero value is "unknown" and matches nothing.
+type Generation struct {
+	ID    uint32
+	Known bool
 }
 
 // Changed reports whether the live table differed from the desired one,
@@ -41,13 +61,53 @@ func (r Result) Changed() bool { return r.Writes > 0 }
 // socket (ENOBUFS; the buffers are sized to prevent it), Apply reads the
 // table back and succeeds if it is as desired.
 func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
+	return c.ApplyKnown(desired, dryRun, Generation{})
+}
+
+// ApplyKnown is Apply for a caller that remembers the Result.Generation of
+// its last Apply of an identical desired table on this same namespace (the
+// caller's promise; with the zero Generation it is Apply). If the
+// namespace's generation is still that one, it returns at once with
+// Skipped set: one generation request, no read, no write.
+//
+// Why that is sound: a known generation g means the live table was equal
+// to desired at g (Apply read it so in one consistent snapshot taken at g,
+// or its own batch was the only commit after such a snapshot and made it
+// so, see generationAfter). Every change to a namespace's ruleset is a
+// committed batch and every commit bumps the generation; the counter only
+// moves forward (until it wraps after 2^32 commits). So the generation
+// still being g means nothing was committed since, and the table is still
+// equal to desired. Tampering (nft inside the container, even one that
+// puts back exactly what was there) bumps it and brings back the full
+// read, compare and repair. A known generation never comes from a table
+// with flags (owner, dormant): those always differ from desired, and an
+// owner table could vanish with its owner without a commit.
+//
+// What the caller must guarantee: desired is the same table as the one
+// that produced known (same String, see Compile), and known was obtained
+// in this very namespace, not in an earlier one that had the same
+// identity (inode numbers are reused, and a new namespace's generation
+// counts from the start again, so an old value may recur).
+func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result, error) {
 	if err := checkDesired(desired); err != nil {
 		return Result{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if known.Known {
+		if c.nl == nil {
+			return Result{DryRun: dryRun}, fmt.Errorf("%w: connection closed", ErrRead)
+		}
+		gen, err := c.generation()
+		if err != nil {
+			return Result{DryRun: dryRun}, fmt.Errorf("%w: %w", ErrRead, err)
+		}
+		if gen == known.ID {
+			return Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		live, err := c.read(false)
+		live, gen, err := c.read(false)
 		if err != nil {
 			return Result{DryRun: dryRun}, err
 		}
@@ -59,11 +119,18 @@ func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
 			Writes:      p.writes(),
 			DryRun:      dryRun,
 		}
-		if p.empty() || dryRun {
+		if p.empty() {
+			// Equal in the snapshot taken at gen (flags included: a
+			// table with flags is never equal).
+			res.Generation = Generation{ID: gen, Known: true}
+			return res, nil
+		}
+		if dryRun {
 			return res, nil
 		}
 		err = c.write(&p)
 		if err == nil {
+			res.Generation = c.generationAfter(gen)
 			return res, nil
 		}
 		if errors.Is(err, unix.ENOBUFS) && c.verify(desired) {
@@ -78,9 +145,26 @@ func (c *Conn) Apply(desired *Table, dryRun bool) (Result, error) {
 	}
 }
 
+// generationAfter returns the generation our batch made, computed from
+// the read's snapshot generation (the plan was made against the table at
+// read), if it is sure. It asks for the generation after the batch was
+// acknowledged: read+1 means exactly one commit happened since the
+// snapshot, and since ours was committed (and a commit always bumps the
+// generation) that one was ours, applied to the table we read, so the
+// table is now as desired at read+1. Anything else (someone else
+// committed before or after our batch) is unknown: the next Apply reads.
+// A wrap of the counter (the kernel skips 0) is unknown too.
+func (c *Conn) generationAfter(read uint32) Generation {
+	gen, err := c.generation()
+	if err != nil || gen != read+1 || gen == 0 {
+		return Generation{}
+	}
+	return Generation{ID: gen, Known: true}
+}
+
 // verify reports whether the live table now equals desired.
 func (c *Conn) verify(desired *Table) bool {
-	live, err := c.read(false)
+	live, _, err := c.read(false)
 	if err != nil {
 		return false
 	}

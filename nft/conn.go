@@ -21,6 +21,17 @@ type Conn struct {
 	mu   sync.Mutex
 	nsFd int           // our duplicate of the namespace descriptor
 	nl   *netlink.Conn // reads (dumps), inside the namespace
+
+	dumps int // see Dumps
+}
+
+// Dumps returns how many times the table was read (table, chain and rule
+// dumps) on this Conn so far, for tests and benchmarks: an Apply that only
+// checked the generation (Result.Skipped) reads nothing.
+func (c *Conn) Dumps() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dumps
 }
 
 // writeTimeout bounds how long a batch may wait for the kernel's replies,

@@ -42,7 +42,10 @@
 // rules (added, removed, altered, reordered, other comment) rewrites that
 // chain: flush and add, in the same batch. A change to the output rules
 // never touches the input chain. An identical table costs five small
-// netlink requests and no write at all (no batch is opened). Other tables
+// netlink requests and no write at all (no batch is opened). ApplyKnown
+// costs one request (the generation ID) when nothing at all was committed
+// in the namespace since the Apply of the same table that returned that
+// generation (Result.Generation; see ApplyKnown for why that is sound). Other tables
 // in the namespace are never read for writing, never flushed, never
 // touched (Docker keeps NAT rules for its embedded DNS there). Result says
 // what differed (for drift logs) and what was written.

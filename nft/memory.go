@@ -10,8 +10,9 @@ import (
 // behave like Conn's: the same comparison, the same Result, the same
 // minimal writes (chains that are not written keep their rule handles).
 // Tamper changes the live table behind Apply's back, like someone running
-// nft in the namespace. It does not model the kernel's own checks: a table
-// the kernel would reject is accepted.
+// nft in the namespace. Like the kernel's generation ID, a counter moves
+// on every write and every Tamper (ApplyKnown). It does not model the
+// kernel's own checks: a table the kernel would reject is accepted.
 type Memory struct {
 	mu         sync.Mutex
 	live       *Table
@@ -21,18 +22,36 @@ type Memory struct {
 	Err error
 	// Batches counts the writes (batches) made so far.
 	Batches int
+	// Reads counts the reads of the table made so far (Apply and Remove
+	// that were not skipped by ApplyKnown).
+	Reads int
+	gen   uint32 // committed changes so far (the generation ID)
 }
 
 // Apply makes the in-memory table equal to desired (see Conn.Apply).
 func (m *Memory) Apply(desired *Table, dryRun bool) (Result, error) {
+	return m.ApplyKnown(desired, dryRun, Generation{})
+}
+
+// ApplyKnown is Apply that skips the read when the generation is still
+// known (see Conn.ApplyKnown).
+func (m *Memory) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result, error) {
 	if err := checkDesired(desired); err != nil {
 		return Result{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if known.Known && known.ID == m.gen {
+		return Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+	}
+	m.Reads++
 	p := diff(desired, m.live)
 	res := Result{Created: p.createTable, Chains: p.chains(), Differences: p.differences, Writes: p.writes(), DryRun: dryRun}
-	if p.empty() || dryRun {
+	if p.empty() {
+		res.Generation = Generation{ID: m.gen, Known: true}
+		return res, nil
+	}
+	if dryRun {
 		return res, nil
 	}
 	if m.Err != nil {
@@ -62,6 +81,8 @@ func (m *Memory) Apply(desired *Table, dryRun bool) (Result, error) {
 	}
 	m.live = next
 	m.Batches++
+	m.gen++
+	res.Generation = Generation{ID: m.gen, Known: true}
 	return res, nil
 }
 
@@ -69,6 +90,7 @@ func (m *Memory) Apply(desired *Table, dryRun bool) (Result, error) {
 func (m *Memory) Remove(dryRun bool) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.Reads++
 	if m.live == nil {
 		return Result{DryRun: dryRun}, nil
 	}
@@ -83,6 +105,7 @@ func (m *Memory) Remove(dryRun bool) (Result, error) {
 	}
 	m.live = nil
 	m.Batches++
+	m.gen++
 	return res, nil
 }
 
@@ -99,6 +122,7 @@ func (m *Memory) Tamper(f func(live *Table) *Table) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.live = copyTable(f(copyTable(m.live)))
+	m.gen++
 }
 
 // copyTable deep-copies t.

@@ -33,43 +33,47 @@ var nativeEndian = binary.NativeEndian
 func (c *Conn) Read() (*Table, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.read(true)
+	t, _, err := c.read(true)
+	return t, err
 }
 
 // read reads the table; with decode the rules' fields are filled at once,
-// without only their keys are (see liveRule).
-func (c *Conn) read(decode bool) (*Table, error) {
+// without only their keys are (see liveRule). gen is the ruleset
+// generation the table is a snapshot of: no change was committed in the
+// namespace between the two generation requests around the dumps.
+func (c *Conn) read(decode bool) (t *Table, gen uint32, err error) {
 	if c.nl == nil {
-		return nil, fmt.Errorf("%w: connection closed", ErrRead)
+		return nil, 0, fmt.Errorf("%w: connection closed", ErrRead)
 	}
 	for range readAttempts {
-		t, consistent, err := c.readOnce(decode)
+		t, gen, consistent, err := c.readOnce(decode)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRead, err)
+			return nil, 0, fmt.Errorf("%w: %w", ErrRead, err)
 		}
 		if consistent {
-			return t, nil
+			return t, gen, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: the ruleset kept changing while being read (%d attempts)", ErrRead, readAttempts)
+	return nil, 0, fmt.Errorf("%w: the ruleset kept changing while being read (%d attempts)", ErrRead, readAttempts)
 }
 
 // readOnce reads the table once; consistent is false when the ruleset
 // changed during the read.
-func (c *Conn) readOnce(decode bool) (t *Table, consistent bool, err error) {
+func (c *Conn) readOnce(decode bool) (t *Table, gen uint32, consistent bool, err error) {
 	gen1, err := c.generation()
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
+	c.dumps++
 	t, intr, err := c.readTable(decode)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	gen2, err := c.generation()
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
-	return t, gen1 == gen2 && !intr, nil
+	return t, gen1, gen1 == gen2 && !intr, nil
 }
 
 // tableExists asks for the table only (no chains, no rules).

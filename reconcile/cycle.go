@@ -93,6 +93,9 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 		// Whatever happened, what we inspected before may be stale (a new
 		// PID after a restart, a new namespace after a reconnect).
 		c.cache.forget(ev.ContainerID)
+		// Its namespace may be another one now, or about to be: read it
+		// again rather than trust a remembered generation (enforce).
+		c.applied.forgetGeneration(ev.ContainerID)
 		switch ev.Kind {
 		case EventCreate:
 			// No process and no namespace yet: nothing to reconcile.

@@ -20,7 +20,11 @@
 //   - A container in the host's network namespace is never touched: both its
 //     network mode and the identity of its namespace are checked.
 //   - Every write is one netlink batch (see package nft); nothing is written
-//     when the live table already matches.
+//     when the live table already matches. Nothing is read either when the
+//     namespace's nf_tables generation has not moved since dcfw last found
+//     or made the same desired table there for the same containers and
+//     processes (enforce, nft.Conn.ApplyKnown): any change in the
+//     namespace, such as tampering, moves it and brings back the full read.
 //   - All reconciling runs on one goroutine: there are never two writers in
 //     one namespace, and the controller's state needs no locks. The sandbox
 //     path's search for a starting container's namespace runs on other

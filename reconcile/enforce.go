@@ -16,28 +16,55 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	nsID := g.ns.ID()
 	fields := groupFields(g, owner, want)
 
-	start := time.Now()
-	var res nft.Result
-	var err error
-	if want.mode == ModeNoTable {
-		res, err = c.cfg.Firewall.Remove(g.ns, c.cfg.DryRun)
-	} else {
-		res, err = c.cfg.Firewall.Apply(g.ns, want.table, c.cfg.DryRun)
-	}
-	took := time.Since(start)
-	if err != nil {
-		c.logError("apply:"+nsID.String(), "cannot write the namespace's rules; retrying next cycle", err, fields...)
-		return false, false
-	}
-	c.errs.clear("apply:" + nsID.String())
-
 	// Drift is a difference although nothing changed on dcfw's side since
 	// its last successful write: same desired table, same containers and
 	// processes. Anything else is a change of configuration (or a first
 	// sight, e.g. after dcfw restarted).
 	now := applied{fingerprint: want.fingerprint, incarnation: incarnation(g), holders: holders(g, owner)}
 	prev, had := c.applied[nsID]
-	drift := had && prev.sameAs(now)
+	same := had && prev.sameAs(now)
+
+	// The generation at which the live table was last found or made equal
+	// to this very desired table, in this very namespace: only then may
+	// the firewall answer by the generation alone (nft.Conn.ApplyKnown).
+	// sameAs is what makes that sound here: the same fingerprint is the
+	// same desired table, and the same members' container IDs and PIDs
+	// are the same namespace incarnation. A namespace identity (inode) is
+	// reused after the namespace dies, and the new namespace's generation
+	// counts from the start again, so an old generation could recur in it;
+	// but the processes holding it are others (a restarted container has
+	// a new PID), so the entry no longer matches and the table is read.
+	// A member without a known process (the sandbox path writes before
+	// the process exists) makes the incarnation too weak to tell two
+	// namespaces of one container apart: no skip then.
+	var known nft.Generation
+	if same && processesKnown(g) {
+		known = prev.gen
+	}
+
+	start := time.Now()
+	var res nft.Result
+	var err error
+	if want.mode == ModeNoTable {
+		res, err = c.cfg.Firewall.Remove(g.ns, c.cfg.DryRun)
+	} else {
+		res, err = c.cfg.Firewall.Apply(g.ns, want.table, c.cfg.DryRun, known)
+	}
+	took := time.Since(start)
+	if err != nil {
+		if had && prev.gen.Known {
+			// Whatever happened, trust nothing remembered about the live
+			// table: the next cycle reads it.
+			prev.gen = nft.Generation{}
+			c.applied[nsID] = prev
+		}
+		c.logError("apply:"+nsID.String(), "cannot write the namespace's rules; retrying next cycle", err, fields...)
+		return false, false
+	}
+	c.errs.clear("apply:" + nsID.String())
+
+	drift := same
+	now.gen = res.Generation
 	if !c.cfg.DryRun {
 		c.applied[nsID] = now
 	}
@@ -71,6 +98,16 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 		c.log.Info("protection changed", append(fields, zap.Strings("differences", res.Differences))...)
 	}
 	return true, true
+}
+
+// processesKnown reports whether every member of g has its process (PID).
+func processesKnown(g *nsGroup) bool {
+	for _, m := range g.members {
+		if m.pid <= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func verb(want desired, res nft.Result) string {

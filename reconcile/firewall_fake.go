@@ -10,14 +10,19 @@ import (
 
 // FakeFirewall keeps one table per namespace in memory, as its rendered
 // text, and records every write. Tests can tamper with a table (drift),
-// make writes fail, and check that a dry run wrote nothing. Safe for
-// concurrent use.
+// make writes fail, and check that a dry run wrote nothing. Like the
+// kernel, it keeps a generation counter per namespace that every write
+// and every SetTable moves, and answers an Apply whose known generation
+// is still current without comparing (Skipped). Safe for concurrent use.
 type FakeFirewall struct {
 	mu     sync.Mutex
 	tables map[netnsutil.ID]string
+	gens   map[netnsutil.ID]uint32
 	writes []FakeWrite
 	fail   map[netnsutil.ID]error
 	calls  int
+	reads  int
+	skips  int
 }
 
 // FakeWrite is one write the fake firewall performed.
@@ -31,7 +36,7 @@ var _ Firewall = (*FakeFirewall)(nil)
 
 // NewFakeFirewall returns a firewall with no tables.
 func NewFakeFirewall() *FakeFirewall {
-	return &FakeFirewall{tables: map[netnsutil.ID]string{}, fail: map[netnsutil.ID]error{}}
+	return &FakeFirewall{tables: map[netnsutil.ID]string{}, gens: map[netnsutil.ID]uint32{}, fail: map[netnsutil.ID]error{}}
 }
 
 // Table returns the table in namespace id and whether there is one.
@@ -47,11 +52,35 @@ func (f *FakeFirewall) Table(id netnsutil.ID) (string, bool) {
 func (f *FakeFirewall) SetTable(id netnsutil.ID, text string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.gens[id]++
 	if text == "" {
 		delete(f.tables, id)
 		return
 	}
 	f.tables[id] = text
+}
+
+// ResetGeneration sets a namespace's generation counter back to n, as in a
+// new namespace that got the same identity (inode) as a dead one.
+func (f *FakeFirewall) ResetGeneration(id netnsutil.ID, n uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gens[id] = n
+}
+
+// Reads returns how many Apply and Remove calls looked at the table (all
+// but those answered by the generation).
+func (f *FakeFirewall) Reads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
+// Skips returns how many Apply calls were answered by the generation alone.
+func (f *FakeFirewall) Skips() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.skips
 }
 
 // Fail makes writes into namespace id fail with err (nil: succeed again).
@@ -82,14 +111,20 @@ func (f *FakeFirewall) Calls() int {
 
 // Apply implements Firewall. The whole table counts as one write, as the
 // real one is one batch.
-func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool) (nft.Result, error) {
+func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool, known nft.Generation) (nft.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	gen := f.gens[ns.ID()]
+	if known.Known && known.ID == gen {
+		f.skips++
+		return nft.Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+	}
+	f.reads++
 	want := desired.String()
 	have, ok := f.tables[ns.ID()]
 	if ok && have == want {
-		return nft.Result{}, nil
+		return nft.Result{DryRun: dryRun, Generation: nft.Generation{ID: gen, Known: true}}, nil
 	}
 	// Like nft.Result: Writes is what is (or in a dry run would be) sent.
 	res := nft.Result{Created: !ok, Chains: []string{nft.InputChain, nft.OutputChain}, Writes: 1, DryRun: dryRun}
@@ -105,7 +140,9 @@ func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool) (nft
 		return nft.Result{}, fmt.Errorf("fake write: %w", err)
 	}
 	f.tables[ns.ID()] = want
+	f.gens[ns.ID()]++
 	f.writes = append(f.writes, FakeWrite{NS: ns.ID(), Table: want})
+	res.Generation = nft.Generation{ID: f.gens[ns.ID()], Known: true}
 	return res, nil
 }
 
@@ -114,6 +151,7 @@ func (f *FakeFirewall) Remove(ns Namespace, dryRun bool) (nft.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	f.reads++
 	if _, ok := f.tables[ns.ID()]; !ok {
 		return nft.Result{}, nil
 	}
@@ -125,6 +163,7 @@ func (f *FakeFirewall) Remove(ns Namespace, dryRun bool) (nft.Result, error) {
 		return nft.Result{}, fmt.Errorf("fake write: %w", err)
 	}
 	delete(f.tables, ns.ID())
+	f.gens[ns.ID()]++
 	f.writes = append(f.writes, FakeWrite{NS: ns.ID(), Remove: true})
 	return res, nil
 }

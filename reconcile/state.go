@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/nft"
 )
 
 // inspectCache keeps inspect results by container ID, so a steady-state
@@ -37,6 +39,11 @@ type applied struct {
 	// (the managed members and the owner): through them dcfw finds the
 	// namespace again to remove a table no container asks for any more.
 	holders []string
+	// gen is the namespace's nf_tables generation at which the live table
+	// was found or made equal to this desired table (unknown after a
+	// removal or when the firewall could not tell). It is only ever handed
+	// back to the firewall while sameAs holds (see enforce).
+	gen nft.Generation
 }
 
 // sameAs reports whether a is the same desired state for the same
@@ -48,6 +55,20 @@ func (a applied) sameAs(b applied) bool {
 const removedFingerprint = "<no table>"
 
 type appliedState map[netnsutil.ID]applied
+
+// forgetGeneration drops the generation remembered for the namespaces
+// container id holds, so that the next enforce there reads the table. The
+// events of a container (die, start, restart, connect, ...) are when its
+// namespace may be replaced by one that reuses the identity; the
+// incarnation check in enforce covers this too, this is the second line.
+func (s appliedState) forgetGeneration(id string) {
+	for ns, a := range s {
+		if a.gen.Known && slices.Contains(a.holders, id) {
+			a.gen = nft.Generation{}
+			s[ns] = a
+		}
+	}
+}
 
 // errorLimiter decides whether an error about one subject (a container or
 // a namespace) is logged: when it is new, when its text changed, or when
