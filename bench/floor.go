@@ -1,21 +1,14 @@
 package bench
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-
-	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/dcfw/dcfw/nft"
 	"github.com/dcfw/dcfw/reconcile"
 )
 
 // The firewalls below are NOT strategies dcfw has: they write nothing and
 // check nothing. They measure what is left of a steady cycle when the
-// firewall's part shrinks, to show where the time of a cycle goes and
-// what a cheaper check would gain (see BENCHMARKS.md).
+// firewall's part shrinks, to show where the time of a cycle goes (see
+// BENCHMARKS.md).
 
 // NoFirewall does nothing: a cycle with it costs the controller's own work
 // (list, open each namespace, parse labels, compile, fingerprint) and
@@ -32,12 +25,11 @@ func (NoFirewall) Apply(reconcile.Namespace, *nft.Table, bool, nft.Generation) (
 // Remove implements reconcile.Firewall.
 func (NoFirewall) Remove(reconcile.Namespace, bool) (nft.Result, error) { return nft.Result{}, nil }
 
-// GenerationOnly opens a netfilter netlink socket in the namespace (as
-// nft.Dial does) and asks for the ruleset's generation ID, one request,
-// which the kernel bumps on every committed change in that namespace. A
-// firewall that remembered the generation it last verified could skip
-// reading and comparing the table whenever it is unchanged; this measures
-// that floor.
+// GenerationOnly dials the namespace (nft.Dial) and asks for its nf_tables
+// generation ID, one request, and nothing else. dcfw's steady cycle does
+// this too (nft.Conn.ApplyKnown skips the read while the generation is the
+// one it remembers); this measures that request alone, without the
+// remembering.
 type GenerationOnly struct{}
 
 var _ reconcile.Firewall = GenerationOnly{}
@@ -54,37 +46,13 @@ func (GenerationOnly) Remove(ns reconcile.Namespace, _ bool) (nft.Result, error)
 	return nft.Result{}, err
 }
 
-// Generation returns the nf_tables generation ID of the namespace nsFd.
+// Generation returns the nf_tables generation ID of the namespace nsFd, on
+// a connection of its own (as each Apply of dcfw's dials one).
 func Generation(nsFd int) (uint32, error) {
-	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsFd})
+	c, err := nft.Dial(nsFd)
 	if err != nil {
-		return 0, fmt.Errorf("netlink: %w", err)
+		return 0, err
 	}
-	defer nl.Close()
-	msgs, err := nl.Execute(netlink.Message{
-		Header: netlink.Header{
-			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN),
-			Flags: netlink.Request,
-		},
-		Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("get generation: %w", err)
-	}
-	for _, m := range msgs {
-		if len(m.Data) < 4 {
-			continue
-		}
-		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-		if err != nil {
-			return 0, err
-		}
-		ad.ByteOrder = binary.BigEndian
-		for ad.Next() {
-			if ad.Type() == unix.NFTA_GEN_ID {
-				return ad.Uint32(), nil
-			}
-		}
-	}
-	return 0, errors.New("get generation: no generation ID in the reply")
+	defer c.Close()
+	return c.Generation()
 }

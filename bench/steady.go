@@ -17,8 +17,9 @@ import (
 type Strategy int
 
 const (
-	// MinimalDiff is dcfw's: read the live table, write only what differs
-	// (reconcile.NFTFirewall).
+	// MinimalDiff is dcfw's (reconcile.NFTFirewall): read the live table,
+	// write only what differs; skip the read while the namespace's
+	// nf_tables generation is the one dcfw last left it at.
 	MinimalDiff Strategy = iota
 	// Rewrite deletes and rewrites every table on every cycle
 	// (FullRewrite), like the original DCFW did on every event.

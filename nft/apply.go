@@ -98,7 +98,7 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 		if c.nl == nil {
 			return Result{DryRun: dryRun}, fmt.Errorf("%w: connection closed", ErrRead)
 		}
-		gen, err := c.generation()
+		gen, err := c.Generation()
 		if err != nil {
 			return Result{DryRun: dryRun}, fmt.Errorf("%w: %w", ErrRead, err)
 		}
@@ -155,7 +155,7 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 // committed before or after our batch) is unknown: the next Apply reads.
 // A wrap of the counter (the kernel skips 0) is unknown too.
 func (c *Conn) generationAfter(read uint32) Generation {
-	gen, err := c.generation()
+	gen, err := c.Generation()
 	if err != nil || gen != read+1 || gen == 0 {
 		return Generation{}
 	}

@@ -246,7 +246,7 @@ func generation(t *testing.T, c *Conn) uint32 {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, err := c.generation()
+	g, err := c.Generation()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func (c *Conn) read(decode bool) (t *Table, gen uint32, err error) {
 // readOnce reads the table once; consistent is false when the ruleset
 // changed during the read.
 func (c *Conn) readOnce(decode bool) (t *Table, gen uint32, consistent bool, err error) {
-	gen1, err := c.generation()
+	gen1, err := c.Generation()
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -69,7 +69,7 @@ func (c *Conn) readOnce(decode bool) (t *Table, gen uint32, consistent bool, err
 	if err != nil {
 		return nil, 0, false, err
 	}
-	gen2, err := c.generation()
+	gen2, err := c.Generation()
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -145,9 +145,10 @@ func (c *Conn) readTable(decode bool) (t *Table, interrupted bool, err error) {
 	return t, interrupted, nil
 }
 
-// generation returns the ruleset generation ID, which the kernel bumps on
-// every committed change in the namespace.
-func (c *Conn) generation() (uint32, error) {
+// Generation returns the namespace's nf_tables generation ID, which the
+// kernel bumps on every committed change in the namespace (ours, Docker's,
+// anyone's): one request, nothing read.
+func (c *Conn) Generation() (uint32, error) {
 	msgs, err := c.request(unix.NFT_MSG_GETGEN, 0, unix.AF_UNSPEC, nil)
 	if err != nil {
 		return 0, fmt.Errorf("get generation: %w", err)

@@ -2,7 +2,7 @@
 # dcfw's benchmarks (issue 7; the figures are in BENCHMARKS.md), in one
 # command, as root:
 #
-#     sudo bash scripts/bench.sh
+#     bash scripts/bench.sh        (as root; from a user account: sudo bash ...)
 #
 # It prints the machine, then runs
 #
@@ -52,7 +52,11 @@ trap 'rm -rf "$work"' EXIT
 exec > >(tee "$OUT") 2>&1
 
 echo "==> dcfw benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "    commit:  $(git describe --always --dirty 2>/dev/null || echo unknown) (dirty: the working tree's changes are included)"
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+case $commit in
+*-dirty) commit="$commit (the working tree's uncommitted changes are included)" ;;
+esac
+echo "    commit:  $commit"
 echo "    machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(free -m | awk '/^Mem:/ {print $2 " MB RAM"}')"
 echo "    go:      $("$GO" version)"
 if docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
