@@ -15,14 +15,12 @@
 package netnsutil
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -130,35 +128,6 @@ func HostID(procDir string) (ID, error) {
 		return ID{}, err
 	}
 	return kid, nil
-}
-
-// pfKthread is PF_KTHREAD from the kernel's include/linux/sched.h.
-const pfKthread = 0x00200000
-
-// isKernelThread reports whether procDir/pid/stat shows a kernel thread.
-func isKernelThread(procDir string, pid int) bool {
-	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	flags, ok := statFlags(b)
-	return ok && flags&pfKthread != 0
-}
-
-// statFlags parses the flags field of a /proc/PID/stat line: "pid (comm)
-// state ppid pgrp session tty_nr tpgid flags ...". comm may hold spaces and
-// parentheses, so fields are counted after its last ')'.
-func statFlags(stat []byte) (uint64, bool) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 7 {
-		return 0, false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return flags, err == nil
 }
 
 // ID returns the namespace's identity.

@@ -1,16 +1,18 @@
 package preflight
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+
+	"github.com/dcfw/dcfw/netnsutil"
 )
 
 // effectiveCaps reads the calling thread's effective capability set.
@@ -30,56 +32,22 @@ func effectiveCaps() (uint64, error) {
 // threads at all.
 const kthreaddPID = 2
 
-// pfKthread is PF_KTHREAD from the kernel's include/linux/sched.h. No
-// process can set it on itself.
-const pfKthread = 0x00200000
-
 // hostPIDNamespace checks that procDir shows the host's PID namespace:
 // PID 2 there is a kernel thread. In a container without pid: host, PID 2
 // is another process of the container or does not exist.
 func hostPIDNamespace(procDir string) error {
-	path := filepath.Join(procDir, strconv.Itoa(kthreaddPID), "stat")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return fmt.Errorf("%s does not exist, so PID %d is not the kernel's kthreadd", path, kthreaddPID)
-		}
+	kthread, comm, err := netnsutil.KernelThread(procDir, kthreaddPID)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s does not exist, so PID %d is not the kernel's kthreadd",
+			filepath.Join(procDir, strconv.Itoa(kthreaddPID)), kthreaddPID)
+	case err != nil:
 		return err
-	}
-	flags, ok := statFlags(b)
-	if !ok {
-		return fmt.Errorf("%s: cannot read the process flags from %q", path, b)
-	}
-	if flags&pfKthread == 0 {
+	case !kthread:
 		return fmt.Errorf("PID %d in %s is %s, not a kernel thread (kthreadd): this is not the host's PID namespace",
-			kthreaddPID, procDir, comm(b))
+			kthreaddPID, procDir, comm)
 	}
 	return nil
-}
-
-// statFlags parses the flags field of a /proc/PID/stat line: "pid (comm)
-// state ppid pgrp session tty_nr tpgid flags ...". comm may hold spaces and
-// parentheses, so fields are counted after its last ')'.
-func statFlags(stat []byte) (uint64, bool) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 7 {
-		return 0, false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return flags, err == nil
-}
-
-// comm is the command name in a /proc/PID/stat line, for messages.
-func comm(stat []byte) string {
-	i, j := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if i < 0 || j <= i {
-		return "?"
-	}
-	return strconv.Quote(string(stat[i+1 : j]))
 }
 
 // setnsSelf enters the calling thread's own network namespace: the check

@@ -1,6 +1,8 @@
 package netnsutil
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,5 +67,31 @@ func TestIsKernelThread(t *testing.T) {
 	}
 	if isKernelThread("/proc", os.Getpid()) {
 		t.Error("this test process taken for a kernel thread")
+	}
+}
+
+// KernelThread's errors say which case it was, for preflight's messages.
+func TestKernelThreadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "5"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "5", "stat"), []byte("nonsense"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := KernelThread(dir, 5); !errors.Is(err, ErrStatFormat) {
+		t.Errorf("unreadable stat: error %v, want ErrStatFormat", err)
+	}
+	if _, _, err := KernelThread(dir, 6); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing PID: error %v, want fs.ErrNotExist", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "7", "stat"), []byte("7 (a) b) S 1 2 2 0 -1 4194560 0 0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if k, comm, err := KernelThread(dir, 7); err != nil || k || comm != `"a) b"` {
+		t.Errorf("KernelThread = %v, %s, %v; want false, \"a) b\", nil", k, comm, err)
 	}
 }
