@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"testing"
 )
@@ -12,12 +11,7 @@ import (
 // 20.10 (API 1.41) answers `GET /networks/{id}` while a container starts,
 // and for the host network (endpoints without MAC or address).
 func TestMobyDockerNetworkInspect(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
-		w.Header().Set("Ostype", "linux")
-		fmt.Fprint(w, "OK")
-	})
+	mux := engineMux()
 	mux.HandleFunc("/v1.41/networks/net1", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"Name":"br","Id":"net1","Driver":"bridge","Containers":{
 			"aaa111":{"Name":"web","EndpointID":"ep1","MacAddress":"02:42:0a:e7:fc:40","IPv4Address":"10.231.252.64/24","IPv6Address":"fd00:dcf::40/64"},
@@ -32,12 +26,7 @@ func TestMobyDockerNetworkInspect(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"message":"network gone not found"}`)
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
-	t.Setenv("DOCKER_API_VERSION", "")
-	t.Setenv("DOCKER_TLS_VERIFY", "")
-	t.Setenv("DOCKER_CERT_PATH", "")
+	serveEngine(t, mux)
 	d, err := NewMobyDocker()
 	if err != nil {
 		t.Fatal(err)

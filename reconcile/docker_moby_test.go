@@ -15,12 +15,7 @@ import (
 // uses, on loopback, the way Docker 20.10 does.
 func fakeEngine(t *testing.T, events chan string) *httptest.Server {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
-		w.Header().Set("Ostype", "linux")
-		fmt.Fprint(w, "OK")
-	})
+	mux := engineMux()
 	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
 		if got := r.URL.Query().Get("filters"); !strings.Contains(got, `"status":{"running":true}`) {
 			t.Errorf("list filters = %s, want running only", got)
@@ -54,6 +49,25 @@ func fakeEngine(t *testing.T, events chan string) *httptest.Server {
 			w.(http.Flusher).Flush()
 		}
 	})
+	return serveEngine(t, mux)
+}
+
+// engineMux answers /_ping as Docker 20.10 does (API 1.41, Linux); the
+// tests add the endpoints they need.
+func engineMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		w.Header().Set("Ostype", "linux")
+		fmt.Fprint(w, "OK")
+	})
+	return mux
+}
+
+// serveEngine serves mux on loopback and points the moby client's
+// environment (DOCKER_HOST and the rest) at it, for this test.
+func serveEngine(t *testing.T, mux *http.ServeMux) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
