@@ -558,6 +558,25 @@ func TestOnceStats(t *testing.T) {
 	})
 }
 
+// A namespace the kernel refuses to open is an error that says which
+// privileges it takes, not just EPERM.
+func TestPermissionErrorNamesCapabilities(t *testing.T) {
+	e := newTestEnv(t)
+	web := e.start("web", webLabels)
+	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
+	if st := e.cycle(); st.Errors != 1 {
+		t.Fatalf("stats = %+v, want one error", st)
+	}
+	var found bool
+	for _, l := range e.logs.FilterMessageSnippet("cannot open the container's network namespace").All() {
+		hint, _ := l.ContextMap()["hint"].(string)
+		found = found || (strings.Contains(hint, "CAP_SYS_PTRACE") && strings.Contains(hint, "CAP_SYS_ADMIN"))
+	}
+	if !found {
+		t.Errorf("no error naming CAP_SYS_PTRACE and CAP_SYS_ADMIN: %v", e.logs.All())
+	}
+}
+
 func TestPermissionFallsBackToSandbox(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)

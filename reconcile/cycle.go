@@ -281,12 +281,21 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 				return sns, info.PID, nil
 			}
 		}
-		c.logError("open:"+ctr.ID, "cannot open the container's network namespace; it is not protected", err,
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
+		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID)}
+		if errors.Is(err, netnsutil.ErrPermission) {
+			fields = append(fields, zap.String("hint", permissionHint))
+		}
+		c.logError("open:"+ctr.ID, "cannot open the container's network namespace; it is not protected", err, fields...)
 		return nil, 0, err
 	}
 	return nil, 0, errGone
 }
+
+// permissionHint says which privileges opening a namespace takes: the
+// kernel's EPERM does not, and the preflight probes at start cannot try
+// every container's user.
+const permissionHint = "dcfw needs CAP_SYS_PTRACE to open /proc/<pid>/ns/net of a process of another user " +
+	"and CAP_SYS_ADMIN to enter a namespace (see deploy/docker-compose.yml); a security module (AppArmor, SELinux) can refuse too"
 
 // inspect returns the container's details, from the cache when possible.
 func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, bool, error) {
