@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/dcfw/dcfw/internal/testenv"
+)
+
+// runScriptTimeout bounds `bash scripts/run.sh`: a Go build, an image
+// build and compose up, on a machine where the engine and the tools are
+// already there (scripts/test.sh installed them).
+const runScriptTimeout = 5 * time.Minute
+
+// The README's first command, as written: `bash scripts/run.sh` builds
+// dcfw, starts it with deploy/docker-compose.yml (container "dcfw",
+// image dcfw:latest) and returns once it runs; the deployment it leaves
+// protects a container that was already running and one started
+// afterwards; `bash scripts/run.sh down` removes it. The deployment is
+// scoped (DCFW_ONLY_LABEL, which the compose file passes on) to this
+// test's containers, so that it touches nothing else on the engine.
+func TestDeployReadmeRunCommand(t *testing.T) {
+	h := Setup(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script's names are fixed: a deployment that is already there is
+	// somebody's, and this test must not replace or remove it.
+	ctx, cancel := h.ctx()
+	defer cancel()
+	if _, err := h.Docker().ContainerInspect(ctx, "dcfw", client.ContainerInspectOptions{}); err == nil {
+		testenv.SkipOrFail(t, `a container named "dcfw" exists (a real deployment?); this test runs scripts/run.sh, which would replace it`)
+	}
+	if _, err := h.Docker().ImageInspect(ctx, "dcfw:latest"); err == nil {
+		testenv.SkipOrFail(t, "the image dcfw:latest exists; this test runs scripts/run.sh, which would rebuild it")
+	}
+
+	scope := "dcfw-e2e.readme-run"
+	run := func(timeout time.Duration, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", append([]string{"scripts/run.sh"}, args...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "DCFW_ONLY_LABEL="+scope+"="+h.RunID())
+		cmd.WaitDelay = 10 * time.Second
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		if out, err := run(2*time.Minute, "down"); err != nil {
+			t.Errorf("bash scripts/run.sh down: %v\n%s", err, indent(out))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := h.Docker().ImageRemove(ctx, "dcfw:latest", client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+			t.Errorf("remove the image scripts/run.sh built: %v", err)
+		}
+	})
+
+	n := h.Bridge()
+	peer := h.RunContainer(ContainerSpec{Name: "peer", Network: n, Cmd: Serve(9000)})
+	mine := map[string]string{scope: h.RunID()}
+	webLabels := func() map[string]string {
+		l := labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp from "+peer.IP(n).String()+" to any port 80")
+		for k, v := range mine {
+			l[k] = v
+		}
+		return l
+	}
+	before := h.RunContainer(ContainerSpec{Name: "before", Network: n, User: "1000", Cmd: Serve(80, 81), Labels: webLabels()})
+	checkAllPass(t, []flow{{peer, "tcp", before.Addr(n, 81), true, "before dcfw"}})
+
+	out, err := run(runScriptTimeout)
+	if err != nil {
+		t.Fatalf("bash scripts/run.sh: %v\n%s", err, indent(out))
+	}
+	if !strings.Contains(out, "dcfw runs") {
+		t.Errorf("bash scripts/run.sh did not say dcfw runs:\n%s", indent(out))
+	}
+	dcfw := &Container{h: h, ID: "dcfw", Name: "dcfw"}
+	if info := dcfw.Inspect(); !info.State.Running || info.Config.Image != "dcfw:latest" ||
+		!strings.HasPrefix(filepath.Base(info.Config.Entrypoint[0]), "dcfw") {
+		t.Fatalf("after scripts/run.sh: container dcfw running=%v, image %q, entrypoint %v; want the compose deployment running",
+			info.State.Running, info.Config.Image, info.Config.Entrypoint)
+	}
+
+	after := h.RunContainer(ContainerSpec{Name: "after", Network: n, Cmd: Serve(80, 81), Labels: webLabels()})
+	for _, c := range []*Container{before, after} {
+		dcfw.WaitForLog(logLine("INFO", "protection applied", c), protectTimeout)
+		expectTable(t, c)
+	}
+	checkFlows(t, []flow{
+		{peer, "tcp", before.Addr(n, 80), true, "running before dcfw, allowed port"},
+		{peer, "tcp", before.Addr(n, 81), false, "running before dcfw, other port"},
+		{peer, "tcp", after.Addr(n, 80), true, "started after dcfw, allowed port"},
+		{peer, "tcp", after.Addr(n, 81), false, "started after dcfw, other port"},
+	})
+	// Outside the scope: this run's peer, labelled by nobody, and nothing
+	// else on the engine.
+	expectNoTable(t, peer)
+}
