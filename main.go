@@ -1,6 +1,7 @@
 // Command dcfw is a per-container firewall for Docker: it reads dcfw.*
 // labels on running containers and enforces them with nftables inside each
-// container's own network namespace. See DESIGN.md and the README.
+// container's own network namespace. The README is the user's guide; each
+// package's doc (go doc ./nft, ./reconcile, ./labels) describes its part.
 //
 // Every flag can also be set by an environment variable DCFW_<NAME>
 // (upper case, dashes as underscores: DCFW_INTERVAL, DCFW_ON_ERROR); a flag

@@ -113,6 +113,61 @@ func TestDeployReadmeLabelExamples(t *testing.T) {
 	}
 }
 
+// The README's sample of `nft list table inet dcfw` is what dcfw makes of
+// the quick-start example (the first yaml block): every line it shows, in
+// the order shown, is a line of the compiled table. "..." stands for lines
+// left out.
+func TestDeployReadmeLiveRulesSample(t *testing.T) {
+	readme := readRepoFile(t, "README.md")
+	yamls := codeBlocks(readme, "yaml")
+	if len(yamls) == 0 {
+		t.Fatal("README.md has no yaml block")
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(yamls[0]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	sets := labelSets(t, &doc)
+	if len(sets) != 1 {
+		t.Fatalf("the quick-start block has %d label sets, want 1", len(sets))
+	}
+	pol, err := dcfwlabels.Parse(sets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample string
+	for _, block := range codeBlocks(readme, "") {
+		if strings.HasPrefix(block, "table inet dcfw {") {
+			sample = block
+		}
+	}
+	if sample == "" {
+		t.Fatal("README.md has no `table inet dcfw {` block")
+	}
+	// The sample's log prefix names the container whose ID it shows.
+	id := regexp.MustCompile(`DCFW BLOCK ([0-9a-f]{12})`).FindStringSubmatch(sample)
+	if id == nil {
+		t.Fatal("the README's table sample has no [DCFW BLOCK <id>] log prefix")
+	}
+	tbl, err := nft.Compile(pol, id[1]+strings.Repeat("0", 52))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := strings.Split(tbl.String(), "\n")
+	at := 0
+	for _, line := range strings.Split(strings.TrimRight(sample, "\n"), "\n") {
+		if strings.TrimSpace(line) == "..." {
+			continue
+		}
+		i := slices.Index(rendered[at:], line)
+		if i < 0 {
+			t.Errorf("README's table sample line %q is not in the compiled quick-start table (in this order):\n%s", line, tbl)
+			continue
+		}
+		at += i + 1
+	}
+}
+
 // The README's `docker run` is the compose file's deployment.
 func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 	svc := loadCompose(t)

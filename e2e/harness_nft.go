@@ -14,7 +14,7 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// The table dcfw owns in every managed namespace (DESIGN §3).
+// The table dcfw owns in every managed namespace (see go doc ./nft).
 const (
 	DcfwTableFamily = "inet"
 	DcfwTableName   = "dcfw"

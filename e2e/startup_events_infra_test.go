@@ -27,7 +27,7 @@ import (
 // dockerNetnsDir is where the engine keeps its sandboxes' namespaces.
 const dockerNetnsDir = "/var/run/docker/netns"
 
-// TestStartupEventsMeasurement measures what DESIGN §4 "Before the first
+// TestStartupEventsMeasurement measures what protection "before the first
 // packet" (issue 5) builds on: the engine's events around a container's
 // start, and where the container's namespace and interface are from the
 // moment of its `network connect` event until its process runs. It asserts

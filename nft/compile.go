@@ -52,7 +52,8 @@ const (
 	commentLockdownLog = "dcfw: log lockdown"
 )
 
-// Compile turns an enabled policy into the desired table (DESIGN §3):
+// Compile turns an enabled policy into the desired table (layout in the
+// package doc):
 //
 //	loopback accept; ct state established,related accept; ct state invalid
 //	drop; ICMPv6 ND/RS/RA (types 133-136) accept; the user rules in label

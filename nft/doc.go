@@ -17,7 +17,7 @@
 // the same comparison and Results (a kernel test checks they agree), for
 // tests of callers that run without root.
 //
-// # Ruleset layout (DESIGN §3)
+// # Ruleset layout
 //
 // Each chain holds, in order: loopback accept (`iif lo` / `oif lo`);
 // `ct state established,related accept`; `ct state invalid drop`; ICMPv6
