@@ -6,7 +6,6 @@ package e2e
 // cannot drift from it.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dcfw/dcfw/internal/testenv"
+	"github.com/dcfw/dcfw/netnsutil"
 )
 
 // Where the deployment's files are, relative to the module root.
@@ -123,6 +122,25 @@ func (s *composeSvc) withoutVolume(t *testing.T, target string) *composeSvc {
 		return len(parts) >= 2 && parts[1] == target
 	})
 	if len(c.Volumes) != n-1 {
+		t.Fatalf("%s: no volume mounted at %s in %q", composePath, target, s.Volumes)
+	}
+	return c
+}
+
+// withVolumeOptions is the service with the volume mounted at target
+// given other options (e.g. "ro" instead of "ro,rslave").
+func (s *composeSvc) withVolumeOptions(t *testing.T, target, options string) *composeSvc {
+	t.Helper()
+	c := s.clone()
+	found := false
+	for i, v := range c.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == target {
+			c.Volumes[i] = parts[0] + ":" + parts[1] + ":" + options
+			found = true
+		}
+	}
+	if !found {
 		t.Fatalf("%s: no volume mounted at %s in %q", composePath, target, s.Volumes)
 	}
 	return c
@@ -321,75 +339,15 @@ func requireSharedNetnsMount(t *testing.T, svc *composeSvc) {
 		if len(parts) != 3 || !strings.Contains(parts[2], "slave") {
 			continue
 		}
-		mnt, shared, err := propagationOf(parts[0])
+		m, err := netnsutil.MountOf(parts[0])
 		if err != nil {
 			t.Fatalf("propagation of %s: %v", parts[0], err)
 		}
-		if !shared {
+		if mnt := m.Point; !m.Propagates {
 			testenv.SkipOrFail(t, fmt.Sprintf("%s is on mount %s, which is private: Docker refuses the compose file's rslave volume %q. "+
 				"Make it shared as systemd does at boot (mount --make-shared %s), or run scripts/test.sh, which does", parts[0], mnt, v, mnt))
 		}
 	}
-}
-
-// propagationOf finds the mount that holds path (symlinks resolved) in
-// /proc/self/mountinfo and reports whether it is shared or a slave.
-func propagationOf(path string) (mountPoint string, sharedOrSlave bool, err error) {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", false, err
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	best := ""
-	bestShared := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - type source superoptions
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 7 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if !(real == mp || mp == "/" || strings.HasPrefix(real, mp+"/")) || len(mp) < len(best) {
-			continue
-		}
-		best, bestShared = mp, false
-		for _, opt := range fields[6:] {
-			if opt == "-" {
-				break
-			}
-			if strings.HasPrefix(opt, "shared:") || strings.HasPrefix(opt, "master:") {
-				bestShared = true
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", false, err
-	}
-	return best, bestShared, nil
-}
-
-// unescapeMountinfo undoes the octal escapes of mountinfo (\040 a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // capMask is the capability set named by Docker's names (NET_ADMIN or

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,9 @@ func TestDeployComposeProtects(t *testing.T) {
 		dcfw.WaitForLog(logLine("INFO", "protection applied", c), protectTimeout)
 		expectTable(t, c)
 	}
+	if out := dcfw.Logs(); strings.Contains(out, privatePropagationWarning) {
+		t.Errorf("dcfw warns about the sandbox directory's propagation although the compose file mounts it rslave:\n%s", indent(out))
+	}
 	checkFlows(t, flows)
 	expectNoTable(t, peer)
 
@@ -223,6 +227,30 @@ func refusesToStart(t *testing.T, h *Harness, svc *composeSvc, victim *Container
 		t.Errorf("dcfw protected something although it must refuse to run:\n%s", indent(out))
 	}
 	expectNoTable(t, victim)
+}
+
+// privatePropagationWarning is part of preflight's warning about a
+// sandbox directory mounted without propagation.
+const privatePropagationWarning = "whose propagation is private"
+
+// The sandbox directory mounted without rslave (an easy slip in a
+// hand-written docker run): dcfw says so when it starts, and containers
+// started afterwards are still protected, through their process.
+func TestDeployNetnsMountWithoutRslave(t *testing.T) {
+	h := Setup(t)
+	svc := loadCompose(t).withVolumeOptions(t, dockerNetnsDir, "ro")
+	n := h.Bridge()
+	dcfw := runComposeDcfw(h, svc, "--interval", dcfwInterval.String())
+	dcfw.WaitForLog(regexp.QuoteMeta(privatePropagationWarning)+".*rslave", protectTimeout)
+	late := h.RunContainer(ContainerSpec{
+		Name: "late", Network: n, User: "1000", Cmd: Serve(8080),
+		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
+	})
+	line := dcfw.WaitForLog(logLine("INFO", "protection applied", late)+".*", protectTimeout)
+	if !strings.Contains(line, `"path": "pid"`) {
+		t.Errorf("%s: %s; want the PID path (dcfw cannot see new sandbox namespaces without rslave)", late.Name, line)
+	}
+	expectTable(t, late)
 }
 
 // Without any one capability of the compose file, dcfw refuses to start,

@@ -102,6 +102,11 @@ type probes struct {
 	setnsSelf func() error
 	// listTables asks nf_tables in dcfw's own namespace for its tables.
 	listTables func() error
+	// mountOf finds the mount that holds a path, in dcfw's mount namespace.
+	mountOf func(path string) (netnsutil.Mount, error)
+	// sameMountNS reports whether dcfw shares the mount namespace of
+	// procDir's PID 1.
+	sameMountNS func(procDir string) (bool, error)
 }
 
 var realProbes = probes{
@@ -111,8 +116,10 @@ var realProbes = probes{
 		_, err := netnsutil.HostID(procDir)
 		return err
 	},
-	setnsSelf:  setnsSelf,
-	listTables: listTables,
+	setnsSelf:   setnsSelf,
+	listTables:  listTables,
+	mountOf:     netnsutil.MountOf,
+	sameMountNS: netnsutil.SameMountNS,
 }
 
 // Run runs every check and returns the problems found (none: dcfw can do
@@ -169,6 +176,8 @@ func run(ctx context.Context, cfg Config, p probes) (problems []*Problem, warnin
 
 	if cfg.NetnsDir != "" {
 		if w := checkNetnsDir(cfg.NetnsDir); w != "" {
+			warnings = append(warnings, w)
+		} else if w := checkNetnsDirPropagation(cfg.NetnsDir, cfg.ProcDir, p); w != "" {
 			warnings = append(warnings, w)
 		}
 	}
@@ -277,4 +286,26 @@ func checkNetnsDir(dir string) string {
 		return fmt.Sprintf("Docker's sandbox directory %s is not a directory; set --netns-dir", dir)
 	}
 	return ""
+}
+
+// checkNetnsDirPropagation warns when dcfw, in a mount namespace of its
+// own (a container), sees Docker's sandbox directory through a mount that
+// does not propagate: Docker binds every new sandbox namespace to a file
+// there, and without rslave propagation dcfw sees the files but not the
+// namespaces bound to them. Protection before the first packet would then
+// fall back, container after container, to the PID path, with nothing but
+// timing in each fallback's reason. On the host itself (PID 1's mount
+// namespace) propagation does not matter; when that cannot be told, a
+// private mount warns anyway.
+func checkNetnsDirPropagation(dir, procDir string, p probes) string {
+	m, err := p.mountOf(dir)
+	if err != nil || m.Propagates {
+		return ""
+	}
+	if same, err := p.sameMountNS(procDir); err == nil && same {
+		return ""
+	}
+	return fmt.Sprintf("Docker's sandbox directory %s is on mount %s, whose propagation is private: dcfw does not see the namespaces "+
+		"Docker creates after it started, so containers are protected only once their process runs, not before their first packet; "+
+		"mount it with rslave propagation (compose volumes: /var/run/docker/netns:/var/run/docker/netns:ro,rslave)", dir, m.Point)
 }

@@ -25,6 +25,8 @@ func fakeProbes() probes {
 		openHostNetNS:    func(string) error { return nil },
 		setnsSelf:        func() error { return nil },
 		listTables:       func() error { return nil },
+		mountOf:          func(string) (netnsutil.Mount, error) { return netnsutil.Mount{Point: "/", Propagates: true}, nil },
+		sameMountNS:      func(string) (bool, error) { return true, nil },
 	}
 }
 
@@ -227,6 +229,45 @@ func TestNetnsDirWarning(t *testing.T) {
 	}
 	if w := checkNetnsDir(f); !strings.Contains(w, "not a directory") {
 		t.Errorf("file: warning %q", w)
+	}
+}
+
+// A sandbox directory on a mount that does not propagate warns only when
+// dcfw is in a mount namespace of its own (or cannot tell).
+func TestNetnsDirPropagationWarning(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		mount    netnsutil.Mount
+		mountErr error
+		same     bool
+		sameErr  error
+		warn     bool
+	}{
+		{name: "container, rslave", mount: netnsutil.Mount{Point: dir, Propagates: true}},
+		{name: "container, private", mount: netnsutil.Mount{Point: dir}, warn: true},
+		{name: "host, private root", mount: netnsutil.Mount{Point: "/"}, same: true},
+		{name: "private, host unknown", mount: netnsutil.Mount{Point: dir}, same: true, sameErr: unix.EACCES, warn: true},
+		{name: "mount table unreadable", mountErr: unix.ENOENT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fakeProbes()
+			p.mountOf = func(path string) (netnsutil.Mount, error) {
+				if path != dir {
+					t.Errorf("mountOf(%q), want %q", path, dir)
+				}
+				return tt.mount, tt.mountErr
+			}
+			p.sameMountNS = func(string) (bool, error) { return tt.same, tt.sameErr }
+			_, warnings := run(context.Background(), Config{ProcDir: "/proc", NetnsDir: dir}, p)
+			switch {
+			case !tt.warn && len(warnings) != 0:
+				t.Errorf("warnings %q, want none", warnings)
+			case tt.warn && (len(warnings) != 1 || !strings.Contains(warnings[0], "rslave") || !strings.Contains(warnings[0], "on mount "+dir)):
+				t.Errorf("warnings %q, want one naming the mount and rslave", warnings)
+			}
+		})
 	}
 }
 
