@@ -90,9 +90,24 @@ type sandboxFinder struct {
 
 	// Owned by run's goroutine.
 	pending []sandboxRequest
-	open    map[string]SandboxNS // candidate files, open while requests wait
-	host    map[string]bool      // files that are the host's namespace
-	claimed map[string]bool      // files already handed to the controller
+	open    map[string]openSandbox // candidate files, open while requests wait
+	host    map[string]bool        // files that are the host's namespace
+	// claimed holds the files already handed to the controller (by name,
+	// with the time each was born, so that a name used again is a new
+	// file). Kept while no request waits: a request that arrives late (its
+	// network inspect was slow) may be older than a namespace handed out
+	// meanwhile, which must not be found a second time.
+	claimed map[string]time.Time
+	// unreadable holds why a new file could not be read in the last scan
+	// (not bound to a namespace yet, or for good when the sandbox
+	// directory's mount does not propagate): a timeout names these.
+	unreadable map[string]error
+}
+
+// openSandbox is a candidate file's namespace, open, and the file's birth.
+type openSandbox struct {
+	ns   SandboxNS
+	born time.Time
 }
 
 // Polling: every poll while a request is younger than pollFastFor (the
@@ -108,14 +123,15 @@ const (
 
 func newSandboxFinder(dir SandboxDir, hostID netnsutil.ID, poll time.Duration, deliver func(sandboxResult)) *sandboxFinder {
 	return &sandboxFinder{
-		dir:      dir,
-		hostID:   hostID,
-		poll:     poll,
-		requests: make(chan sandboxRequest),
-		deliver:  deliver,
-		open:     map[string]SandboxNS{},
-		host:     map[string]bool{},
-		claimed:  map[string]bool{},
+		dir:        dir,
+		hostID:     hostID,
+		poll:       poll,
+		requests:   make(chan sandboxRequest),
+		deliver:    deliver,
+		open:       map[string]openSandbox{},
+		host:       map[string]bool{},
+		claimed:    map[string]time.Time{},
+		unreadable: map[string]error{},
 	}
 }
 
@@ -170,13 +186,16 @@ func (f *sandboxFinder) interval(now time.Time) time.Duration {
 	return pollSlowFactor * f.poll
 }
 
+// closeAll closes the open namespaces when no request waits. It keeps
+// claimed (see there): scan forgets a claimed file once no waiting request
+// is older than the file.
 func (f *sandboxFinder) closeAll() {
-	for name, ns := range f.open {
-		ns.Close()
+	for name, o := range f.open {
+		o.ns.Close()
 		delete(f.open, name)
 	}
 	clear(f.host)
-	clear(f.claimed)
+	clear(f.unreadable)
 }
 
 // candidate is a new namespace as read in one scan.
@@ -194,8 +213,8 @@ func (f *sandboxFinder) scan(now time.Time) {
 		case r.ctx.Err() != nil:
 			// Withdrawn: the controller knows and expects nothing.
 		case now.After(r.deadline):
-			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s did not appear in a sandbox namespace created after the connect event within %s",
-				errSandboxTimeout, r.describe(), r.deadline.Sub(r.since).Round(time.Millisecond))})
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s did not appear in a sandbox namespace created after the connect event within %s%s",
+				errSandboxTimeout, r.describe(), r.deadline.Sub(r.since).Round(time.Millisecond), f.unreadableSince(r.since))})
 		default:
 			live = append(live, r)
 		}
@@ -216,18 +235,24 @@ func (f *sandboxFinder) scan(now time.Time) {
 	var cands []candidate
 	for _, file := range files {
 		listed[file.Name] = true
-		if f.host[file.Name] || f.claimed[file.Name] {
+		if born, ok := f.claimed[file.Name]; f.host[file.Name] || ok && born.Equal(file.Born) {
 			// The host's, or found for another container (which the
 			// controller checks again): not a candidate.
 			continue
 		}
-		ns := f.open[file.Name]
-		if ns == nil {
-			var err error
-			ns, err = f.dir.Open(file.Name)
+		o, ok := f.open[file.Name]
+		if ok && !o.born.Equal(file.Born) {
+			// The name was used again: another namespace.
+			o.ns.Close()
+			ok = false
+		}
+		if !ok {
+			ns, err := f.dir.Open(file.Name)
 			if err != nil {
 				// Not bound to a namespace yet, or gone: look again
 				// next tick.
+				f.unreadable[file.Name] = err
+				delete(f.open, file.Name)
 				continue
 			}
 			if ns.ID() == f.hostID {
@@ -235,25 +260,35 @@ func (f *sandboxFinder) scan(now time.Time) {
 				// host-network containers): never a container's.
 				ns.Close()
 				f.host[file.Name] = true
+				delete(f.open, file.Name)
 				continue
 			}
-			f.open[file.Name] = ns
+			o = openSandbox{ns: ns, born: file.Born}
+			f.open[file.Name] = o
 		}
-		ifaces, err := ns.Interfaces()
+		ifaces, err := o.ns.Interfaces()
 		if err != nil {
-			continue // e.g. a dump interrupted by the interface moving in
+			// e.g. a dump interrupted by the interface moving in
+			f.unreadable[file.Name] = err
+			continue
 		}
-		cands = append(cands, candidate{file: file, ns: ns, ifaces: ifaces})
+		delete(f.unreadable, file.Name)
+		cands = append(cands, candidate{file: file, ns: o.ns, ifaces: ifaces})
 	}
-	for name, ns := range f.open {
+	for name, o := range f.open {
 		if !listed[name] {
-			ns.Close()
+			o.ns.Close()
 			delete(f.open, name)
 		}
 	}
 	for name := range f.claimed {
 		if !listed[name] {
 			delete(f.claimed, name)
+		}
+	}
+	for name := range f.unreadable {
+		if !listed[name] {
+			delete(f.unreadable, name)
 		}
 	}
 
@@ -294,11 +329,34 @@ func (f *sandboxFinder) scan(now time.Time) {
 			c := cands[m[0]]
 			// Ownership passes to the controller.
 			delete(f.open, c.file.Name)
-			f.claimed[c.file.Name] = true
+			f.claimed[c.file.Name] = c.file.Born
 			f.deliver(sandboxResult{req: r, ns: c.ns, file: c.file.Name, iface: holds(c.ifaces, r.mac, r.ip), foundAt: time.Now()})
 		}
 	}
 	f.pending = still
+}
+
+// unreadableSince describes the files born after since that the last scan
+// could not read ("" if none), for a timeout's reason: a sandbox directory
+// whose mount does not propagate shows every new file this way.
+func (f *sandboxFinder) unreadableSince(since time.Time) string {
+	files := f.dir.Born(since)
+	var parts []string
+	for _, file := range files {
+		if err, ok := f.unreadable[file.Name]; ok {
+			parts = append(parts, fmt.Sprintf("%s (%v)", file.Name, err))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	const most = 3
+	more := ""
+	if len(parts) > most {
+		more = fmt.Sprintf(" and %d more", len(parts)-most)
+		parts = parts[:most]
+	}
+	return "; new sandbox files that could not be read: " + strings.Join(parts, ", ") + more
 }
 
 // holds returns the name of the interface with mac and ip, or "".

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -653,12 +654,27 @@ func TestSandboxOffInDryRun(t *testing.T) {
 	}
 }
 
+// newFinderUnderTest is a finder over an empty fake directory, driven by
+// hand (f.pending, f.scan), whose answers are appended to got. When the
+// test ends it closes what it holds, and nothing may be left open (the
+// test closes the namespaces it was handed).
+func newFinderUnderTest(t *testing.T, got *[]sandboxResult) (*FakeSandboxDir, *sandboxFinder) {
+	dir := NewFakeSandboxDir()
+	f := newSandboxFinder(dir, hostNS, time.Hour, func(r sandboxResult) { *got = append(*got, r) })
+	t.Cleanup(func() {
+		f.closeAll()
+		if n := dir.OpenCount(); n != 0 {
+			t.Errorf("%d namespaces left open", n)
+		}
+	})
+	return dir, f
+}
+
 // TestSandboxFinderReadsEachNamespaceOncePerTick: however many
 // containers wait, one tick reads each new namespace once.
 func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
-	dir := NewFakeSandboxDir()
 	var got []sandboxResult
-	f := newSandboxFinder(dir, hostNS, time.Hour, func(r sandboxResult) { got = append(got, r) })
+	dir, f := newFinderUnderTest(t, &got)
 	ctx := context.Background()
 	since := time.Now()
 	for i := range 5 {
@@ -693,10 +709,6 @@ func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
 		t.Errorf("interval for old requests %s", d)
 	}
 	got[0].close()
-	f.closeAll()
-	if n := dir.OpenCount(); n != 0 {
-		t.Errorf("%d left open", n)
-	}
 }
 
 func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
@@ -727,9 +739,8 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 }
 
 func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachConnect(t *testing.T) {
-	dir := NewFakeSandboxDir()
 	var got []sandboxResult
-	f := newSandboxFinder(dir, hostNS, time.Hour, func(r sandboxResult) { got = append(got, r) })
+	dir, f := newFinderUnderTest(t, &got)
 	t0 := time.Now()
 	mac := []byte{2, 0, 0, 0, 0, 9}
 	ip := netip.AddrFrom4([4]byte{10, 0, 0, 9})
@@ -751,10 +762,85 @@ func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachConnect(t *testing.T) 
 	if len(got) != 0 {
 		t.Errorf("results %+v", got)
 	}
-	f.closeAll()
-	if n := dir.OpenCount(); n != 0 {
-		t.Errorf("%d left open", n)
+}
+
+// A request that times out names the new files that could not be read:
+// with a sandbox directory whose mount does not propagate, every new file
+// stays an empty file, and the reason must say so rather than look like
+// plain slowness.
+func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
+	var got []sandboxResult
+	dir, f := newFinderUnderTest(t, &got)
+	t0 := time.Now()
+	dir.AddUnmounted("old", t0.Add(-time.Second)) // before the connect: not named
+	dir.AddUnmounted("f1", t0.Add(time.Millisecond))
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", mac: []byte{2, 0, 0, 0, 0, 1},
+		ip: netip.AddrFrom4([4]byte{10, 0, 0, 1}), since: t0, deadline: t0.Add(time.Second)}}
+	f.scan(t0.Add(10 * time.Millisecond))
+	f.scan(t0.Add(2 * time.Second))
+	if len(got) != 1 || !errors.Is(got[0].err, errSandboxTimeout) {
+		t.Fatalf("results %+v, want one timeout", got)
 	}
+	msg := got[0].err.Error()
+	if !strings.Contains(msg, "f1 (") || !strings.Contains(msg, netnsutil.ErrNotNetNS.Error()) || strings.Contains(msg, "old") {
+		t.Errorf("timeout %q, want f1 named with why it could not be read, and nothing older", msg)
+	}
+	// A file read fine later is not named any more.
+	dir.Mount("f1", netnsutil.ID{Dev: 4, Ino: 71})
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", mac: []byte{2, 0, 0, 0, 0, 2},
+		ip: netip.AddrFrom4([4]byte{10, 0, 0, 2}), since: t0, deadline: t0.Add(time.Second)}}
+	f.scan(t0.Add(10 * time.Millisecond))
+	f.scan(t0.Add(2 * time.Second))
+	if len(got) != 2 || strings.Contains(got[1].err.Error(), "could not be read") {
+		t.Errorf("results %+v, want a plain timeout", got)
+	}
+}
+
+// A namespace handed out stays claimed while no request waits: a request
+// that arrives afterwards but is older than the namespace (its network
+// inspect was slow) for the same MAC and IP (another network) must not
+// get it too.
+func TestSandboxFinderClaimOutlivesAnIdleFinder(t *testing.T) {
+	var got []sandboxResult
+	dir, f := newFinderUnderTest(t, &got)
+	t0 := time.Now()
+	mac := []byte{2, 0, 0, 0, 0, 9}
+	ip := netip.AddrFrom4([4]byte{10, 0, 0, 9})
+	dir.Add("f", t0.Add(2*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
+	dir.AddInterface("f", Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{ip}})
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", mac: mac, ip: ip, since: t0.Add(time.Millisecond), deadline: t0.Add(time.Hour)}}
+	f.scan(time.Now())
+	if len(got) != 1 || got[0].req.id != "a" || got[0].ns == nil {
+		t.Fatalf("results %+v", got)
+	}
+	got[0].close()
+	f.closeAll() // nothing waits: what run does between requests
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", mac: mac, ip: ip, since: t0, deadline: t0.Add(time.Hour)}}
+	f.scan(time.Now())
+	if len(got) != 1 {
+		t.Fatalf("the namespace handed to a was found again: %+v", got[1:])
+	}
+	// The same name used again by a new file is a new candidate.
+	replaceAndScan := func(name string, born time.Time, ino uint64, mac []byte, ip netip.Addr, want string) {
+		t.Helper()
+		dir.Remove(name)
+		dir.Add(name, born, netnsutil.ID{Dev: 4, Ino: ino})
+		dir.AddInterface(name, Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{ip}})
+		n := len(got)
+		f.scan(time.Now())
+		if len(got) != n+1 || got[n].req.id != want || got[n].ns == nil || got[n].ns.ID().Ino != ino {
+			t.Fatalf("results %+v, want %s's request answered with namespace %d", got[n:], want, ino)
+		}
+		got[n].close()
+	}
+	replaceAndScan("f", t0.Add(3*time.Millisecond), 100, mac, ip, "b")
+	// So is a file replaced under the same name while it was open as a
+	// candidate: its namespace is read anew, the old one closed.
+	mac2, ip2 := []byte{2, 0, 0, 0, 0, 10}, netip.AddrFrom4([4]byte{10, 0, 0, 10})
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "c", mac: mac2, ip: ip2, since: t0, deadline: t0.Add(time.Hour)}}
+	dir.Add("g", t0.Add(4*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 200})
+	f.scan(time.Now())
+	replaceAndScan("g", t0.Add(5*time.Millisecond), 201, mac2, ip2, "c")
 }
 
 func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
