@@ -12,6 +12,10 @@
 //     ErrPermission.
 //   - A PID can be reused once its process exits. Callers that cache PIDs
 //     should compare the identity of what they opened with what they expect.
+//   - A sandbox file is a bind mount of the namespace onto a file. A process
+//     in another mount namespace (dcfw in a container) sees the namespaces
+//     bound after its start only through a mount that propagates (MountOf);
+//     otherwise it finds an empty file, and OpenPath says ErrNotNetNS.
 package netnsutil
 
 import (
