@@ -240,7 +240,12 @@ func findEngine() (*engineProcess, error) {
 		return nil, err
 	}
 	ep.path = strings.TrimSuffix(exe, " (deleted)")
+	// Its working directory, unless that is gone meanwhile (the kernel
+	// then shows it with " (deleted)"; e.g. the checkout of the run that
+	// started the engine was removed): "/" then, or it would not start.
 	if ep.dir, err = os.Readlink(proc + "/cwd"); err != nil {
+		ep.dir = "/"
+	} else if st, err := os.Stat(ep.dir); err != nil || !st.IsDir() {
 		ep.dir = "/"
 	}
 	if out, err := os.Readlink(proc + "/fd/2"); err == nil && strings.HasPrefix(out, "/") {
