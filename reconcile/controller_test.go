@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -589,6 +590,25 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 	}
 	if got, _ := e.fw.Table(ns); got == "" {
 		t.Error("not protected through the sandbox file")
+	}
+}
+
+// When the sandbox file cannot stand in for /proc either, the error says
+// why, beside the /proc error.
+func TestPermissionErrorNamesTheSandboxFileError(t *testing.T) {
+	e := newTestEnv(t)
+	web := e.start("web", webLabels)
+	e.docker.Update(web.ID, func(fc *FakeContainer) { fc.SandboxKey = "/var/run/docker/netns/gone" })
+	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
+	if st := e.cycle(); st.Errors != 1 {
+		t.Fatalf("stats = %+v, want one error", st)
+	}
+	lines := e.logs.FilterMessageSnippet("cannot open the container's network namespace").All()
+	if len(lines) != 1 {
+		t.Fatalf("error lines: %v", e.logs.All())
+	}
+	if got := fmt.Sprint(lines[0].ContextMap()["sandbox_error"]); !strings.Contains(got, "/var/run/docker/netns/gone") {
+		t.Errorf("sandbox_error %q, want the sandbox file's error", got)
 	}
 }
 

@@ -271,17 +271,19 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			c.log.Debug("container exited before its namespace could be opened", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Error(err))
 			return nil, 0, errGone
 		}
+		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID)}
 		if errors.Is(err, netnsutil.ErrPermission) && info.SandboxKey != "" {
 			// Without CAP_SYS_PTRACE a process of another user cannot be
 			// entered through /proc; Docker's sandbox file is the same
 			// namespace and needs no ptrace access.
-			if sns, serr := c.cfg.Namespaces.OpenSandbox(info.SandboxKey); serr == nil {
+			sns, serr := c.cfg.Namespaces.OpenSandbox(info.SandboxKey)
+			if serr == nil {
 				c.log.Debug("opened namespace through the sandbox file", zap.String("container", ctr.Name()), zap.Error(err))
 				c.errs.clear("open:" + ctr.ID)
 				return sns, info.PID, nil
 			}
+			fields = append(fields, zap.NamedError("sandbox_error", serr))
 		}
-		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID)}
 		if errors.Is(err, netnsutil.ErrPermission) {
 			fields = append(fields, zap.String("hint", permissionHint))
 		}
