@@ -112,15 +112,22 @@ func (s *composeSvc) withoutCap(capability string) *composeSvc {
 	return c
 }
 
+// volumeTarget is where a compose volume (SOURCE:TARGET[:OPTIONS]) is
+// mounted, "" if it names none.
+func volumeTarget(v string) string {
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
 // withoutVolume is the service without the volume mounted at target.
 func (s *composeSvc) withoutVolume(t *testing.T, target string) *composeSvc {
 	t.Helper()
 	c := s.clone()
 	n := len(c.Volumes)
-	c.Volumes = slices.DeleteFunc(c.Volumes, func(v string) bool {
-		parts := strings.Split(v, ":")
-		return len(parts) >= 2 && parts[1] == target
-	})
+	c.Volumes = slices.DeleteFunc(c.Volumes, func(v string) bool { return volumeTarget(v) == target })
 	if len(c.Volumes) != n-1 {
 		t.Fatalf("%s: no volume mounted at %s in %q", composePath, target, s.Volumes)
 	}
@@ -132,17 +139,12 @@ func (s *composeSvc) withoutVolume(t *testing.T, target string) *composeSvc {
 func (s *composeSvc) withVolumeOptions(t *testing.T, target, options string) *composeSvc {
 	t.Helper()
 	c := s.clone()
-	found := false
-	for i, v := range c.Volumes {
-		parts := strings.Split(v, ":")
-		if len(parts) >= 2 && parts[1] == target {
-			c.Volumes[i] = parts[0] + ":" + parts[1] + ":" + options
-			found = true
-		}
-	}
-	if !found {
+	i := slices.IndexFunc(c.Volumes, func(v string) bool { return volumeTarget(v) == target })
+	if i < 0 {
 		t.Fatalf("%s: no volume mounted at %s in %q", composePath, target, s.Volumes)
 	}
+	source, _, _ := strings.Cut(c.Volumes[i], ":")
+	c.Volumes[i] = source + ":" + target + ":" + options
 	return c
 }
 
@@ -343,9 +345,9 @@ func requireSharedNetnsMount(t *testing.T, svc *composeSvc) {
 		if err != nil {
 			t.Fatalf("propagation of %s: %v", parts[0], err)
 		}
-		if mnt := m.Point; !m.Propagates {
+		if !m.Propagates {
 			testenv.SkipOrFail(t, fmt.Sprintf("%s is on mount %s, which is private: Docker refuses the compose file's rslave volume %q. "+
-				"Make it shared as systemd does at boot (mount --make-shared %s), or run scripts/test.sh, which does", parts[0], mnt, v, mnt))
+				"Make it shared as systemd does at boot (mount --make-shared %s), or run scripts/test.sh, which does", parts[0], m.Point, v, m.Point))
 		}
 	}
 }
