@@ -209,7 +209,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		DryRun:     o.dryRun,
 		OnError:    o.onError,
 		Scope:      o.scope,
-		Sandboxes:  reconcile.NewSandboxDir(o.netnsDir),
+		Sandboxes:  reconcile.NewSandboxDir(o.netnsDir, o.procDir),
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

@@ -1,14 +1,17 @@
 package e2e
 
-// End-to-end tests of issue 5, "Protect before the first packet": dcfw's
-// sandbox path puts a starting container's full ruleset in place between
-// the engine's network connect event and the start of its process.
+// End-to-end tests of protection before the first packet: dcfw's sandbox
+// path puts a starting container's full ruleset in place between the
+// moment its namespace holds the runtime's init process and the start of
+// its workload, on Debian's 20.10 and on the current engine.
 //
 //	go test ./e2e -run 'TestFirstPacket|TestConcurrentStarts' -v -count=1
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -49,11 +52,99 @@ func TestFirstPacket(t *testing.T) {
 	testFirstPacket(t, h, h.Bridge(), firstPacketRuns)
 }
 
-// TestFirstPacketMacvlan is TestFirstPacket on a macvlan network (fewer
-// runs: the path is the same, the driver moves its interface in alike).
+// TestFirstPacketMacvlan is TestFirstPacket on a macvlan network.
 func TestFirstPacketMacvlan(t *testing.T) {
 	h := Setup(t)
-	testFirstPacket(t, h, h.Macvlan(), 5)
+	testFirstPacket(t, h, h.Macvlan(), firstPacketRuns)
+}
+
+// TestFirstPacketBurst: 20 labelled containers whose first action is a
+// connect to a listener their labels forbid, and 4 unlabelled ones whose
+// first action is the same connect, all started at once. Every labelled
+// one is blocked; every unlabelled one passes (dcfw never blocks a
+// container it does not manage, even for a moment) and ends up with no
+// dcfw table.
+func TestFirstPacketBurst(t *testing.T) {
+	h := Setup(t)
+	testFirstPacketBurst(t, h, false)
+}
+
+// TestFirstPacketBurstBusyCPU is TestFirstPacketBurst with every core of
+// the machine busy (one spinning process per core, for the whole test).
+func TestFirstPacketBurstBusyCPU(t *testing.T) {
+	h := Setup(t)
+	testFirstPacketBurst(t, h, true)
+}
+
+func testFirstPacketBurst(t *testing.T, h *Harness, busy bool) {
+	const labelled, unlabelled = 20, 4
+	n := h.Bridge()
+	forbidden := h.RunContainer(ContainerSpec{Name: "forbidden", Network: n, Cmd: Serve(9002)})
+	target := forbidden.Addr(n, 9002)
+	policy := labels("dcfw.enable=true", "dcfw.output.policy=deny")
+	p := startDcfw(h)
+	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
+	if busy {
+		busyCPUs(t)
+	}
+	var cs, managed []*Container
+	for i := range labelled + unlabelled {
+		spec := ContainerSpec{Name: fmt.Sprintf("burst%d", i), Network: n, Cmd: FirstConnect("tcp", target, firstConnectTimeout)}
+		if i < labelled {
+			spec.Labels = policy
+		}
+		c := h.CreateContainer(spec)
+		cs = append(cs, c)
+		if i < labelled {
+			managed = append(managed, c)
+		}
+	}
+	mark := p.Mark()
+	h.StartAll(cs...)
+	blocked, paths := 0, map[string]int{}
+	for i, c := range cs {
+		report := c.FirstConnectOutcome(outcomeTimeout)
+		word, _, _ := strings.Cut(report, " ")
+		o, err := testpeer.ParseOutcome(word)
+		if err != nil || o == testpeer.Failed || o == testpeer.Unreachable {
+			t.Fatalf("%s: first connect %q: the test setup is broken", c.Name, report)
+		}
+		if i >= labelled {
+			if !o.Passed() {
+				t.Errorf("unlabelled %s: first connect %v; dcfw must never block a container it does not manage", c.Name, o)
+			}
+			continue
+		}
+		if !o.Passed() {
+			blocked++
+		} else {
+			t.Errorf("labelled %s: its first connect to a forbidden listener passed", c.Name)
+		}
+	}
+	for _, c := range managed {
+		paths[parseProtection(t, waitProtected(p, mark, c)).path]++
+	}
+	for _, c := range cs[labelled:] {
+		expectNoTable(t, c)
+	}
+	t.Logf("%d labelled containers started at once (busy CPU: %v): first connect blocked %d of %d; paths %v; %d unlabelled beside them passed and have no table",
+		labelled, busy, blocked, labelled, paths, unlabelled)
+}
+
+// busyCPUs keeps every CPU busy until the test ends: one spinning shell
+// per core.
+func busyCPUs(t *testing.T) {
+	t.Helper()
+	for range runtime.NumCPU() {
+		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
 }
 
 func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
@@ -100,7 +191,7 @@ func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 	p := startDcfw(h)
 	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
 
-	var sinceConnect, sinceFound, lead []time.Duration
+	var sinceConnect, sinceSandbox, sinceFound, lead []time.Duration
 	paths := map[string]int{}
 	run := func(what, target string, wantPass bool) {
 		t.Helper()
@@ -120,6 +211,9 @@ func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 			}
 			if pl.sinceFound > 0 {
 				sinceFound = append(sinceFound, pl.sinceFound)
+			}
+			if pl.sinceSandbox > 0 {
+				sinceSandbox = append(sinceSandbox, pl.sinceSandbox)
 			}
 			if logged, ok := logTime(line); ok && !started.IsZero() {
 				lead = append(lead, started.Sub(logged))
@@ -141,9 +235,13 @@ func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 	run("allowed", allowedAddr, true)
 
 	t.Logf("paths: %v", paths)
-	t.Logf("MEASURED connect event → rules in place (dcfw since_connect, sandbox path): %s", quantiles(sinceConnect))
-	t.Logf("MEASURED interface seen in the sandbox → rules in place (dcfw since_found): %s", quantiles(sinceFound))
-	t.Logf("MEASURED rules in place (dcfw's log line, ms resolution) → the process's first timestamp: %s", quantiles(lead))
+	t.Logf("MEASURED %s: connect event → rules in place (dcfw since_connect; none: the rules came first): %s", n.Driver, quantiles(sinceConnect))
+	t.Logf("MEASURED %s: sandbox file appeared → rules in place (dcfw since_sandbox): %s", n.Driver, quantiles(sinceSandbox))
+	t.Logf("MEASURED %s: owner identified → rules in place (dcfw since_found): %s", n.Driver, quantiles(sinceFound))
+	t.Logf("MEASURED %s: rules in place (dcfw's log line, ms resolution) → the process's first timestamp: %s", n.Driver, quantiles(lead))
+	if len(lead) > 0 && slices.Min(lead) <= 0 {
+		t.Errorf("the rules were in place after the process's first timestamp at least once: %s", quantiles(lead))
+	}
 	for _, msg := range []string{"protection changed", "drift repaired", "not the container's"} {
 		if strings.Contains(p.Log(), msg) {
 			t.Errorf("dcfw logged %q:\n%s", msg, p.Log())
@@ -245,6 +343,7 @@ func expectedTable(t *testing.T, l map[string]string, id string) string {
 type protection struct {
 	path         string
 	sinceConnect time.Duration // 0 when not logged
+	sinceSandbox time.Duration // 0 when not logged
 	sinceFound   time.Duration // 0 when not logged
 }
 
@@ -253,6 +352,7 @@ var (
 	pathField         = regexp.MustCompile(`"path": "([a-z]+)"`)
 	sinceConnectField = regexp.MustCompile(`"since_connect": "([^"]+)"`)
 	sinceFoundField   = regexp.MustCompile(`"since_found": "([^"]+)"`)
+	sinceSandboxField = regexp.MustCompile(`"since_sandbox": "([^"]+)"`)
 )
 
 // parseProtection reads the path and since_connect fields of dcfw's
@@ -268,7 +368,7 @@ func parseProtection(t *testing.T, line string) protection {
 	for _, f := range []struct {
 		re  *regexp.Regexp
 		dst *time.Duration
-	}{{sinceConnectField, &pl.sinceConnect}, {sinceFoundField, &pl.sinceFound}} {
+	}{{sinceConnectField, &pl.sinceConnect}, {sinceFoundField, &pl.sinceFound}, {sinceSandboxField, &pl.sinceSandbox}} {
 		if m := f.re.FindStringSubmatch(line); m != nil {
 			d, err := time.ParseDuration(m[1])
 			if err != nil {

@@ -174,6 +174,9 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 		if ctx.Err() != nil {
 			return st
 		}
+		// An inspect can take milliseconds under load: a starting
+		// container's answer must not wait for the whole set.
+		c.drainSandboxes()
 		if c.stoppedByEvents(ctr.ID) {
 			// Listed as running, but it died since (and may be
 			// restarting: an inspect would block until it runs). Its

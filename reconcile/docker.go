@@ -3,8 +3,6 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"net"
-	"net/netip"
 	"strings"
 	"time"
 )
@@ -24,28 +22,6 @@ type Docker interface {
 	// once the engine has accepted the subscription. The stream ends when
 	// ctx is cancelled or the connection breaks; see EventStream.
 	Subscribe(ctx context.Context, since time.Time) (*EventStream, error)
-	// NetworkInspect returns a network and its endpoints. Unlike Inspect
-	// of a starting container, which the engine answers only once the
-	// process runs, it answers at once: the fast path (see sandbox.go)
-	// reads a starting container's MAC and IP addresses here.
-	NetworkInspect(ctx context.Context, networkID string) (NetworkInfo, error)
-}
-
-// NetworkInfo is what inspecting a network tells the controller.
-type NetworkInfo struct {
-	ID   string
-	Name string
-	// Endpoints by container ID.
-	Endpoints map[string]Endpoint
-}
-
-// Endpoint is one container's attachment to a network: the addresses its
-// interface has inside the container's namespace. Networks without
-// interfaces of their own (host, none) have endpoints without a MAC.
-type Endpoint struct {
-	MAC  net.HardwareAddr
-	IPv4 netip.Addr
-	IPv6 netip.Addr
 }
 
 // ErrContainerGone means the engine no longer knows the container (HTTP 404):

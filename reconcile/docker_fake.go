@@ -16,14 +16,12 @@ import (
 type FakeDocker struct {
 	mu         sync.Mutex
 	containers map[string]*FakeContainer
-	networks   map[string]*NetworkInfo
 	order      []string // creation order, newest last
 	inspects   map[string]int
 	lists      int
 
 	listErr      error
 	subscribeErr error
-	networkErr   error
 	calls        []string
 
 	subscriptions int
@@ -60,7 +58,6 @@ var _ Docker = (*FakeDocker)(nil)
 func NewFakeDocker() *FakeDocker {
 	return &FakeDocker{
 		containers: map[string]*FakeContainer{},
-		networks:   map[string]*NetworkInfo{},
 		inspects:   map[string]int{},
 		subscribed: make(chan struct{}),
 	}
@@ -111,26 +108,6 @@ func (d *FakeDocker) FailSubscribe(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.subscribeErr = err
-}
-
-// SetEndpoint attaches container id to network networkID (named name) with
-// endpoint ep, as NetworkInspect then reports it.
-func (d *FakeDocker) SetEndpoint(networkID, name, id string, ep Endpoint) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := d.networks[networkID]
-	if n == nil {
-		n = &NetworkInfo{ID: networkID, Name: name, Endpoints: map[string]Endpoint{}}
-		d.networks[networkID] = n
-	}
-	n.Endpoints[id] = ep
-}
-
-// FailNetworkInspect makes NetworkInspect fail with err (nil: succeed again).
-func (d *FakeDocker) FailNetworkInspect(err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.networkErr = err
 }
 
 // Calls returns the engine calls so far, in order: "list", "inspect <id>",
@@ -216,21 +193,6 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 		info.PID = c.PID
 	}
 	return info, nil
-}
-
-// NetworkInspect implements Docker.
-func (d *FakeDocker) NetworkInspect(ctx context.Context, networkID string) (NetworkInfo, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.calls = append(d.calls, "network-inspect "+networkID)
-	if d.networkErr != nil {
-		return NetworkInfo{}, d.networkErr
-	}
-	n, ok := d.networks[networkID]
-	if !ok {
-		return NetworkInfo{}, fmt.Errorf("inspect network %s: no such network", networkID)
-	}
-	return NetworkInfo{ID: n.ID, Name: n.Name, Endpoints: maps.Clone(n.Endpoints)}, nil
 }
 
 // Subscribe implements Docker. Only the latest stream receives events.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -88,28 +87,6 @@ func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 	}
 	if c.NetworkSettings != nil {
 		info.SandboxKey = c.NetworkSettings.SandboxKey
-	}
-	return info, nil
-}
-
-// NetworkInspect inspects one network (with the endpoints of the
-// containers attached to it).
-func (d *MobyDocker) NetworkInspect(ctx context.Context, networkID string) (NetworkInfo, error) {
-	res, err := d.cli.NetworkInspect(ctx, networkID, client.NetworkInspectOptions{})
-	if err != nil {
-		return NetworkInfo{}, fmt.Errorf("inspect network %s: %w", ShortID(networkID), err)
-	}
-	n := res.Network
-	info := NetworkInfo{ID: n.ID, Name: n.Name, Endpoints: make(map[string]Endpoint, len(n.Containers))}
-	for id, ep := range n.Containers {
-		e := Endpoint{MAC: net.HardwareAddr(ep.MacAddress)}
-		if ep.IPv4Address.IsValid() {
-			e.IPv4 = ep.IPv4Address.Addr()
-		}
-		if ep.IPv6Address.IsValid() {
-			e.IPv6 = ep.IPv6Address.Addr()
-		}
-		info.Endpoints[id] = e
 	}
 	return info, nil
 }

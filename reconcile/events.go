@@ -60,6 +60,23 @@ func (q *workQueue) takeSandboxes() []sandboxResult {
 	return out
 }
 
+// pendingCreates returns the create events waiting in the queue (they
+// stay there for the loop to absorb in order), none while a resync is due.
+func (q *workQueue) pendingCreates() []Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.resync {
+		return nil
+	}
+	var out []Event
+	for _, ev := range q.events {
+		if ev.Kind == EventCreate {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // connected records a new subscription. Events from before it are moot:
 // the full reconcile it triggers covers them.
 func (q *workQueue) connected() {

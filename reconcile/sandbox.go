@@ -87,6 +87,7 @@ func (k *knownContainer) parse() (labels.Policy, error) {
 // event until the PID path has seen its process.
 type startup struct {
 	token     uint64
+	createAt  time.Time // engine time of the create event
 	connectAt time.Time // engine time of the first connect event
 	startAt   time.Time // engine time of the start event
 	// cancel withdraws the pending request (nil: none pending).
@@ -137,6 +138,15 @@ func (c *Controller) learnCreated(ev Event) {
 	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true, stopped: true}
 	k.parse()
 	c.known[ev.ContainerID] = k
+	// The current engine has the namespace and the runtime's init process
+	// in it before its connect event, and starts the process a few
+	// milliseconds after that event: the search begins now. A container
+	// that is only created times out quietly (createOnly).
+	st := c.startupOf(ev.ContainerID)
+	st.createAt = ev.Time
+	if c.fastPathRefusal(k) == "" {
+		c.requestBeforeStart(ev.ContainerID, k, st, ev.Time)
+	}
 }
 
 // learnListed records the containers of a listing.
@@ -220,13 +230,9 @@ func (c *Controller) resetStartups(results []sandboxResult) {
 // container is starting (then there is nothing to reconcile yet: it is
 // not running, and inspecting it would block until it is).
 func (c *Controller) connected(ev Event) bool {
-	st := c.startups[ev.ContainerID]
-	if st == nil {
-		// Also for the containers below that the PID path protects:
-		// their protection line reports the time since the connect.
-		c.nextToken++
-		st = &startup{token: c.nextToken, connectAt: ev.Time}
-		c.startups[ev.ContainerID] = st
+	st := c.startupOf(ev.ContainerID)
+	if st.connectAt.IsZero() {
+		st.connectAt = ev.Time
 	}
 	k := c.known[ev.ContainerID]
 	if k == nil {
@@ -239,16 +245,43 @@ func (c *Controller) connected(ev Event) bool {
 		// A network added to a running container: the PID path.
 		return false
 	}
+	c.requestBeforeStart(ev.ContainerID, k, st, ev.Time)
+	return true
+}
+
+// startupOf returns the container's startup, made new if there is none.
+func (c *Controller) startupOf(id string) *startup {
+	st := c.startups[id]
+	if st == nil {
+		c.nextToken++
+		st = &startup{token: c.nextToken}
+		c.startups[id] = st
+	}
+	return st
+}
+
+// requestSlack: a request considers sandbox files born up to this long
+// before its event. The current engine creates the sandbox file ~30 ms
+// before its network connect event (a `docker start` of an existing
+// container has no create event before it); the owner check, not the
+// time, identifies the namespace.
+const requestSlack = 2 * time.Second
+
+// requestBeforeStart asks the finder for the namespace of a starting
+// container (at its create event, and again at its connect event if no
+// request is pending then), unless the path before the process does not
+// apply to it.
+func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startup, at time.Time) {
 	if st.pending() || st.fast {
-		return true // a further network of the same start
+		return // a further event of the same start
 	}
 	if !c.fastPathOn() {
-		st.fallback = "fast path off"
-		return true
+		st.fallback = "path before the process off"
+		return
 	}
 	if why := c.fastPathRefusal(k); why != "" {
 		st.fallback = why
-		return true
+		return
 	}
 	c.nextToken++
 	st.token = c.nextToken
@@ -257,18 +290,16 @@ func (c *Controller) connected(ev Event) bool {
 	req := sandboxRequest{
 		ctx:      ctx,
 		token:    st.token,
-		id:       ev.ContainerID,
+		id:       id,
 		name:     k.name,
-		network:  ev.NetworkName,
-		since:    ev.Time,
+		since:    at.Add(-requestSlack),
 		deadline: time.Now().Add(c.cfg.SandboxTimeout),
 	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		c.requestSandbox(req, ev.NetworkID)
+		c.finder.submit(req.ctx, req)
 	}()
-	return true
 }
 
 // fastPathRefusal says why a starting container is not for the fast path
@@ -296,44 +327,20 @@ func (c *Controller) fastPathRefusal(k *knownContainer) string {
 	return ""
 }
 
-// requestSandbox runs on its own goroutine: it reads the endpoint from
-// the network and asks the finder. Failures go to the loop like answers.
-func (c *Controller) requestSandbox(req sandboxRequest, networkID string) {
-	ctx, cancel := context.WithDeadline(req.ctx, req.deadline)
-	defer cancel()
-	n, err := c.cfg.Docker.NetworkInspect(ctx, networkID)
-	if req.ctx.Err() != nil {
-		return
-	}
-	if err != nil {
-		c.queue.pushSandbox(sandboxResult{req: req, err: err})
-		return
-	}
-	ep, ok := n.Endpoints[req.id]
-	req.mac = ep.MAC
-	req.ip = ep.IPv4
-	if !req.ip.IsValid() {
-		req.ip = ep.IPv6
-	}
-	if req.network == "" {
-		req.network = n.Name
-	}
-	if !ok || len(req.mac) == 0 || !req.ip.IsValid() {
-		// host and none networks have endpoints without interfaces.
-		c.queue.pushSandbox(sandboxResult{req: req, err: errNoEndpoint})
-		return
-	}
-	c.finder.submit(req.ctx, req)
-}
-
 // drainSandboxes handles the finder's answers that came while the loop
-// was busy: a starting container's process may be only tens of
+// was busy, and starts the searches of containers created meanwhile: a starting container's process may be only tens of
 // milliseconds away, and a cycle, a listing under load or a burst of
 // other containers' starts may take longer than that. Called between the
 // steps of a reconcile, where no namespace of a starting container is
 // being worked on (they are not listed as running yet).
 func (c *Controller) drainSandboxes() {
 	if c.fastPathOn() {
+		// Containers created meanwhile: the search for their namespace
+		// starts now, not when the loop gets to their events (which
+		// learnCreated then finds known).
+		for _, ev := range c.queue.pendingCreates() {
+			c.learnCreated(ev)
+		}
 		if rs := c.queue.takeSandboxes(); len(rs) > 0 {
 			c.takeSandboxes(rs)
 		}
@@ -351,6 +358,13 @@ func (c *Controller) takeSandboxes(results []sandboxResult) {
 			continue
 		}
 		st.withdraw()
+		if r.err != nil && st.connectAt.IsZero() && errors.Is(r.err, errSandboxTimeout) {
+			// Created and not started (docker create): its connect
+			// event, if it ever starts, asks again.
+			c.log.Debug("container created but not started: no namespace yet",
+				zap.String("container", r.req.name), zap.String("id", ShortID(r.req.id)))
+			continue
+		}
 		if r.err != nil {
 			c.sandboxFallback(st, r.req, r.err.Error(), fallbackLevel(r.err))
 			continue
@@ -363,8 +377,6 @@ func fallbackLevel(err error) zapcore.Level {
 	switch {
 	case errors.Is(err, errSandboxAmbiguous):
 		return zapcore.WarnLevel
-	case errors.Is(err, errNoEndpoint):
-		return zapcore.DebugLevel
 	}
 	return zapcore.InfoLevel
 }
@@ -518,7 +530,8 @@ func (c *Controller) doneStarting(g *nsGroup) {
 // started containers no longer running, so that nothing leaks.
 func (c *Controller) pruneStartups(running map[string]bool) {
 	for id, st := range c.startups {
-		stale := time.Since(st.connectAt) > time.Minute && time.Since(st.startAt) > time.Minute
+		stale := time.Since(st.createAt) > time.Minute && time.Since(st.connectAt) > time.Minute &&
+			time.Since(st.startAt) > time.Minute
 		gone := !st.startAt.IsZero() && !running[id]
 		if stale || gone {
 			c.endStartup(id)
@@ -546,13 +559,19 @@ func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
 	if r := g.sandbox; r != nil {
 		st := c.startups[owner.ID]
 		fields := []zap.Field{zap.String("path", pathSandbox)}
-		if st != nil {
+		// The current engine sends the connect event after the rules are
+		// in place: since_connect only where it came first (20.10).
+		if st != nil && !st.connectAt.IsZero() {
 			fields = append(fields, zap.Duration("since_connect", now.Sub(st.connectAt)))
 		}
-		// since_found: the finder saw the interface → the rules were in
-		// place (hand-off to the loop, and the write).
-		return append(fields, zap.Duration("since_found", now.Sub(r.foundAt)),
-			zap.String("sandbox", r.file), zap.String("interface", r.iface))
+		if st != nil && !st.createAt.IsZero() {
+			fields = append(fields, zap.Duration("since_create", now.Sub(st.createAt)))
+		}
+		// since_sandbox: the sandbox file appeared → the rules were in
+		// place; since_found: its owner was identified → in place (hand-off
+		// to the loop, and the write).
+		return append(fields, zap.Duration("since_sandbox", now.Sub(r.born)),
+			zap.Duration("since_found", now.Sub(r.foundAt)), zap.String("sandbox", r.file))
 	}
 	fields := []zap.Field{zap.String("path", pathPID)}
 	st := c.startups[owner.ID]

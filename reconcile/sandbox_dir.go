@@ -4,29 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 	"unsafe"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// SandboxDir is Docker's sandbox directory (--netns-dir) as the fast path
-// sees it: which namespace files appeared when, and which interfaces are
-// inside each. *WatchedSandboxDir is the real one, FakeSandboxDir the fake.
+// SandboxDir is Docker's sandbox directory (--netns-dir) as the path
+// before the process sees it: which namespace files appeared when, and
+// which containers have processes in each. *WatchedSandboxDir is the real
+// one, FakeSandboxDir the fake.
 type SandboxDir interface {
 	// Watch starts noting the files that appear in the directory, in the
 	// background until ctx ends. Files that exist when it starts count as
-	// old: they never become candidates. An error means the fast path
-	// cannot work (it stays off; the PID path protects every container).
+	// old: they never become candidates. An error means the path before
+	// the process cannot work (it stays off; the PID path protects every
+	// container).
 	Watch(ctx context.Context) error
 	// Born returns the files that appeared after t, each with the time it
 	// was noticed, which is never before the file was created.
@@ -34,7 +32,12 @@ type SandboxDir interface {
 	// Open opens the namespace of one file. A file that Docker created but
 	// has not yet bound to a namespace yields an error matching
 	// netnsutil.ErrNotNetNS; a file that is gone, netnsutil.ErrNotFound.
-	Open(name string) (SandboxNS, error)
+	Open(name string) (Namespace, error)
+	// Owners returns, for each of the namespaces, the IDs of the
+	// containers that have a process in it now (the runtime's init
+	// process counts: it is in the container's cgroup before it enters
+	// the namespace). Called by one goroutine at a time.
+	Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error)
 }
 
 // SandboxFile is one file in the sandbox directory.
@@ -43,27 +46,14 @@ type SandboxFile struct {
 	Born time.Time
 }
 
-// SandboxNS is an open sandbox namespace whose interfaces can be read.
-type SandboxNS interface {
-	Namespace
-	// Interfaces lists the network interfaces inside, with their addresses.
-	Interfaces() ([]Interface, error)
-}
-
-// Interface is a network interface inside a namespace.
-type Interface struct {
-	Name  string
-	MAC   net.HardwareAddr
-	Addrs []netip.Addr
-}
-
 // WatchedSandboxDir is the real SandboxDir: inotify on the directory notes
 // when each file is created; where inotify is unavailable, the directory
-// is listed every PollInterval instead. Namespaces are read over rtnetlink
-// (one socket bound to each namespace, no setns of dcfw's threads beyond
-// creating it).
+// is listed every PollInterval instead. Owners come from procfs
+// (netnsutil.ProcTable).
 type WatchedSandboxDir struct {
 	Dir string
+	// Procs finds the containers in a namespace (the host's /proc).
+	Procs *netnsutil.ProcTable
 	// PollInterval is how often the directory is listed when inotify
 	// cannot be used (default 20ms: a listing of a tmpfs directory costs
 	// microseconds, and a file must be noticed well within the ~150 ms
@@ -80,9 +70,10 @@ type WatchedSandboxDir struct {
 
 var _ SandboxDir = (*WatchedSandboxDir)(nil)
 
-// NewSandboxDir returns the sandbox directory at dir (dcfw's --netns-dir).
-func NewSandboxDir(dir string) *WatchedSandboxDir {
-	return &WatchedSandboxDir{Dir: dir}
+// NewSandboxDir returns the sandbox directory at dir (dcfw's --netns-dir),
+// whose owners are found in procDir (dcfw's --proc-dir).
+func NewSandboxDir(dir, procDir string) *WatchedSandboxDir {
+	return &WatchedSandboxDir{Dir: dir, Procs: netnsutil.NewProcTable(procDir)}
 }
 
 // inotifyMask: files created or moved in, removed or moved out, and the
@@ -284,63 +275,23 @@ func (d *WatchedSandboxDir) Born(after time.Time) []SandboxFile {
 }
 
 // Open implements SandboxDir.
-func (d *WatchedSandboxDir) Open(name string) (SandboxNS, error) {
+func (d *WatchedSandboxDir) Open(name string) (Namespace, error) {
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
 		return nil, fmt.Errorf("sandbox file %q: %w", name, netnsutil.ErrNotFound)
 	}
-	ns, err := netnsutil.OpenPath(filepath.Join(d.Dir, name))
-	if err != nil {
-		return nil, err
-	}
-	return &sandboxNS{NS: ns}, nil
+	return netnsutil.OpenPath(filepath.Join(d.Dir, name))
 }
 
-// sandboxNS reads a namespace's interfaces over an rtnetlink socket bound
-// to it, created on first use.
-type sandboxNS struct {
-	*netnsutil.NS
-	h *netlink.Handle
-}
-
-func (s *sandboxNS) Interfaces() ([]Interface, error) {
-	if s.h == nil {
-		h, err := netlink.NewHandleAt(netns.NsHandle(s.Fd()), unix.NETLINK_ROUTE)
-		if err != nil {
-			return nil, fmt.Errorf("netlink in %s: %w", s.ID(), err)
+// Owners implements SandboxDir.
+func (d *WatchedSandboxDir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
+	if err := d.Procs.Refresh(); err != nil {
+		return nil, fmt.Errorf("processes: %w", err)
+	}
+	out := make(map[netnsutil.ID][]string, len(ns))
+	for _, id := range ns {
+		if ids := d.Procs.ContainersIn(id); len(ids) > 0 {
+			out[id] = ids
 		}
-		s.h = h
-	}
-	// A dump interrupted by a change (the interface being moved in or
-	// renamed) is incomplete: the caller looks again on its next tick.
-	links, err := s.h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("links in %s: %w", s.ID(), err)
-	}
-	addrs, err := s.h.AddrList(nil, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, fmt.Errorf("addresses in %s: %w", s.ID(), err)
-	}
-	byIndex := make(map[int][]netip.Addr)
-	for _, a := range addrs {
-		if a.IPNet == nil {
-			continue
-		}
-		if ip, ok := netip.AddrFromSlice(a.IP); ok {
-			byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], ip.Unmap())
-		}
-	}
-	out := make([]Interface, 0, len(links))
-	for _, l := range links {
-		at := l.Attrs()
-		out = append(out, Interface{Name: at.Name, MAC: at.HardwareAddr, Addrs: byIndex[at.Index]})
 	}
 	return out, nil
-}
-
-func (s *sandboxNS) Close() error {
-	if s.h != nil {
-		s.h.Close()
-		s.h = nil
-	}
-	return s.NS.Close()
 }

@@ -12,7 +12,7 @@ import (
 
 // FakeSandboxDir is an in-memory SandboxDir for tests: the test adds
 // sandbox files (with the time each appeared and the identity of its
-// namespace) and moves interfaces into them. It counts open namespaces,
+// namespace) and lets processes of containers enter them. It counts open namespaces,
 // so tests can check that nothing leaks. Safe for concurrent use.
 type FakeSandboxDir struct {
 	mu       sync.Mutex
@@ -27,7 +27,7 @@ type fakeSandboxFile struct {
 	born    time.Time
 	id      netnsutil.ID
 	mounted bool
-	ifaces  []Interface
+	owners  []string // containers with a process inside
 }
 
 var _ SandboxDir = (*FakeSandboxDir)(nil)
@@ -38,12 +38,12 @@ func NewFakeSandboxDir() *FakeSandboxDir {
 }
 
 // Add puts a sandbox file bound to namespace id into the directory; born
-// is when it appeared (zero: before watching began). The namespace has
-// only lo.
+// is when it appeared (zero: before watching began). No process is
+// inside yet.
 func (d *FakeSandboxDir) Add(name string, born time.Time, id netnsutil.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.files[name] = &fakeSandboxFile{born: born, id: id, mounted: true, ifaces: []Interface{{Name: "lo"}}}
+	d.files[name] = &fakeSandboxFile{born: born, id: id, mounted: true}
 }
 
 // AddUnmounted puts a file that is not a namespace yet (Docker creates the
@@ -51,7 +51,7 @@ func (d *FakeSandboxDir) Add(name string, born time.Time, id netnsutil.ID) {
 func (d *FakeSandboxDir) AddUnmounted(name string, born time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.files[name] = &fakeSandboxFile{born: born, ifaces: []Interface{{Name: "lo"}}}
+	d.files[name] = &fakeSandboxFile{born: born}
 }
 
 // Mount binds file name to namespace id.
@@ -63,12 +63,13 @@ func (d *FakeSandboxDir) Mount(name string, id netnsutil.ID) {
 	}
 }
 
-// AddInterface moves an interface into the namespace of file name.
-func (d *FakeSandboxDir) AddInterface(name string, ifc Interface) {
+// Enter puts a process of container id into the namespace of file name
+// (the runtime's init process entering it).
+func (d *FakeSandboxDir) Enter(name, id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f := d.files[name]; f != nil {
-		f.ifaces = append(f.ifaces, ifc)
+		f.owners = append(f.owners, id)
 	}
 }
 
@@ -93,7 +94,7 @@ func (d *FakeSandboxDir) OpenCount() int {
 	return d.open
 }
 
-// Reads returns how many interface lists were read.
+// Reads returns how many namespaces' owners were looked up.
 func (d *FakeSandboxDir) Reads() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -126,7 +127,7 @@ func (d *FakeSandboxDir) Born(after time.Time) []SandboxFile {
 }
 
 // Open implements SandboxDir.
-func (d *FakeSandboxDir) Open(name string) (SandboxNS, error) {
+func (d *FakeSandboxDir) Open(name string) (Namespace, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.files[name]
@@ -163,16 +164,19 @@ func (n *fakeSandboxNS) Close() error {
 	return nil
 }
 
-// Interfaces implements SandboxNS: the interfaces now in the file's
-// namespace (none once the file is gone: the namespace stays while open,
-// but Docker has moved the interface out).
-func (n *fakeSandboxNS) Interfaces() ([]Interface, error) {
-	n.d.mu.Lock()
-	defer n.d.mu.Unlock()
-	n.d.reads++
-	f := n.d.files[n.name]
-	if f == nil {
-		return nil, nil
+// Owners implements SandboxDir: the containers that entered the files
+// bound to each namespace (none once the file is gone).
+func (d *FakeSandboxDir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[netnsutil.ID][]string{}
+	for _, id := range ns {
+		d.reads++
+		for _, f := range d.files {
+			if f.mounted && f.id == id && len(f.owners) > 0 {
+				out[id] = append(out[id], f.owners...)
+			}
+		}
 	}
-	return slices.Clone(f.ifaces), nil
+	return out, nil
 }

@@ -1,11 +1,9 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -16,14 +14,14 @@ import (
 // The finder's verdicts when it does not find a namespace. The controller
 // logs them and leaves the container to the PID path.
 var (
-	errSandboxTimeout   = errors.New("no new sandbox namespace showed the endpoint in time")
-	errSandboxAmbiguous = errors.New("the endpoint cannot be told apart")
-	errNoEndpoint       = errors.New("the network lists no usable endpoint for the container")
+	errSandboxTimeout   = errors.New("no new sandbox namespace held a process of the container in time")
+	errSandboxAmbiguous = errors.New("the container's namespace cannot be told apart")
 )
 
 // sandboxRequest asks the finder for the namespace of one starting
-// container: the one new sandbox namespace that holds an interface with
-// the endpoint's MAC and IP address.
+// container: the one new sandbox namespace that holds a process of the
+// container (by its cgroup), which the runtime's init process is from the
+// moment it enters the namespace, before the workload's first instruction.
 type sandboxRequest struct {
 	// ctx ends when the controller no longer wants an answer (the
 	// container started or died, or dcfw stops).
@@ -31,41 +29,26 @@ type sandboxRequest struct {
 	token uint64 // the controller's number of this attempt
 	id    string // container
 	name  string
-	// network the endpoint is on (for logs).
-	network string
-	mac     []byte
-	ip      netip.Addr // IPv4 if the endpoint has one, else IPv6
-	// since is the connect event's time: Docker creates the sandbox file
-	// after it (when runc creates the namespace), so older files, and the
-	// namespaces of everything already running, are never candidates.
+	// since: only sandbox files born after it are candidates, so the
+	// namespaces of everything already running are never read. It is a
+	// little before the event that made the request: the current engine
+	// creates the sandbox file before its network connect event, Debian's
+	// 20.10 after it; the owner check, not the time, tells them apart.
 	since    time.Time
 	deadline time.Time
 }
 
-func (r sandboxRequest) key() string { return fmt.Sprintf("%x/%s", r.mac, r.ip) }
-
 func (r sandboxRequest) describe() string {
-	return fmt.Sprintf("MAC %s and IP %s on network %s", macString(r.mac), r.ip, r.network)
-}
-
-func macString(b []byte) string {
-	if len(b) == 0 {
-		return "(none)"
-	}
-	parts := make([]string, len(b))
-	for i, x := range b {
-		parts[i] = fmt.Sprintf("%02x", x)
-	}
-	return strings.Join(parts, ":")
+	return "container " + ShortID(r.id)
 }
 
 // sandboxResult is the finder's answer.
 type sandboxResult struct {
 	req sandboxRequest
 	// ns is the namespace found, open; the receiver owns (closes) it.
-	ns      SandboxNS
-	file    string // its file in the sandbox directory
-	iface   string // the interface that matched
+	ns      Namespace
+	file    string    // its file in the sandbox directory
+	born    time.Time // when the file appeared
 	foundAt time.Time
 	err     error // why nothing was found (ns is nil)
 }
@@ -106,13 +89,14 @@ type sandboxFinder struct {
 
 // openSandbox is a candidate file's namespace, open, and the file's birth.
 type openSandbox struct {
-	ns   SandboxNS
+	ns   Namespace
 	born time.Time
 }
 
-// Polling: every poll while a request is younger than pollFastFor (the
-// interface moves in 300-500 ms after the connect event, and the process
-// starts 40-100 ms later), then every pollSlowFactor polls. In a burst of
+// Polling: every poll while a request is younger than pollFastFor (a
+// `docker run` starts the process 100-500 ms after the create event, and
+// the namespace holds the runtime's init process tens of milliseconds
+// before that), then every pollSlowFactor polls. In a burst of
 // starts the engine takes seconds per container, and its processes start
 // correspondingly later, so the search goes on (until the start event
 // withdraws it), but more cheaply.
@@ -201,8 +185,8 @@ func (f *sandboxFinder) closeAll() {
 // candidate is a new namespace as read in one scan.
 type candidate struct {
 	file   SandboxFile
-	ns     SandboxNS
-	ifaces []Interface
+	ns     Namespace
+	owners []string // containers with a process in it
 }
 
 // scan looks once at the new namespaces and answers every request it can.
@@ -213,7 +197,7 @@ func (f *sandboxFinder) scan(now time.Time) {
 		case r.ctx.Err() != nil:
 			// Withdrawn: the controller knows and expects nothing.
 		case now.After(r.deadline):
-			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s did not appear in a sandbox namespace created after the connect event within %s%s",
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w (%s, searched for %s)%s",
 				errSandboxTimeout, r.describe(), r.deadline.Sub(r.since).Round(time.Millisecond), f.unreadableSince(r.since))})
 		default:
 			live = append(live, r)
@@ -266,14 +250,22 @@ func (f *sandboxFinder) scan(now time.Time) {
 			o = openSandbox{ns: ns, born: file.Born}
 			f.open[file.Name] = o
 		}
-		ifaces, err := o.ns.Interfaces()
-		if err != nil {
-			// e.g. a dump interrupted by the interface moving in
-			f.unreadable[file.Name] = err
-			continue
+		cands = append(cands, candidate{file: file, ns: o.ns})
+	}
+	if len(cands) > 0 {
+		ids := make([]netnsutil.ID, len(cands))
+		for i, c := range cands {
+			ids[i] = c.ns.ID()
 		}
-		delete(f.unreadable, file.Name)
-		cands = append(cands, candidate{file: file, ns: o.ns, ifaces: ifaces})
+		owners, err := f.dir.Owners(ids)
+		for i, c := range cands {
+			if err != nil {
+				f.unreadable[c.file.Name] = err
+				continue
+			}
+			delete(f.unreadable, c.file.Name)
+			cands[i].owners = owners[c.ns.ID()]
+		}
 	}
 	for name, o := range f.open {
 		if !listed[name] {
@@ -292,21 +284,17 @@ func (f *sandboxFinder) scan(now time.Time) {
 		}
 	}
 
-	// Which new namespaces hold each request's endpoint, and which
-	// requests claim each namespace.
+	// Which new namespaces hold a process of each request's container,
+	// and which requests claim each namespace.
 	matches := make([][]int, len(live))
 	claims := map[int][]int{}
 	for i, r := range live {
 		for j, c := range cands {
-			if c.file.Born.After(r.since) && holds(c.ifaces, r.mac, r.ip) != "" {
+			if c.file.Born.After(r.since) && slices.Contains(c.owners, r.id) {
 				matches[i] = append(matches[i], j)
 				claims[j] = append(claims[j], i)
 			}
 		}
-	}
-	keys := map[string]int{}
-	for _, r := range live {
-		keys[r.key()]++
 	}
 
 	var still []sandboxRequest
@@ -322,15 +310,16 @@ func (f *sandboxFinder) scan(now time.Time) {
 			}
 			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: %s is in %d new namespaces (%s)",
 				errSandboxAmbiguous, r.describe(), len(m), strings.Join(names, ", "))})
-		case keys[r.key()] > 1 || len(claims[m[0]]) > 1:
-			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: another starting container has an endpoint with %s, or claims the same namespace",
-				errSandboxAmbiguous, r.describe())})
+		case len(claims[m[0]]) > 1:
+			// Processes of two starting containers in one new namespace.
+			f.deliver(sandboxResult{req: r, err: fmt.Errorf("%w: another starting container has a process in the same namespace",
+				errSandboxAmbiguous)})
 		default:
 			c := cands[m[0]]
 			// Ownership passes to the controller.
 			delete(f.open, c.file.Name)
 			f.claimed[c.file.Name] = c.file.Born
-			f.deliver(sandboxResult{req: r, ns: c.ns, file: c.file.Name, iface: holds(c.ifaces, r.mac, r.ip), foundAt: time.Now()})
+			f.deliver(sandboxResult{req: r, ns: c.ns, file: c.file.Name, born: c.file.Born, foundAt: time.Now()})
 		}
 	}
 	f.pending = still
@@ -357,14 +346,4 @@ func (f *sandboxFinder) unreadableSince(since time.Time) string {
 		parts = parts[:most]
 	}
 	return "; new sandbox files that could not be read: " + strings.Join(parts, ", ") + more
-}
-
-// holds returns the name of the interface with mac and ip, or "".
-func holds(ifaces []Interface, mac []byte, ip netip.Addr) string {
-	for _, ifc := range ifaces {
-		if bytes.Equal(ifc.MAC, mac) && slices.Contains(ifc.Addrs, ip) {
-			return ifc.Name
-		}
-	}
-	return ""
 }

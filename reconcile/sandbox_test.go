@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -54,15 +52,12 @@ func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 // starting is a container between its create event and its process.
 type starting struct {
 	FakeContainer
-	ep   Endpoint
 	ns   netnsutil.ID // the namespace runc will create for it
 	file string       // its sandbox file
 }
 
 // create adds a created (not running) container and emits its create
-// event, whose attributes carry the labels as the engine's do. Its
-// endpoint on the test network is listed at once, as network inspect
-// does.
+// event, whose attributes carry the labels as the engine's do.
 func (e *sbxEnv) create(name string, lbls map[string]string) *starting {
 	e.t.Helper()
 	e.n++
@@ -73,15 +68,12 @@ func (e *sbxEnv) create(name string, lbls map[string]string) *starting {
 		attrs[k] = v
 	}
 	attrs["name"], attrs["image"] = name, "dcfw-test:latest"
-	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs})
-	s := &starting{
+	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+	return &starting{
 		FakeContainer: c,
-		ep:            Endpoint{MAC: net.HardwareAddr{0x02, 0x42, 10, 0, 0, byte(e.n)}, IPv4: netip.AddrFrom4([4]byte{10, 0, 0, byte(e.n)})},
 		ns:            netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)},
 		file:          fmt.Sprintf("sbx%03d", e.n),
 	}
-	e.docker.SetEndpoint(sbxNetID, sbxNetName, c.ID, s.ep)
-	return s
 }
 
 func (e *sbxEnv) emit(ev Event) {
@@ -97,15 +89,11 @@ func (e *sbxEnv) connect(s *starting, at time.Time) {
 	e.emit(Event{Kind: EventNetworkConnect, ContainerID: s.ID, NetworkID: sbxNetID, NetworkName: sbxNetName, Time: at})
 }
 
-// sandbox makes the container's sandbox file appear (born at born) and
-// moves its interface in.
+// sandbox makes the container's sandbox file appear (born at born) with
+// the runtime's init process of the container inside.
 func (e *sbxEnv) sandbox(s *starting, born time.Time) {
 	e.dir.Add(s.file, born, s.ns)
-	e.dir.AddInterface(s.file, s.iface())
-}
-
-func (s *starting) iface() Interface {
-	return Interface{Name: "eth0", MAC: s.ep.MAC, Addrs: []netip.Addr{s.ep.IPv4}}
+	e.dir.Enter(s.file, s.ID)
 }
 
 // startProcess runs the container's process in namespace ns and emits the
@@ -144,16 +132,6 @@ func (e *sbxEnv) fallbacks(name string) []observer.LoggedEntry {
 	return out
 }
 
-func (e *sbxEnv) networkInspects() int {
-	n := 0
-	for _, c := range e.docker.Calls() {
-		if strings.HasPrefix(c, "network-inspect ") {
-			n++
-		}
-	}
-	return n
-}
-
 func (e *sbxEnv) startRun() {
 	e.t.Helper()
 	e.run()
@@ -180,7 +158,7 @@ func TestSandboxPathProtectsBeforeTheProcess(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	e.dir.Mount(web.file, web.ns)
 	time.Sleep(5 * time.Millisecond)
-	e.dir.AddInterface(web.file, web.iface())
+	e.dir.Enter(web.file, web.ID)
 
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "the full ruleset in the sandbox namespace", func() bool { return e.tableIn(web.ns) == want })
@@ -193,7 +171,7 @@ func TestSandboxPathProtectsBeforeTheProcess(t *testing.T) {
 		t.Fatalf("protection applied logged %d times, want 1: %v", len(lines), lines)
 	}
 	ctx := lines[0].ContextMap()
-	if ctx["path"] != pathSandbox || ctx["mode"] != string(ModePolicy) || ctx["sandbox"] != web.file || ctx["interface"] != "eth0" {
+	if ctx["path"] != pathSandbox || ctx["mode"] != string(ModePolicy) || ctx["sandbox"] != web.file {
 		t.Errorf("protection line: %v", ctx)
 	}
 	if d, ok := ctx["since_connect"].(time.Duration); !ok || d <= 0 {
@@ -271,8 +249,8 @@ func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 			t.Errorf("no %s: %v", k, ctx)
 		}
 	}
-	if n := e.networkInspects(); n != 0 {
-		t.Errorf("%d network inspects for a container of unknown labels", n)
+	if n := e.dir.Reads(); n != 0 {
+		t.Errorf("%d namespace lookups for a container of unknown labels", n)
 	}
 }
 
@@ -285,9 +263,9 @@ func TestSandboxAmbiguousFallsBack(t *testing.T) {
 	// static addresses on two networks): neither may be trusted.
 	other := netnsutil.ID{Dev: 4, Ino: 4026538888}
 	e.dir.Add("a", at.Add(time.Millisecond), web.ns)
-	e.dir.AddInterface("a", web.iface())
+	e.dir.Enter("a", web.ID)
 	e.dir.Add("b", at.Add(time.Millisecond), other)
-	e.dir.AddInterface("b", web.iface())
+	e.dir.Enter("b", web.ID)
 	e.connect(web, at)
 
 	e.waitLog(zapcore.WarnLevel, "sandbox path cannot protect", 1)
@@ -315,20 +293,19 @@ func TestSandboxAmbiguousFallsBack(t *testing.T) {
 	}
 }
 
-func TestSandboxSameEndpointTwoContainersFallsBack(t *testing.T) {
-	// Two starting containers report the same MAC and IP: one namespace
-	// with it cannot be attributed to either.
+func TestSandboxTwoContainersInOneNewNamespaceFallBack(t *testing.T) {
+	// Processes of two starting containers in one new namespace: it
+	// cannot be attributed to either.
 	e := newSandboxEnv(t)
 	e.startRun()
 	a := e.create("a", webLabels)
 	b := e.create("b", openLabels)
-	e.docker.SetEndpoint(sbxNetID, sbxNetName, b.ID, a.ep)
 	at := time.Now()
 	e.connect(a, at)
 	e.connect(b, at)
-	eventually(t, "both requests made", func() bool { return e.networkInspects() == 2 })
-	time.Sleep(10 * time.Millisecond) // let both reach the finder
+	time.Sleep(10 * time.Millisecond) // let both requests reach the finder
 	e.sandbox(a, time.Now())
+	e.dir.Enter(a.file, b.ID)
 	e.waitLog(zapcore.WarnLevel, "sandbox path cannot protect", 2)
 	if len(e.fw.Writes()) != 0 {
 		t.Errorf("writes: %v", e.fw.Writes())
@@ -341,7 +318,7 @@ func TestSandboxTimeoutFallsBack(t *testing.T) {
 	web := e.create("web", webLabels)
 	e.connect(web, time.Now())
 	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
-	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "did not appear") {
+	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
 	// The namespace shows up too late: the request is gone.
@@ -352,7 +329,7 @@ func TestSandboxTimeoutFallsBack(t *testing.T) {
 	}
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
-	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || !strings.Contains(fmt.Sprint(ctx["fallback"]), "did not appear") {
+	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || !strings.Contains(fmt.Sprint(ctx["fallback"]), "in time") {
 		t.Errorf("protection line: %v", ctx)
 	}
 }
@@ -375,7 +352,7 @@ func TestSandboxProcessStartedFirstFallsBack(t *testing.T) {
 		t.Errorf("protection line: %v", ctx)
 	}
 	// The interface arriving now changes nothing: one write in all.
-	e.dir.AddInterface(web.file, web.iface())
+	e.dir.Enter(web.file, web.ID)
 	time.Sleep(20 * time.Millisecond)
 	if n := len(e.fw.Writes()); n != 1 {
 		t.Errorf("%d writes", n)
@@ -415,9 +392,6 @@ func TestSandboxSkipsWhatThePIDPathWouldNotProtect(t *testing.T) {
 	e.connect(web, at)
 	e.sandbox(web, at.Add(time.Millisecond))
 	eventually(t, "web protected", func() bool { return e.tableIn(web.ns) != "" })
-	if n := e.networkInspects(); n != 1 {
-		t.Errorf("%d network inspects, want 1 (only the managed container in scope)", n)
-	}
 	for _, s := range skipped {
 		if e.tableIn(s.ns) != "" {
 			t.Errorf("%s was written", s.Name)
@@ -437,7 +411,7 @@ func TestSandboxSkipsBrokenLabelsWithOnErrorSkip(t *testing.T) {
 	e.connect(web, at)
 	e.sandbox(web, at.Add(time.Millisecond))
 	eventually(t, "web protected", func() bool { return e.tableIn(web.ns) != "" })
-	if e.tableIn(bad.ns) != "" || e.networkInspects() != 1 {
+	if e.tableIn(bad.ns) != "" {
 		t.Errorf("container with broken labels handled by the fast path under --on-error=skip")
 	}
 }
@@ -468,18 +442,18 @@ func TestSandboxOldAndHostNamespacesAreNeverCandidates(t *testing.T) {
 	e.startRun()
 	web := e.create("web", webLabels)
 	at := time.Now()
-	// A namespace that existed before the connect event (a running
-	// container's), and the host's namespace, both showing the endpoint.
+	// Namespaces that existed before the request (a running container's),
+	// and the host's namespace, each holding a process of the container.
 	old := netnsutil.ID{Dev: 4, Ino: 4026537777}
 	e.dir.Add("old", time.Time{}, old)
-	e.dir.AddInterface("old", web.iface())
-	e.dir.Add("earlier", at.Add(-time.Millisecond), old)
-	e.dir.AddInterface("earlier", web.iface())
+	e.dir.Enter("old", web.ID)
+	e.dir.Add("earlier", at.Add(-time.Minute), old)
+	e.dir.Enter("earlier", web.ID)
 	e.dir.Add("default", at.Add(time.Millisecond), hostNS)
-	e.dir.AddInterface("default", web.iface())
+	e.dir.Enter("default", web.ID)
 	e.connect(web, at)
 	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
-	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "did not appear") {
+	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
 	if w := e.fw.Writes(); len(w) != 0 {
@@ -501,7 +475,7 @@ func (e *sbxEnv) protectDirect(s *starting, file string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c.takeSandboxes([]sandboxResult{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, ns: ns, file: file, iface: "eth0"}})
+	c.takeSandboxes([]sandboxResult{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, ns: ns, file: file}})
 }
 
 func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
@@ -614,7 +588,7 @@ func TestSandboxDieEndsTheSearch(t *testing.T) {
 	eventually(t, "the finder looking", func() bool { return e.dir.Reads() > 0 })
 	e.emit(Event{Kind: EventDie, ContainerID: web.ID})
 	e.waitCycles(1)
-	e.dir.AddInterface(web.file, web.iface())
+	e.dir.Enter(web.file, web.ID)
 	e.waitCycles(2)
 	if len(e.fw.Writes()) != 0 {
 		t.Errorf("a dead container's namespace was written: %v", e.fw.Writes())
@@ -632,11 +606,11 @@ func TestSandboxWatchFailureTurnsTheFastPathOff(t *testing.T) {
 	e.connect(web, time.Now())
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
-	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "fast path off" {
+	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "path before the process off" {
 		t.Errorf("protection line: %v", ctx)
 	}
-	if e.networkInspects() != 0 {
-		t.Error("network inspected with the fast path off")
+	if e.dir.Reads() != 0 {
+		t.Error("namespaces looked at with the fast path off")
 	}
 }
 
@@ -649,7 +623,7 @@ func TestSandboxOffInDryRun(t *testing.T) {
 	e.sandbox(web, at.Add(time.Millisecond))
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "dry run: would apply protection", 1)
-	if e.networkInspects() != 0 || len(e.fw.Writes()) != 0 {
+	if e.dir.Reads() != 0 || len(e.fw.Writes()) != 0 {
 		t.Error("dry run used the fast path")
 	}
 }
@@ -679,14 +653,13 @@ func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
 	since := time.Now()
 	for i := range 5 {
 		dir.Add(fmt.Sprintf("f%d", i), since.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: uint64(100 + i)})
-		f.pending = append(f.pending, sandboxRequest{ctx: ctx, id: fmt.Sprint(i), mac: []byte{2, 0, 0, 0, 0, byte(i)},
-			ip: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), since: since, deadline: since.Add(time.Hour)})
+		f.pending = append(f.pending, sandboxRequest{ctx: ctx, id: fmt.Sprint(i), since: since, deadline: since.Add(time.Hour)})
 	}
 	f.scan(time.Now())
 	if dir.Reads() != 5 || len(got) != 0 {
 		t.Errorf("reads %d, results %v", dir.Reads(), got)
 	}
-	dir.AddInterface("f3", Interface{Name: "eth0", MAC: []byte{2, 0, 0, 0, 0, 3}, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, 3})}})
+	dir.Enter("f3", "3")
 	f.scan(time.Now())
 	if len(got) != 1 || got[0].req.id != "3" || got[0].file != "f3" || got[0].ns == nil || got[0].err != nil {
 		t.Fatalf("results %+v", got)
@@ -738,26 +711,25 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	e.ctrl.endStartup(b.ID)
 }
 
-func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachConnect(t *testing.T) {
+func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachRequest(t *testing.T) {
 	var got []sandboxResult
 	dir, f := newFinderUnderTest(t, &got)
 	t0 := time.Now()
-	mac := []byte{2, 0, 0, 0, 0, 9}
-	ip := netip.AddrFrom4([4]byte{10, 0, 0, 9})
-	// Born after a's connect but before b's: a namespace b cannot own.
+	// Born after a's request but before b's: a namespace b cannot own,
+	// even with b's process inside (what runs there was there before).
 	dir.Add("f", t0.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.AddInterface("f", Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{ip}})
-	early := sandboxRequest{ctx: context.Background(), id: "a", mac: []byte{2, 0, 0, 0, 0, 1}, ip: netip.AddrFrom4([4]byte{10, 0, 0, 1}), since: t0, deadline: t0.Add(time.Hour)}
-	late := sandboxRequest{ctx: context.Background(), id: "b", mac: mac, ip: ip, since: t0.Add(2 * time.Millisecond), deadline: t0.Add(time.Hour)}
+	dir.Enter("f", "b")
+	early := sandboxRequest{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}
+	late := sandboxRequest{ctx: context.Background(), id: "b", since: t0.Add(2 * time.Millisecond), deadline: t0.Add(time.Hour)}
 	f.pending = []sandboxRequest{early, late}
 	f.scan(time.Now())
 	if len(got) != 0 || len(f.pending) != 2 {
 		t.Errorf("results %+v", got)
 	}
-	// Only the IP or only the MAC is not a match either.
+	// A new namespace with a process of a container no one asked for
+	// answers no request.
 	dir.Add("g", t0.Add(3*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 98})
-	dir.AddInterface("g", Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, 8})}})
-	dir.AddInterface("g", Interface{Name: "eth1", MAC: []byte{2, 0, 0, 0, 0, 8}, Addrs: []netip.Addr{ip}})
+	dir.Enter("g", "x")
 	f.scan(time.Now())
 	if len(got) != 0 {
 		t.Errorf("results %+v", got)
@@ -774,8 +746,7 @@ func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
 	t0 := time.Now()
 	dir.AddUnmounted("old", t0.Add(-time.Second)) // before the connect: not named
 	dir.AddUnmounted("f1", t0.Add(time.Millisecond))
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", mac: []byte{2, 0, 0, 0, 0, 1},
-		ip: netip.AddrFrom4([4]byte{10, 0, 0, 1}), since: t0, deadline: t0.Add(time.Second)}}
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Second)}}
 	f.scan(t0.Add(10 * time.Millisecond))
 	f.scan(t0.Add(2 * time.Second))
 	if len(got) != 1 || !errors.Is(got[0].err, errSandboxTimeout) {
@@ -787,8 +758,7 @@ func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
 	}
 	// A file read fine later is not named any more.
 	dir.Mount("f1", netnsutil.ID{Dev: 4, Ino: 71})
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", mac: []byte{2, 0, 0, 0, 0, 2},
-		ip: netip.AddrFrom4([4]byte{10, 0, 0, 2}), since: t0, deadline: t0.Add(time.Second)}}
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", since: t0, deadline: t0.Add(time.Second)}}
 	f.scan(t0.Add(10 * time.Millisecond))
 	f.scan(t0.Add(2 * time.Second))
 	if len(got) != 2 || strings.Contains(got[1].err.Error(), "could not be read") {
@@ -797,35 +767,33 @@ func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
 }
 
 // A namespace handed out stays claimed while no request waits: a request
-// that arrives afterwards but is older than the namespace (its network
-// inspect was slow) for the same MAC and IP (another network) must not
-// get it too.
+// for the same container that arrives afterwards but is older than the
+// namespace (made at its connect event, after the one made at its create
+// event was answered) must not get it a second time.
 func TestSandboxFinderClaimOutlivesAnIdleFinder(t *testing.T) {
 	var got []sandboxResult
 	dir, f := newFinderUnderTest(t, &got)
 	t0 := time.Now()
-	mac := []byte{2, 0, 0, 0, 0, 9}
-	ip := netip.AddrFrom4([4]byte{10, 0, 0, 9})
 	dir.Add("f", t0.Add(2*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.AddInterface("f", Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{ip}})
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", mac: mac, ip: ip, since: t0.Add(time.Millisecond), deadline: t0.Add(time.Hour)}}
+	dir.Enter("f", "a")
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0.Add(time.Millisecond), deadline: t0.Add(time.Hour)}}
 	f.scan(time.Now())
 	if len(got) != 1 || got[0].req.id != "a" || got[0].ns == nil {
 		t.Fatalf("results %+v", got)
 	}
 	got[0].close()
 	f.closeAll() // nothing waits: what run does between requests
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", mac: mac, ip: ip, since: t0, deadline: t0.Add(time.Hour)}}
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}}
 	f.scan(time.Now())
 	if len(got) != 1 {
-		t.Fatalf("the namespace handed to a was found again: %+v", got[1:])
+		t.Fatalf("the namespace handed out was found again: %+v", got[1:])
 	}
 	// The same name used again by a new file is a new candidate.
-	replaceAndScan := func(name string, born time.Time, ino uint64, mac []byte, ip netip.Addr, want string) {
+	replaceAndScan := func(name string, born time.Time, ino uint64, want string) {
 		t.Helper()
 		dir.Remove(name)
 		dir.Add(name, born, netnsutil.ID{Dev: 4, Ino: ino})
-		dir.AddInterface(name, Interface{Name: "eth0", MAC: mac, Addrs: []netip.Addr{ip}})
+		dir.Enter(name, want)
 		n := len(got)
 		f.scan(time.Now())
 		if len(got) != n+1 || got[n].req.id != want || got[n].ns == nil || got[n].ns.ID().Ino != ino {
@@ -833,14 +801,13 @@ func TestSandboxFinderClaimOutlivesAnIdleFinder(t *testing.T) {
 		}
 		got[n].close()
 	}
-	replaceAndScan("f", t0.Add(3*time.Millisecond), 100, mac, ip, "b")
+	replaceAndScan("f", t0.Add(3*time.Millisecond), 100, "a")
 	// So is a file replaced under the same name while it was open as a
 	// candidate: its namespace is read anew, the old one closed.
-	mac2, ip2 := []byte{2, 0, 0, 0, 0, 10}, netip.AddrFrom4([4]byte{10, 0, 0, 10})
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "c", mac: mac2, ip: ip2, since: t0, deadline: t0.Add(time.Hour)}}
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "c", since: t0, deadline: t0.Add(time.Hour)}}
 	dir.Add("g", t0.Add(4*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 200})
 	f.scan(time.Now())
-	replaceAndScan("g", t0.Add(5*time.Millisecond), 201, mac2, ip2, "c")
+	replaceAndScan("g", t0.Add(5*time.Millisecond), 201, "c")
 }
 
 func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
@@ -858,9 +825,7 @@ func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
 	inspects := e.docker.Inspects(web.ID)
 
 	e.emit(Event{Kind: EventDie, ContainerID: web.ID}) // still listed as running
-	s := &starting{FakeContainer: web, ep: Endpoint{MAC: net.HardwareAddr{2, 0x42, 10, 0, 0, 77}, IPv4: netip.MustParseAddr("10.0.0.77")},
-		ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
-	e.docker.SetEndpoint(sbxNetID, sbxNetName, web.ID, s.ep)
+	s := &starting{FakeContainer: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
 	at := time.Now()
 	e.connect(s, at)
 	e.sandbox(s, at.Add(time.Millisecond))
@@ -915,13 +880,13 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.queue.connected() // a resync is due
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", iface: "eth0", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
 	c.drainSandboxes()
 	if e.tableIn(web.ns) != "" {
 		t.Fatal("answer taken while a resync was due")
 	}
 	c.queue.take()
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", iface: "eth0", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
 	c.reconcileNow(t)
 	if e.tableIn(web.ns) != policyTable(t, webLabels, web.ID) {
 		t.Error("answer not taken during the cycle")
