@@ -87,7 +87,16 @@ func loadCompose(t *testing.T) *composeSvc {
 	if len(f.Services) != 1 || f.Services[composeService] == nil {
 		t.Fatalf("%s: want exactly one service, %q; have %d", composePath, composeService, len(f.Services))
 	}
-	return f.Services[composeService]
+	svc := f.Services[composeService]
+	// The image and the container's name are variables (scripts/run.sh
+	// can deploy under other names beside a running deployment): their
+	// defaults are what a user gets.
+	for _, v := range []*string{&svc.Image, &svc.ContainerName} {
+		if *v, err = interpolateUnset(*v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc
 }
 
 // clone returns a deep copy, for variants with one setting changed.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,8 +11,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-
-	"github.com/dcfw/dcfw/internal/testenv"
 )
 
 // runScriptTimeout bounds `bash scripts/run.sh`: a Go build, an image
@@ -19,29 +18,25 @@ import (
 // already there (scripts/test.sh installed them).
 const runScriptTimeout = 5 * time.Minute
 
-// The README's first command, as written: `bash scripts/run.sh` builds
-// dcfw, starts it with deploy/docker-compose.yml (container "dcfw",
-// image dcfw:latest) and returns once it runs; the deployment it leaves
-// protects a container that was already running and one started
-// afterwards; `bash scripts/run.sh down` removes it. The deployment is
-// scoped (DCFW_ONLY_LABEL, which the compose file passes on) to this
-// test's containers, so that it touches nothing else on the engine.
+// The README's first command: `bash scripts/run.sh` builds dcfw, starts it
+// with deploy/docker-compose.yml and returns once it runs; the deployment
+// it leaves protects a container that was already running and one started
+// afterwards; `bash scripts/run.sh down` removes it. A user's deployment
+// (container "dcfw", image dcfw:latest, project dcfw) may run beside the
+// tests: this one has its own names (DCFW_PROJECT, DCFW_CONTAINER,
+// DCFW_IMAGE, which the script and the compose file take) and leaves that
+// one as it was. It is scoped (DCFW_ONLY_LABEL, which the compose file
+// passes on) to this test's containers.
 func TestDeployReadmeRunCommand(t *testing.T) {
 	h := Setup(t)
 	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The script's names are fixed: a deployment that is already there is
-	// somebody's, and this test must not replace or remove it.
-	ctx, cancel := h.ctx()
-	defer cancel()
-	if _, err := h.Docker().ContainerInspect(ctx, "dcfw", client.ContainerInspectOptions{}); err == nil {
-		testenv.SkipOrFail(t, `a container named "dcfw" exists (a real deployment?); this test runs scripts/run.sh, which would replace it`)
-	}
-	if _, err := h.Docker().ImageInspect(ctx, "dcfw:latest"); err == nil {
-		testenv.SkipOrFail(t, "the image dcfw:latest exists; this test runs scripts/run.sh, which would rebuild it")
-	}
+	project := "dcfw-e2e-" + h.RunID()
+	name := project + "-dcfw"
+	image := project + ":latest"
+	userDeployment := deploymentState(t, h, "dcfw")
 
 	scope := "dcfw-e2e.readme-run"
 	run := func(timeout time.Duration, args ...string) (string, error) {
@@ -49,7 +44,8 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", append([]string{"scripts/run.sh"}, args...)...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "DCFW_ONLY_LABEL="+scope+"="+h.RunID())
+		cmd.Env = append(os.Environ(), "DCFW_ONLY_LABEL="+scope+"="+h.RunID(),
+			"DCFW_PROJECT="+project, "DCFW_CONTAINER="+name, "DCFW_IMAGE="+image)
 		cmd.WaitDelay = 10 * time.Second
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -60,8 +56,11 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := h.Docker().ImageRemove(ctx, "dcfw:latest", client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+		if _, err := h.Docker().ImageRemove(ctx, image, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
 			t.Errorf("remove the image scripts/run.sh built: %v", err)
+		}
+		if got := deploymentState(t, h, "dcfw"); got != userDeployment {
+			t.Errorf("a deployment named dcfw was %q before the test, %q after", userDeployment, got)
 		}
 	})
 
@@ -85,11 +84,11 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 	if !strings.Contains(out, "dcfw runs") {
 		t.Errorf("bash scripts/run.sh did not say dcfw runs:\n%s", indent(out))
 	}
-	dcfw := &Container{h: h, ID: "dcfw", Name: "dcfw"}
-	if info := dcfw.Inspect(); !info.State.Running || info.Config.Image != "dcfw:latest" ||
+	dcfw := &Container{h: h, ID: name, Name: name}
+	if info := dcfw.Inspect(); !info.State.Running || info.Config.Image != image ||
 		!strings.HasPrefix(filepath.Base(info.Config.Entrypoint[0]), "dcfw") {
-		t.Fatalf("after scripts/run.sh: container dcfw running=%v, image %q, entrypoint %v; want the compose deployment running",
-			info.State.Running, info.Config.Image, info.Config.Entrypoint)
+		t.Fatalf("after scripts/run.sh: container %s running=%v, image %q, entrypoint %v; want the compose deployment running",
+			name, info.State.Running, info.Config.Image, info.Config.Entrypoint)
 	}
 
 	after := h.RunContainer(ContainerSpec{Name: "after", Network: n, Cmd: Serve(80, 81), Labels: webLabels()})
@@ -106,4 +105,19 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 	// Outside the scope: this run's peer, labelled by nobody, and nothing
 	// else on the engine.
 	expectNoTable(t, peer)
+}
+
+// deploymentState describes container name as a user sees it: its ID,
+// image, state and start time ("absent" if there is none), so that a test
+// can show it left a deployment untouched.
+func deploymentState(t *testing.T, h *Harness, name string) string {
+	t.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	res, err := h.Docker().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil {
+		return "absent"
+	}
+	c := res.Container
+	return fmt.Sprintf("%.12s image %s (%s) %s since %s", c.ID, c.Config.Image, c.Image, c.State.Status, c.State.StartedAt)
 }

@@ -27,6 +27,13 @@ source scripts/test.sh
 # How long to wait for dcfw's first reconcile.
 START_TIMEOUT=30
 
+# The names of the deployment: the compose project, and the container and
+# image (deploy/docker-compose.yml reads DCFW_CONTAINER and DCFW_IMAGE).
+# Other names deploy a second copy beside a running one.
+PROJECT=${DCFW_PROJECT:-dcfw}
+export DCFW_CONTAINER=${DCFW_CONTAINER:-dcfw}
+export DCFW_IMAGE=${DCFW_IMAGE:-dcfw:latest}
+
 # COMPOSE is set to the compose command line, installing one if needed.
 find_compose() {
 	if docker compose version >/dev/null 2>&1; then
@@ -38,29 +45,29 @@ find_compose() {
 		have docker-compose || die "docker-compose is still missing after installing it"
 		COMPOSE=(docker-compose)
 	fi
-	COMPOSE+=(-p dcfw -f deploy/docker-compose.yml)
+	COMPOSE+=(-p "$PROJECT" -f deploy/docker-compose.yml)
 }
 
 # wait_started waits for dcfw's initial reconcile, or its exit.
 wait_started() {
 	local i status
 	for ((i = 0; i < START_TIMEOUT; i++)); do
-		status=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' dcfw 2>/dev/null || echo missing)
-		if docker logs dcfw 2>&1 | grep -q 'initial reconcile'; then
-			docker logs dcfw 2>&1 | tail -n 20
-			say "dcfw runs (docker logs -f dcfw to follow it)"
+		status=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' "$DCFW_CONTAINER" 2>/dev/null || echo missing)
+		if docker logs "$DCFW_CONTAINER" 2>&1 | grep -q 'initial reconcile'; then
+			docker logs "$DCFW_CONTAINER" 2>&1 | tail -n 20
+			say "dcfw runs (docker logs -f $DCFW_CONTAINER to follow it)"
 			return 0
 		fi
 		case $status in
 		running\ *\ 0) ;;
 		*)
-			docker logs dcfw 2>&1 | tail -n 30 >&2 || true
+			docker logs "$DCFW_CONTAINER" 2>&1 | tail -n 30 >&2 || true
 			die "dcfw did not start (state: $status); its log is above"
 			;;
 		esac
 		sleep 1
 	done
-	docker logs dcfw 2>&1 | tail -n 30 >&2 || true
+	docker logs "$DCFW_CONTAINER" 2>&1 | tail -n 30 >&2 || true
 	die "dcfw did not finish its first reconcile within ${START_TIMEOUT}s; its log is above"
 }
 

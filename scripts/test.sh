@@ -9,12 +9,19 @@
 #
 #   gofmt     every Go file is formatted
 #   vet       go vet ./...
-#   test      go test ./...: unit tests, kernel tests (real network
-#             namespaces, real nftables) and end-to-end tests (real engine,
-#             real containers) in one run
+#   test      go test of every package but e2e: unit tests and kernel
+#             tests (real network namespaces, real nftables)
+#   e2e-ENGINE
+#             go test ./e2e: end-to-end tests (real engine, real
+#             containers), once per engine of DCFW_ENGINES, one after the
+#             other (scripts/engines.sh): Debian's Docker 20.10 with
+#             docker-compose 1.29, and the current engine (moby daemon
+#             v2, API 1.56) with Compose v2, built once and cached
 #   fuzz      a short run of every fuzz target (go test -fuzz)
 #
-# and prints a summary. It exits non-zero if any step failed.
+# and prints a summary. It exits non-zero if any step failed. The engine
+# that ran before is running again at the end (a deployment on it comes
+# back with its restart policy).
 #
 # The CI variable is passed through untouched: with CI set, a test that
 # cannot run here (no root, no engine) fails instead of skipping.
@@ -22,13 +29,17 @@
 # Knobs (environment): DCFW_GO_TEST_TIMEOUT (default 60m), DCFW_FUZZTIME
 # (per fuzz target, default 20s; 0 skips fuzzing), DCFW_TEST_LOG_DIR (where
 # logs go; default a fresh directory under /tmp), DCFW_GO_TEST_FLAGS (extra
-# flags for go test, e.g. "-run TestX"; default none).
+# flags for go test, e.g. "-run TestX"; default none), DCFW_ENGINES (the
+# engines the e2e suite runs on, in order; default "debian current"; e.g.
+# DCFW_ENGINES=current for the current engine alone).
 set -euo pipefail
 
+# shellcheck source=scripts/engines.sh
+. "$(dirname "${BASH_SOURCE[0]}")/engines.sh"
+
+ENGINES=${DCFW_ENGINES:-debian current}
 GO_TEST_TIMEOUT=${DCFW_GO_TEST_TIMEOUT:-60m}
 FUZZTIME=${DCFW_FUZZTIME:-20s}
-# How long to wait for a Docker engine this script started.
-DOCKER_START_TIMEOUT=60
 # Go modules this old or newer can fetch the toolchain go.mod asks for
 # (GOTOOLCHAIN, through the module proxy).
 GO_MIN_FOR_TOOLCHAIN_SWITCH=1.21
@@ -81,6 +92,11 @@ ensure_packages() {
 	done
 	# The Go module proxy is reached over HTTPS.
 	[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+	# What the current engine's build and the debian engine's compose need.
+	local p
+	for p in "${ENGINE_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 		apt_install "${missing[@]}"
@@ -205,58 +221,9 @@ ensure_kernel_modules() {
 
 # ------------------------------------------------------------------ Docker
 
-docker_up() { docker info >/dev/null 2>&1; }
-
-pid_is_dockerd() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = dockerd ]; }
-
-running_dockerd() {
-	local p
-	for p in /proc/[0-9]*; do
-		if [ "$(cat "$p/comm" 2>/dev/null)" = dockerd ]; then
-			basename "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
+# ensure_docker starts Debian's engine if none answers (scripts/engines.sh).
 ensure_docker() {
-	if docker_up; then
-		return 0
-	fi
-	local started_pid="" log=""
-	if [ -d /run/systemd/system ] && have systemctl; then
-		say "starting the Docker engine (systemctl start docker)"
-		systemctl start docker || note "systemctl start docker failed; waiting anyway"
-	elif started_pid=$(running_dockerd); then
-		say "dockerd (pid $started_pid) runs but does not answer yet; waiting"
-	else
-		# A PID file left by a dockerd that died makes a new one refuse to
-		# start ("pid file found, ensure docker is not running").
-		if [ -f /var/run/docker.pid ] && ! pid_is_dockerd "$(cat /var/run/docker.pid)"; then
-			note "removing stale /var/run/docker.pid"
-			rm -f /var/run/docker.pid
-		fi
-		log=/tmp/dcfw-dockerd.log
-		say "starting the Docker engine: dockerd (log: $log)"
-		# Its own session: it outlives this script and a ^C to the tests.
-		setsid nohup dockerd >"$log" 2>&1 </dev/null &
-		started_pid=$!
-	fi
-	local i
-	for ((i = 0; i < DOCKER_START_TIMEOUT; i++)); do
-		if docker_up; then
-			note "engine up after ${i}s"
-			return 0
-		fi
-		if [ -n "$log" ] && ! kill -0 "$started_pid" 2>/dev/null; then
-			tail -n 30 "$log" >&2 || true
-			die "dockerd exited at start (log above, full log in $log)"
-		fi
-		sleep 1
-	done
-	[ -z "$log" ] || tail -n 30 "$log" >&2 || true
-	die "the Docker engine did not answer within ${DOCKER_START_TIMEOUT}s"
+	engine_up || engine_start debian
 }
 
 # Docker's sandbox directory is mounted into dcfw's container with rslave
@@ -316,8 +283,27 @@ check_gofmt() {
 run_go_test() {
 	# -v so the log shows every test (and the summary can count them);
 	# the output of each package still comes out in one piece.
+	local pkgs
+	mapfile -t pkgs < <(go list ./... | grep -v '/e2e$')
 	# shellcheck disable=SC2086
-	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} ./... 2>&1 | tee "$LOG_DIR/go-test.log"
+	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} "${pkgs[@]}" 2>&1 | tee "$LOG_DIR/go-test.log"
+}
+
+# run_e2e ENGINE runs the end-to-end suite against ENGINE.
+run_e2e() {
+	local engine=$1
+	engine_use "$engine"
+	ensure_shared_netns_mount
+	say "e2e on the $engine engine: Docker $(engine_describe), compose: $(compose_version)"
+	# shellcheck disable=SC2086
+	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} ./e2e/ 2>&1 | tee "$LOG_DIR/go-test-e2e-$engine.log"
+}
+
+compose_version() {
+	if docker compose version --short 2>/dev/null; then
+		return 0
+	fi
+	docker-compose version --short 2>/dev/null || echo none
 }
 
 # fuzz_targets prints "package-dir FuzzName" for every fuzz target.
@@ -377,12 +363,13 @@ run_fuzz() {
 
 summary() {
 	local passed=0 failed_tests=0 skipped=0 pkg_ok=0 pkg_fail=0 i
-	if [ -f "$LOG_DIR/go-test.log" ]; then
-		passed=$(grep -cE '^ *--- PASS' "$LOG_DIR/go-test.log" || true)
-		failed_tests=$(grep -cE '^ *--- FAIL' "$LOG_DIR/go-test.log" || true)
-		skipped=$(grep -cE '^ *--- SKIP' "$LOG_DIR/go-test.log" || true)
-		pkg_ok=$(grep -cE '^ok ' "$LOG_DIR/go-test.log" || true)
-		pkg_fail=$(grep -cE '^FAIL\s' "$LOG_DIR/go-test.log" || true)
+	local logs=("$LOG_DIR"/go-test*.log)
+	if [ -f "${logs[0]}" ]; then
+		passed=$(cat "${logs[@]}" | grep -cE '^ *--- PASS' || true)
+		failed_tests=$(cat "${logs[@]}" | grep -cE '^ *--- FAIL' || true)
+		skipped=$(cat "${logs[@]}" | grep -cE '^ *--- SKIP' || true)
+		pkg_ok=$(cat "${logs[@]}" | grep -cE '^ok ' || true)
+		pkg_fail=$(cat "${logs[@]}" | grep -cE '^FAIL\s' || true)
 	fi
 	echo
 	say "summary (log: $LOG_DIR)"
@@ -395,11 +382,11 @@ summary() {
 	done
 	if [ "$skipped" -gt 0 ]; then
 		note "skipped tests:"
-		grep -E '^ *--- SKIP' "$LOG_DIR/go-test.log" | sed 's/^ */      /' || true
+		grep -HE '^ *--- SKIP' "${logs[@]}" | sed 's|^.*/go-test||; s/^ */      /' || true
 	fi
 	if [ "$failed_tests" -gt 0 ]; then
 		note "failed tests:"
-		grep -E '^ *--- FAIL' "$LOG_DIR/go-test.log" | sed 's/^ */      /' || true
+		grep -HE '^ *--- FAIL' "${logs[@]}" | sed 's|^.*/go-test||; s/^ */      /' || true
 	fi
 	note "total time: $(($(date +%s) - SCRIPT_START))s"
 	echo "tests: $passed passed, $failed_tests failed, $skipped skipped"
@@ -416,14 +403,30 @@ main() {
 	ensure_packages
 	ensure_go
 	ensure_kernel_modules
+	local before engine
+	before=$(engine_which)
+	case " $ENGINES " in
+	*" current "*) install_current_engine ;;
+	esac
 	ensure_docker
 	ensure_shared_netns_mount
-	say "Docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo '?')"
+	say "Docker engine $(engine_describe), running before: $before; e2e engines: $ENGINES"
 
 	run_step gofmt check_gofmt
 	run_step vet go vet ./...
 	run_step test run_go_test
+	for engine in $ENGINES; do
+		run_step "e2e-$engine" run_e2e "$engine"
+	done
 	run_step fuzz run_fuzz
+	case $before in
+	debian | current)
+		if [ "$(engine_which)" != "$before" ]; then
+			say "starting the $before engine again, as it ran before"
+			engine_use "$before"
+		fi
+		;;
+	esac
 	summary
 	return $failed
 }
