@@ -28,7 +28,7 @@ func (p *ruleParser) parseAddrList(s string, off int) ([]addrAt, bool) {
 		eoff := pos
 		pos += len(e) + 1
 		if e == "" {
-			p.fail(eoff, e, ErrValue, fmt.Sprintf("empty element in address list %q", s), "")
+			p.fail(eoff, e, ErrValue, fmt.Sprintf("empty element in address list %s", quoteTok(s)), "")
 			ok = false
 			continue
 		}
@@ -44,7 +44,7 @@ func (p *ruleParser) parseAddrList(s string, off int) ([]addrAt, bool) {
 		out = append(out, a)
 	}
 	if anyAt >= 0 && len(elems) > 1 {
-		p.fail(anyAt, s[anyAt-off:anyAt-off+3], ErrValue, fmt.Sprintf("any combined with other addresses in %q", s),
+		p.fail(anyAt, s[anyAt-off:anyAt-off+3], ErrValue, fmt.Sprintf("any combined with other addresses in %s", quoteTok(s)),
 			"any already means every address")
 		return nil, false
 	}
@@ -57,17 +57,17 @@ func (p *ruleParser) parseAddrList(s string, off int) ([]addrAt, bool) {
 // addresses are rejected (see the package documentation).
 func (p *ruleParser) parseAddr(e string, off int) (addrAt, bool) {
 	if i := strings.IndexByte(e, '%'); i >= 0 {
-		p.fail(off+i, e[i:], ErrValue, fmt.Sprintf("zone in address %q", e), "zones are not allowed")
+		p.fail(off+i, e[i:], ErrValue, fmt.Sprintf("zone in address %s", quoteTok(e)), "zones are not allowed")
 		return addrAt{}, false
 	}
 	addrPart, bitsPart, hasBits := strings.Cut(e, "/")
 	addr, err := netip.ParseAddr(addrPart)
 	if err != nil {
-		p.fail(off, addrPart, ErrValue, fmt.Sprintf("invalid %s %q", addrKind(addrPart), addrPart), "")
+		p.fail(off, addrPart, ErrValue, fmt.Sprintf("invalid %s %s", addrKind(addrPart), quoteTok(addrPart)), "")
 		return addrAt{}, false
 	}
 	if addr.Is4In6() {
-		p.fail(off, addrPart, ErrValue, fmt.Sprintf("IPv4-mapped IPv6 address %q", addrPart),
+		p.fail(off, addrPart, ErrValue, fmt.Sprintf("IPv4-mapped IPv6 address %s", quoteTok(addrPart)),
 			fmt.Sprintf("it never appears in packets; write the IPv4 address %s", addr.Unmap()))
 		return addrAt{}, false
 	}
@@ -78,7 +78,7 @@ func (p *ruleParser) parseAddr(e string, off int) (addrAt, bool) {
 			n, ok = parseDecimal(bitsPart, uint64(addr.BitLen()))
 		}
 		if !ok {
-			p.fail(off+len(addrPart), e[len(addrPart):], ErrValue, fmt.Sprintf("invalid prefix length %q", e[len(addrPart):]),
+			p.fail(off+len(addrPart), e[len(addrPart):], ErrValue, fmt.Sprintf("invalid prefix length %s", quoteTok(e[len(addrPart):])),
 				fmt.Sprintf("%s allows /0 to /%d", familyName(addr), addr.BitLen()))
 			return addrAt{}, false
 		}

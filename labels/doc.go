@@ -18,6 +18,8 @@
 // (in any case, so DCFW.input.policy too) is an error (ErrUnknownLabel)
 // with a "did you mean" suggestion, because an ignored typo could leave a
 // container open. Keys are otherwise case-sensitive, as Docker labels are.
+// Keys that only look like dcfw labels (dcfw-enable, a leading space) are
+// not read; NearMisses reports them.
 //
 // # Rule grammar
 //
@@ -75,16 +77,47 @@
 //
 // # Errors
 //
-// Parse and ParseRule return an Errors: every problem found, sorted by label
+// Parse and ParseRule return an Errors: the problems found, sorted by label
 // key, each an *Error with the key, the full label value, the byte offset
 // and text of the offending token, a message, an optional hint and "did you
 // mean", and a sentinel for errors.Is (ErrUnknownLabel, ErrRuleNumber,
-// ErrDuplicateRule, ErrSyntax, ErrValue, ErrConflict). Error() renders
+// ErrDuplicateRule, ErrSyntax, ErrValue, ErrConflict, ErrValueTooLong,
+// ErrTooManyRules, ErrTooManyErrors). Error() renders
 //
 //	dcfw.input.rule.1: "allow proto tcp frm 10.0.0.1": unknown keyword "frm" at column 17 (did you mean "from"?)
 //
 // Columns count characters from 1. The container's name is for the caller
 // to add.
+//
+// # Hostile labels
+//
+// Labels are attacker-controlled: an image's own LABELs end up on its
+// containers. So the work of Parse, the number of its errors and the size
+// of their messages are bounded by these limits, not by the input:
+//
+//   - MaxValueLen (4 KiB): a longer value is one ErrValueTooLong error,
+//     pointing at where it goes over the limit; its text is not read.
+//   - MaxRulesPerChain (1,000) rule labels per direction: the first 1,000
+//     in rule-number order are read, the others are one ErrTooManyRules.
+//   - MaxErrorsPerLabel (3): the leftmost errors of a label are kept, and an
+//     ErrTooManyErrors says "… and 9 more errors in this label" and points at
+//     the next one. The parser only counts errors past the limit.
+//   - MaxErrors (20) per Parse: Parse reads labels in key order and stops
+//     when it has this many; the last error (Key "", ErrTooManyErrors) says
+//     how many errors were not shown and how many labels not checked.
+//   - Messages quote keys, values and tokens with Quote, so control
+//     characters, C1, bidi controls and zero-width or other invisible
+//     characters show as escapes (\u202e) and never reach a log raw; a key
+//     is shown up to about 100 bytes, a token up to 64, and a long value as
+//     an excerpt around the offending token (the column still counts in
+//     the whole value). One line is at most about 1 KiB.
+//
+// Quote and SafeText are for the caller's own log fields (container names,
+// label keys). NearMisses finds keys that were meant to be dcfw labels but
+// are not (DCFW.enable, dcfw-output.policy, " dcfw.enable", a zero-width
+// space in the prefix): Parse ignores them, which could leave a container
+// open, so the caller should warn about them, also for an Unmanaged
+// container.
 //
 // # Be aware
 //
@@ -97,7 +130,7 @@
 //     the next keyword; conflicts (families, port with icmp) are only
 //     checked in a rule without other errors. So fixing one error can
 //     reveal another in the same rule. Errors in different labels are all
-//     reported.
+//     reported, up to the limits above.
 //   - IPv4-mapped IPv6 addresses (::ffff:10.0.0.1) are rejected rather than
 //     unmapped: they never appear in packets on the wire, so an IPv6 rule
 //     with one would silently never match, and unmapping would silently

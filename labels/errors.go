@@ -3,7 +3,6 @@ package labels
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,6 +29,16 @@ var (
 	// other (IPv4 and IPv6 in one rule, icmp with an IPv6 address, port with
 	// a protocol that has no ports).
 	ErrConflict = errors.New("conflicting rule parts")
+	// ErrValueTooLong: a label value is longer than MaxValueLen. It is the
+	// only error reported for that label: its text is not read.
+	ErrValueTooLong = errors.New("label value too long")
+	// ErrTooManyRules: one direction has more than MaxRulesPerChain rule
+	// labels. The ones over the limit are not read.
+	ErrTooManyRules = errors.New("too many rule labels")
+	// ErrTooManyErrors: more problems were found than are kept
+	// (MaxErrorsPerLabel per label, MaxErrors per Parse); this error says
+	// how many were left out. Its presence means the list is incomplete.
+	ErrTooManyErrors = errors.New("too many errors")
 )
 
 // Error is one problem in a container's dcfw labels. It names the label key,
@@ -47,7 +56,8 @@ type Error struct {
 	Offset int
 	// Token is the offending text as written: a word of the rule, a list
 	// element, or the offending part of the key when Offset is -1. It is
-	// empty when something is missing at the end of Value.
+	// empty when something is missing at the end of Value, and for
+	// ErrValueTooLong, whose Offset is where Value goes over MaxValueLen.
 	Token string
 	// Msg says what is wrong, for a person.
 	Msg string
@@ -72,29 +82,38 @@ func (e *Error) Column() int {
 //
 //	dcfw.input.rule.1: "allow proto tcp frm 10.0.0.1": unknown keyword "frm" at column 17 (did you mean "from"?)
 //
-// The container is not named: the caller adds it.
+// The container is not named: the caller adds it. Everything taken from the
+// labels is quoted with Quote, so the line holds no control, bidi or
+// invisible character, and is bounded: a key is cut to about 100 bytes and
+// a long value (over 400 bytes quoted) is shown as an excerpt around the
+// token, "…" marking the cuts; the column still counts in the whole value.
+// An error of Parse or ParseRule renders in at most about 1 KiB.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Key != "" {
-		b.WriteString(e.Key)
+		b.WriteString(showKey(e.Key))
 		b.WriteString(": ")
 	}
 	col := e.Column()
 	if col > 0 {
-		b.WriteString(quoteValue(e.Value))
+		b.WriteString(quoteExcerpt(e.Value, e.Offset))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
 	if col > 0 {
 		fmt.Fprintf(&b, " at column %d", col)
 	}
+	sugg := ""
+	if e.Suggestion != "" {
+		sugg = "did you mean " + Quote(e.Suggestion, maxQuotedSuggestion) + "?"
+	}
 	switch {
-	case e.Hint != "" && e.Suggestion != "":
-		fmt.Fprintf(&b, " (%s; did you mean %q?)", e.Hint, e.Suggestion)
+	case e.Hint != "" && sugg != "":
+		fmt.Fprintf(&b, " (%s; %s)", e.Hint, sugg)
 	case e.Hint != "":
 		fmt.Fprintf(&b, " (%s)", e.Hint)
-	case e.Suggestion != "":
-		fmt.Fprintf(&b, " (did you mean %q?)", e.Suggestion)
+	case sugg != "":
+		fmt.Fprintf(&b, " (%s)", sugg)
 	}
 	return b.String()
 }
@@ -102,18 +121,80 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel, for errors.Is.
 func (e *Error) Unwrap() error { return e.Err }
 
-// quoteValue quotes a label value for an error message so that it stays
-// readable and unambiguous on one log line: plain double quotes when the
-// value needs no escaping, back quotes when it contains double quotes (rule
-// comments do), Go escapes only when it has control or invalid characters.
-func quoteValue(s string) string {
-	if q := strconv.Quote(s); q == `"`+s+`"` {
+// Bounds of what an error message shows of the labels, in bytes of the
+// quoted text. They keep one Error() line around 1 KiB whatever the input.
+const (
+	maxQuotedKey        = 100 // a label key
+	maxQuotedValue      = 400 // a whole value; longer ones are excerpted
+	maxQuotedExcerpt    = 160 // an excerpt of a long value
+	excerptBefore       = 40  // bytes of context before the token in an excerpt
+	maxQuotedToken      = 64  // a token or list quoted in a message
+	maxQuotedSuggestion = 80  // a "did you mean"
+)
+
+// showKey prints a label key: bare when that is unambiguous (printable
+// ASCII without spaces or quotes, as keys normally are), quoted otherwise,
+// so that " dcfw.enable" or a key with a zero-width space shows what it is.
+func showKey(key string) string {
+	if len(key) > 0 && len(key) <= maxQuotedKey-2 && plainKey(key) {
+		return key
+	}
+	return Quote(key, maxQuotedKey)
+}
+
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == '`' {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteValue quotes (part of) a label value for an error message so that it
+// stays readable and unambiguous on one log line: plain double quotes when
+// the value needs no escaping, back quotes when it contains double quotes
+// or backslashes (rule comments do) but nothing else to escape, Go escapes
+// otherwise (see Quote). The result is at most limit bytes; cut reports
+// whether s had to be cut for that.
+func quoteValue(s string, limit int) (q string, cut bool) {
+	if len(s)+2 <= limit && strings.ContainsAny(s, `"\`) && !strings.Contains(s, "`") && allShown(s) {
+		return "`" + s + "`", false
+	}
+	return escape(s, limit, true)
+}
+
+// quoteTok quotes a token or list of a rule inside a message.
+func quoteTok(s string) string { return Quote(s, maxQuotedToken) }
+
+// quoteWord quotes a one-word value (dcfw.enable, a policy) inside a
+// message, like a whole value but shorter.
+func quoteWord(s string) string {
+	q, _ := quoteValue(s, maxQuotedToken)
+	return q
+}
+
+// quoteExcerpt quotes value for an error at byte offset off: whole when it
+// fits maxQuotedValue, otherwise from a little before off on, cut to
+// maxQuotedExcerpt, with "…" where it was cut.
+func quoteExcerpt(value string, off int) string {
+	q, cut := quoteValue(value, maxQuotedValue)
+	if !cut {
 		return q
 	}
-	if strconv.CanBackquote(s) {
-		return "`" + s + "`"
+	start := 0
+	if off > excerptBefore {
+		start = off - excerptBefore
+		for start < off && !utf8.RuneStart(value[start]) {
+			start++
+		}
 	}
-	return strconv.Quote(s)
+	if start == 0 {
+		q, _ = escape(value, maxQuotedExcerpt, true)
+		return q
+	}
+	q, _ = escape(value[start:], maxQuotedExcerpt-len(ellipsis), true)
+	return `"` + ellipsis + q[1:]
 }
 
 // Errors is every problem found in one call of Parse or ParseRule, sorted by

@@ -3,6 +3,7 @@ package labels
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,26 @@ func TestErrorRendering(t *testing.T) {
 		{"value with quotes and back quotes is escaped",
 			&Error{Key: "k", Value: "deny comment \"`\"", Offset: 0, Token: "deny", Msg: "m", Err: ErrValue},
 			"k: \"deny comment \\\"`\\\"\": m at column 1"},
+		{"key with a zero-width space is quoted",
+			&Error{Key: "dcfw.en\u200bable", Value: "true", Offset: -1, Token: "dcfw.en\u200bable",
+				Msg: "unknown label", Suggestion: "dcfw.enable", Err: ErrUnknownLabel},
+			`"dcfw.en\u200bable": unknown label (did you mean "dcfw.enable"?)`},
+		{"key with a trailing space is quoted",
+			&Error{Key: "dcfw.enable ", Value: "true", Offset: -1, Msg: "unknown label", Err: ErrUnknownLabel},
+			`"dcfw.enable ": unknown label`},
+		{"value with quotes and a bidi override is escaped, not back-quoted",
+			&Error{Key: "k", Value: "deny comment \"a\u202eb\"", Offset: 0, Token: "deny", Msg: "m", Err: ErrValue},
+			`k: "deny comment \"a\u202eb\"": m at column 1`},
+		{"value with a tab is escaped",
+			&Error{Key: "k", Value: "deny\tcomment \"x", Offset: 13, Token: `"x`, Msg: "m", Err: ErrSyntax},
+			`k: "deny\tcomment \"x": m at column 14`},
+		{"a long value is an excerpt around the token, the column in the whole value",
+			&Error{Key: "k", Value: strings.Repeat("a ", 250) + "frm" + strings.Repeat(" b", 250), Offset: 500, Token: "frm",
+				Msg: `unknown keyword "frm"`, Err: ErrSyntax},
+			`k: "…` + strings.Repeat("a ", 20) + "frm" + strings.Repeat(" b", 54) + " …" + `": unknown keyword "frm" at column 501`},
+		{"a suggestion is quoted safely",
+			&Error{Key: "k", Value: "v", Offset: -1, Msg: "m", Suggestion: "a\nb", Err: ErrValue},
+			`k: m (did you mean "a\nb"?)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.err.Error(); got != tc.want {

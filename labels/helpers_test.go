@@ -29,6 +29,10 @@ func port(p uint16) PortRange      { return PortRange{Lo: p, Hi: p} }
 func span(lo, hi uint16) PortRange { return PortRange{Lo: lo, Hi: hi} }
 func allErrors(err error) []*Error { var es Errors; errors.As(err, &es); return es }
 
+// sentinels are every sentinel an *Error may wrap.
+var sentinels = []error{ErrUnknownLabel, ErrRuleNumber, ErrDuplicateRule, ErrSyntax, ErrValue, ErrConflict,
+	ErrValueTooLong, ErrTooManyRules, ErrTooManyErrors}
+
 // checkErrorInvariants checks what every *Error promises: it points into its
 // value at exactly its token, and wraps one of the sentinels.
 func checkErrorInvariants(t testing.TB, err error) {
@@ -58,7 +62,7 @@ func checkErrorInvariants(t testing.TB, err error) {
 			t.Fatalf("error without message: %#v", e)
 		}
 		known := false
-		for _, s := range []error{ErrUnknownLabel, ErrRuleNumber, ErrDuplicateRule, ErrSyntax, ErrValue, ErrConflict} {
+		for _, s := range sentinels {
 			if errors.Is(e, s) {
 				known = true
 			}

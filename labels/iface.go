@@ -22,7 +22,7 @@ func checkIface(name string) (msg, hint string) {
 	stem, wildcard := strings.CutSuffix(name, "*")
 	switch {
 	case name == "*" || strings.EqualFold(name, "any"):
-		return fmt.Sprintf("interface %q is not a name", name), `leave out "on" to match every interface`
+		return fmt.Sprintf("interface %s is not a name", quoteTok(name)), `leave out "on" to match every interface`
 	case stem == "":
 		return "empty interface name", ""
 	case len(stem) > maxIfaceLen:
@@ -30,19 +30,19 @@ func checkIface(name string) (msg, hint string) {
 		if wildcard {
 			hint += " before the *"
 		}
-		return fmt.Sprintf("interface name %q is too long", name), hint
+		return fmt.Sprintf("interface name %s is too long", quoteTok(name)), hint
 	case stem == "." || stem == "..":
-		return fmt.Sprintf("interface name %q is not allowed by Linux", name), ""
+		return fmt.Sprintf("interface name %s is not allowed by Linux", quoteTok(name)), ""
 	}
 	for i := 0; i < len(stem); i++ {
 		c := stem[i]
 		switch {
 		case c == '*':
-			return fmt.Sprintf("* inside interface name %q", name), "only a trailing * is a wildcard"
+			return fmt.Sprintf("* inside interface name %s", quoteTok(name)), "only a trailing * is a wildcard"
 		case c == '/' || c == ':':
-			return fmt.Sprintf("interface name %q contains %q", name, c), "Linux does not allow / and : in names"
+			return fmt.Sprintf("interface name %s contains %q", quoteTok(name), c), "Linux does not allow / and : in names"
 		case c <= ' ' || c >= 0x7f:
-			return fmt.Sprintf("interface name %q contains a character other than printable ASCII", name), ""
+			return fmt.Sprintf("interface name %s contains a character other than printable ASCII", quoteTok(name)), ""
 		}
 	}
 	return "", ""

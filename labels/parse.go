@@ -47,12 +47,14 @@ func hasPrefix(key string) bool {
 // under "dcfw." are read.
 //
 // Without a dcfw.enable label the container is Unmanaged and nothing else is
-// looked at (see IgnoredKeys to warn about stray dcfw.* labels). Otherwise
-// every dcfw.* label is checked, also when dcfw.enable is false, and every
-// problem is returned as an Errors, sorted by key. On error the Policy has
-// only its State set: Enabled or Disabled as dcfw.enable says, and Enabled
-// when dcfw.enable itself is invalid (fail closed). The caller decides what
-// an error means for the container; the package does no I/O and logs nothing.
+// looked at (see IgnoredKeys and NearMisses to warn about stray labels).
+// Otherwise every dcfw.* label is checked, also when dcfw.enable is false,
+// and the problems are returned as an Errors, sorted by key, within the
+// limits MaxValueLen, MaxRulesPerChain, MaxErrorsPerLabel and MaxErrors. On
+// error the Policy has only its State set: Enabled or Disabled as
+// dcfw.enable says, and Enabled when dcfw.enable itself is invalid (fail
+// closed). The caller decides what an error means for the container; the
+// package does no I/O and logs nothing.
 func Parse(labels map[string]string) (Policy, error) {
 	enable, ok := labels[KeyEnable]
 	if !ok {
@@ -68,12 +70,37 @@ func Parse(labels map[string]string) (Policy, error) {
 		Input:  Chain{Policy: DefaultInputPolicy},
 		Output: Chain{Policy: DefaultOutputPolicy},
 	}
-	var input, output []numberedRule
-	for key, value := range labels {
-		if !hasPrefix(key) || key == KeyEnable {
-			continue
+	keys, nIn, nOut := dcfwKeys(labels)
+	input := direction{prefix: InputRulePrefix, total: nIn}
+	output := direction{prefix: OutputRulePrefix, total: nOut}
+	unchecked := 0
+	for i, key := range keys {
+		if len(errs) >= MaxErrors {
+			// Enough to act on; reading on would only cost time.
+			unchecked = len(keys) - i
+			break
 		}
+		value := labels[key]
 		switch {
+		case isRuleKey(key, InputRulePrefix), isRuleKey(key, OutputRulePrefix):
+			d := &input
+			if !isRuleKey(key, InputRulePrefix) {
+				d = &output
+			}
+			d.seen++
+			switch {
+			case d.seen == MaxRulesPerChain+1:
+				errs = append(errs, tooManyRules(key, value, d.prefix, d.total))
+			case d.seen > MaxRulesPerChain:
+			case len(value) > MaxValueLen:
+				errs = append(errs, tooLong(key, value, "split it into several rules"))
+			default:
+				nr, rerrs := parseRuleLabel(key, value, d.prefix)
+				errs = append(errs, rerrs...)
+				d.rules = append(d.rules, nr)
+			}
+		case len(value) > MaxValueLen:
+			errs = append(errs, tooLong(key, value, ""))
 		case key == KeyInputPolicy:
 			a, err := parsePolicy(key, value)
 			if err != nil {
@@ -86,14 +113,6 @@ func Parse(labels map[string]string) (Policy, error) {
 				errs = append(errs, err)
 			}
 			pol.Output.Policy = a
-		case isRuleKey(key, InputRulePrefix):
-			nr, rerrs := parseRuleLabel(key, value, InputRulePrefix)
-			errs = append(errs, rerrs...)
-			input = append(input, nr)
-		case isRuleKey(key, OutputRulePrefix):
-			nr, rerrs := parseRuleLabel(key, value, OutputRulePrefix)
-			errs = append(errs, rerrs...)
-			output = append(output, nr)
 		default:
 			errs = append(errs, &Error{
 				Key: key, Value: value, Offset: -1, Token: key,
@@ -101,15 +120,79 @@ func Parse(labels map[string]string) (Policy, error) {
 			})
 		}
 	}
-	errs = append(errs, duplicateNumbers(input)...)
-	errs = append(errs, duplicateNumbers(output)...)
+	errs = append(errs, duplicateNumbers(input.rules)...)
+	errs = append(errs, duplicateNumbers(output.rules)...)
 	if len(errs) > 0 {
 		sortErrors(errs)
-		return Policy{State: state}, errs
+		return Policy{State: state}, capErrors(errs, unchecked)
 	}
-	pol.Input.Rules = orderedRules(input)
-	pol.Output.Rules = orderedRules(output)
+	pol.Input.Rules = orderedRules(input.rules)
+	pol.Output.Rules = orderedRules(output.rules)
 	return pol, nil
+}
+
+// direction collects the rule labels of one direction.
+type direction struct {
+	prefix string
+	total  int // rule keys of this direction in the labels
+	seen   int // rule keys read so far, in the order of compareKeys
+	rules  []numberedRule
+}
+
+// dcfwKeys returns the keys under "dcfw." (in any case) but dcfw.enable, in
+// the order of compareKeys, and how many rule keys each direction has.
+// Parse reads them in this order, so that the labels it reads before
+// stopping at MaxErrors, and the rules it reads up to MaxRulesPerChain,
+// are always the same ones.
+func dcfwKeys(labels map[string]string) (keys []string, nIn, nOut int) {
+	for k := range labels {
+		if !hasPrefix(k) || k == KeyEnable {
+			continue
+		}
+		keys = append(keys, k)
+		switch {
+		case isRuleKey(k, InputRulePrefix):
+			nIn++
+		case isRuleKey(k, OutputRulePrefix):
+			nOut++
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys, nIn, nOut
+}
+
+func tooManyRules(key, value, prefix string, n int) *Error {
+	dir := strings.TrimSuffix(strings.TrimPrefix(prefix, Prefix), ".rule.")
+	return &Error{
+		Key: key, Value: value, Offset: -1, Token: key,
+		Msg: fmt.Sprintf("%d %s rule labels, at most %d are allowed; this one and the %d after it are not read",
+			n, dir, MaxRulesPerChain, n-MaxRulesPerChain-1),
+		Hint: "join rules with lists: from A,B port 1,2",
+		Err:  ErrTooManyRules,
+	}
+}
+
+// capErrors cuts a sorted list to MaxErrors, the last being an
+// ErrTooManyErrors that says what was left out: errors found but not kept,
+// and labels not read at all.
+func capErrors(errs Errors, unchecked int) Errors {
+	if len(errs) <= MaxErrors && unchecked == 0 {
+		return errs
+	}
+	keep := min(len(errs), MaxErrors-1)
+	cut := len(errs) - keep
+	var parts []string
+	if cut > 0 {
+		parts = append(parts, fmt.Sprintf("%d more %s not shown", cut, plural(cut, "error", "errors")))
+	}
+	if unchecked > 0 {
+		parts = append(parts, fmt.Sprintf("%d more dcfw %s not checked", unchecked, plural(unchecked, "label", "labels")))
+	}
+	return append(errs[:keep:keep], &Error{
+		Offset: -1,
+		Msg:    fmt.Sprintf("too many errors (at most %d are shown): %s", MaxErrors, strings.Join(parts, ", ")),
+		Err:    ErrTooManyErrors,
+	})
 }
 
 // IgnoredKeys returns, sorted, the keys under "dcfw." (in any case) of
@@ -134,6 +217,9 @@ func IgnoredKeys(labels map[string]string) []string {
 // in any case, with surrounding white space ignored. An invalid word gives
 // Enabled with the error, so a caller that ignores errors still fails closed.
 func parseEnable(value string) (State, *Error) {
+	if len(value) > MaxValueLen {
+		return Enabled, tooLong(KeyEnable, value, "")
+	}
 	switch strings.ToLower(strings.TrimSpace(value)) {
 	case "true", "yes", "on", "1", "t", "y":
 		return Enabled, nil
@@ -142,7 +228,7 @@ func parseEnable(value string) (State, *Error) {
 	}
 	return Enabled, &Error{
 		Key: KeyEnable, Value: value, Offset: -1, Token: value,
-		Msg:  fmt.Sprintf("%s is not a boolean", quoteValue(value)),
+		Msg:  fmt.Sprintf("%s is not a boolean", quoteWord(value)),
 		Hint: "want true or false; also yes/no, on/off, 1/0, t/f, y/n",
 		Err:  ErrValue,
 	}
@@ -156,7 +242,7 @@ func parsePolicy(key, value string) (Action, *Error) {
 	}
 	return 0, &Error{
 		Key: key, Value: value, Offset: -1, Token: value,
-		Msg:        fmt.Sprintf("unknown policy %s", quoteValue(value)),
+		Msg:        fmt.Sprintf("unknown policy %s", quoteWord(value)),
 		Hint:       "want allow, deny or reject",
 		Suggestion: suggest(word, actionWords, actionAliases),
 		Err:        ErrValue,
@@ -180,37 +266,32 @@ func isRuleKey(key, prefix string) bool {
 
 func parseRuleLabel(key, value, prefix string) (numberedRule, Errors) {
 	nr := numberedRule{key: key, val: value}
-	var errs Errors
+	var errs labelErrors
 	suffix, _ := strings.CutPrefix(key, prefix)
 	if key == strings.TrimSuffix(prefix, ".") {
 		suffix = ""
 	}
 	switch n, ok := parseDecimal(suffix, MaxRuleNumber); {
 	case suffix == "":
-		errs = append(errs, ruleNumberError(key, value, suffix, "missing rule number", "write "+prefix+"N"))
+		errs.add(ruleNumberError(value, suffix, "missing rule number", "write "+prefix+"N"))
 	case !isDigits(suffix):
-		errs = append(errs, ruleNumberError(key, value, suffix,
-			fmt.Sprintf("rule number %q is not a decimal number", suffix), "digits only, no sign"))
+		errs.add(ruleNumberError(value, suffix,
+			fmt.Sprintf("rule number %s is not a decimal number", quoteTok(suffix)), "digits only, no sign"))
 	case !ok:
-		errs = append(errs, ruleNumberError(key, value, suffix,
-			"rule number "+suffix+" too large", fmt.Sprintf("at most %d", uint64(MaxRuleNumber))))
+		errs.add(ruleNumberError(value, suffix,
+			"rule number "+SafeText(suffix, maxQuotedToken)+" too large", fmt.Sprintf("at most %d", uint64(MaxRuleNumber))))
 	default:
 		nr.n, nr.okN = n, true
 	}
-	r, rerrs := parseRule(value)
-	for _, e := range rerrs {
-		e.Key = key
-	}
-	errs = append(errs, rerrs...)
-	if len(rerrs) == 0 {
+	if r, ok := parseRule(value, &errs); ok {
 		r.Label = key
 		nr.rule, nr.ok = r, true
 	}
-	return nr, errs
+	return nr, errs.list(key, value)
 }
 
-func ruleNumberError(key, value, suffix, msg, hint string) *Error {
-	return &Error{Key: key, Value: value, Offset: -1, Token: suffix, Msg: msg, Hint: hint, Err: ErrRuleNumber}
+func ruleNumberError(value, suffix, msg, hint string) Error {
+	return Error{Value: value, Offset: -1, Token: suffix, Msg: msg, Hint: hint, Err: ErrRuleNumber}
 }
 
 // duplicateNumbers reports keys of one direction that share a number
@@ -267,16 +348,29 @@ func sortErrors(errs Errors) {
 	})
 }
 
+// compareKeys orders label keys: rule keys of one direction by their
+// number, those whose number does not parse after them, everything else as
+// strings. It is a total order (a mix of numeric and string comparison
+// would not be transitive: rule.2 < rule.10 < rule.1x < rule.2), so sorting
+// does not depend on the order of the input.
 func compareKeys(a, b string) int {
 	for _, prefix := range []string{InputRulePrefix, OutputRulePrefix} {
 		sa, okA := strings.CutPrefix(a, prefix)
 		sb, okB := strings.CutPrefix(b, prefix)
-		if okA && okB {
-			na, errA := strconv.ParseUint(sa, 10, 64)
-			nb, errB := strconv.ParseUint(sb, 10, 64)
-			if errA == nil && errB == nil && na != nb {
-				return cmp.Compare(na, nb)
+		if !okA || !okB {
+			continue
+		}
+		na, errA := strconv.ParseUint(sa, 10, 64)
+		nb, errB := strconv.ParseUint(sb, 10, 64)
+		switch {
+		case errA == nil && errB == nil:
+			if c := cmp.Compare(na, nb); c != 0 {
+				return c
 			}
+		case errA == nil:
+			return -1
+		case errB == nil:
+			return 1
 		}
 	}
 	return strings.Compare(a, b)

@@ -26,7 +26,7 @@ func (p *ruleParser) parsePortList(s string, off int) ([]PortRange, bool) {
 		eoff := pos
 		pos += len(e) + 1
 		if e == "" {
-			p.fail(eoff, e, ErrValue, fmt.Sprintf("empty element in port list %q", s), "")
+			p.fail(eoff, e, ErrValue, fmt.Sprintf("empty element in port list %s", quoteTok(s)), "")
 			ok = false
 			continue
 		}
@@ -51,7 +51,7 @@ func (p *ruleParser) parsePortRange(e string, off int) (PortRange, bool) {
 		return PortRange{}, false
 	}
 	if lo > hi {
-		p.fail(off, e, ErrValue, fmt.Sprintf("reversed port range %q", e), fmt.Sprintf("write %d-%d", hi, lo))
+		p.fail(off, e, ErrValue, fmt.Sprintf("reversed port range %s", quoteTok(e)), fmt.Sprintf("write %d-%d", hi, lo))
 		return PortRange{}, false
 	}
 	return PortRange{Lo: lo, Hi: hi}, true
@@ -62,13 +62,13 @@ func (p *ruleParser) parsePort(s string, off int) (uint16, bool) {
 		if s == "" {
 			p.fail(off, s, ErrValue, "missing port number in range", "")
 		} else {
-			p.fail(off, s, ErrValue, fmt.Sprintf("invalid port %q", s), "a port is a number 1..65535, a range is LO-HI")
+			p.fail(off, s, ErrValue, fmt.Sprintf("invalid port %s", quoteTok(s)), "a port is a number 1..65535, a range is LO-HI")
 		}
 		return 0, false
 	}
 	n, ok := parseDecimal(s, 65535)
 	if !ok || n == 0 {
-		p.fail(off, s, ErrValue, fmt.Sprintf("port %s out of range", s), "ports are 1..65535")
+		p.fail(off, s, ErrValue, fmt.Sprintf("port %s out of range", SafeText(s, maxQuotedToken)), "ports are 1..65535")
 		return 0, false
 	}
 	return uint16(n), true

@@ -88,7 +88,7 @@ func parseProtocol(s string) (Protocol, string, string) {
 	if isDigits(s) {
 		n, ok := parseDecimal(s, 255)
 		if !ok {
-			return 0, "protocol number " + s + " out of range", ""
+			return 0, "protocol number " + SafeText(s, maxQuotedToken) + " out of range", ""
 		}
 		return Protocol(n), "", ""
 	}
@@ -97,7 +97,7 @@ func parseProtocol(s string) (Protocol, string, string) {
 		names = append(names, n.name)
 	}
 	names = append(names, "any")
-	return 0, "unknown protocol " + strconv.Quote(s), suggest(s, names, protocolAliases)
+	return 0, "unknown protocol " + quoteTok(s), suggest(s, names, protocolAliases)
 }
 
 // isDigits reports whether s is a non-empty run of ASCII decimal digits: no

@@ -3,7 +3,6 @@ package labels
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -84,7 +83,7 @@ type ruleParser struct {
 	text     string
 	toks     []token
 	i        int // next token
-	errs     Errors
+	errs     *labelErrors
 	rule     Rule
 	seen     map[clause]token // first keyword token of each clause given
 	from, to endpointState
@@ -93,40 +92,50 @@ type ruleParser struct {
 // ParseRule parses one rule (the value of a dcfw.input.rule.N or
 // dcfw.output.rule.N label) into its canonical form. The grammar does not
 // depend on the direction. On error the Rule is the zero value and the
-// error is an Errors listing the problems found, each with Key "".
+// error is an Errors listing the problems found, each with Key "", within
+// the limits Parse keeps (MaxValueLen, MaxErrorsPerLabel).
 func ParseRule(text string) (Rule, error) {
-	r, errs := parseRule(text)
-	return r, errs.asError()
+	if len(text) > MaxValueLen {
+		return Rule{}, Errors{tooLong("", text, "")}
+	}
+	var errs labelErrors
+	r, ok := parseRule(text, &errs)
+	if !ok {
+		return Rule{}, errs.list("", text)
+	}
+	return r, nil
 }
 
-func parseRule(text string) (Rule, Errors) {
-	toks, errs := tokenize(text)
-	if len(errs) > 0 {
+// parseRule parses a rule text of at most MaxValueLen bytes, adding its
+// problems to errs; ok is false when it found any.
+func parseRule(text string, errs *labelErrors) (r Rule, ok bool) {
+	before := errs.total()
+	toks := tokenize(text, errs)
+	if errs.total() > before {
 		// Quoting errors make every later token boundary a guess: report
 		// only them.
-		return Rule{}, errs
+		return Rule{}, false
 	}
-	p := &ruleParser{text: text, toks: toks, seen: map[clause]token{}}
+	p := &ruleParser{text: text, toks: toks, errs: errs, seen: map[clause]token{}}
 	if len(toks) == 0 {
 		p.fail(0, "", ErrSyntax, "empty rule", "a rule starts with allow, deny or reject")
-		return Rule{}, p.errs
+		return Rule{}, false
 	}
 	p.rule.Proto = AnyProtocol
 	p.parseAction()
 	p.parseClauses()
-	if len(p.errs) == 0 {
+	if errs.total() == before {
 		// Conflicts are only meaningful between parts that all parsed.
 		p.checkConflicts()
 	}
-	if len(p.errs) > 0 {
-		// Found clause by clause; a list reports `any` after its other
-		// elements. People read left to right.
-		slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Offset - b.Offset })
-		return Rule{}, p.errs
+	if errs.total() > before {
+		// errs keeps them in order of position: people read left to right
+		// (a list reports `any` after its other elements).
+		return Rule{}, false
 	}
 	p.rule.From = p.from.endpoint()
 	p.rule.To = p.to.endpoint()
-	return p.rule, nil
+	return p.rule, true
 }
 
 func (e *endpointState) endpoint() Endpoint {
@@ -140,9 +149,7 @@ func (e *endpointState) endpoint() Endpoint {
 // fail records a problem at byte offset off of the rule text.
 // The returned error may still be given a Suggestion.
 func (p *ruleParser) fail(off int, tok string, sentinel error, msg, hint string) *Error {
-	e := &Error{Value: p.text, Offset: off, Token: tok, Msg: msg, Hint: hint, Err: sentinel}
-	p.errs = append(p.errs, e)
-	return e
+	return p.errs.add(Error{Value: p.text, Offset: off, Token: tok, Msg: msg, Hint: hint, Err: sentinel})
 }
 
 // column is the 1-based character column of byte offset off, for messages
@@ -163,7 +170,7 @@ func (p *ruleParser) parseAction() {
 		p.fail(t.off, t.raw, ErrSyntax, "missing action", "a rule starts with allow, deny or reject")
 		return
 	}
-	p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unknown action %q", t.raw),
+	p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unknown action %s", quoteTok(t.raw)),
 		"a rule starts with allow, deny or reject").Suggestion = suggest(t.val, actionWords, actionAliases)
 	p.i = 1
 }
@@ -311,8 +318,8 @@ func (p *ruleParser) listValue(kw token, what, hint string) (token, bool) {
 		return v, true
 	}
 	span := p.text[v.off : last.off+len(last.raw)]
-	p.fail(v.off, span, ErrSyntax, fmt.Sprintf("spaces inside the list %q", span),
-		"write it without spaces: "+strings.Join(strings.Fields(span), ""))
+	p.fail(v.off, span, ErrSyntax, fmt.Sprintf("spaces inside the list %s", quoteTok(span)),
+		"write it without spaces: "+SafeText(strings.Join(strings.Fields(span), ""), maxQuotedToken))
 	return token{}, false
 }
 
@@ -323,11 +330,11 @@ func (p *ruleParser) unknownKeyword(t token, prev clause) {
 	case t.quoted:
 		p.fail(t.off, t.raw, ErrSyntax, "unexpected quoted string", `a comment is written: comment "text"`)
 	case isAction(t.val):
-		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unexpected action %q", t.raw), "a rule has one action, at its start")
+		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unexpected action %s", quoteTok(t.raw)), "a rule has one action, at its start")
 	case (prev == clauseFrom || prev == clauseTo || prev == clausePort) && looksLikeListElement(t.val):
-		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unexpected %q after a list", t.raw), "lists are comma-separated without spaces")
+		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unexpected %s after a list", quoteTok(t.raw)), "lists are comma-separated without spaces")
 	default:
-		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unknown keyword %q", t.raw), "").Suggestion =
+		p.fail(t.off, t.raw, ErrSyntax, fmt.Sprintf("unknown keyword %s", quoteTok(t.raw)), "").Suggestion =
 			suggest(t.val, clauseWords, clauseAliases)
 	}
 }
@@ -359,7 +366,7 @@ func (p *ruleParser) checkConflicts() {
 		}
 		if f != addrFamily {
 			p.fail(a.off, a.raw, ErrConflict,
-				fmt.Sprintf("%s address %q mixed with %s address %q", f, a.raw, addrFamily, first.raw),
+				fmt.Sprintf("%s address %s mixed with %s address %s", f, quoteTok(a.raw), addrFamily, quoteTok(first.raw)),
 				"a rule is IPv4 or IPv6: write one rule per family")
 			return
 		}
@@ -375,8 +382,8 @@ func (p *ruleParser) checkConflicts() {
 		case ICMPv6:
 			sugg = "icmp"
 		}
-		p.fail(pt.off, pt.raw, ErrConflict, fmt.Sprintf("protocol %s is %s only, but the rule has %s address %q",
-			p.rule.Proto, protoFamily, addrFamily, first.raw), "").Suggestion = sugg
+		p.fail(pt.off, pt.raw, ErrConflict, fmt.Sprintf("protocol %s is %s only, but the rule has %s address %s",
+			p.rule.Proto, protoFamily, addrFamily, quoteTok(first.raw)), "").Suggestion = sugg
 	}
 	p.rule.Family = addrFamily
 	if addrFamily == BothFamilies {

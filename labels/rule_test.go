@@ -531,11 +531,17 @@ var invalidRules = []struct {
 	{"missing protocol", "allow proto", []wantErr{{ErrSyntax, "proto", 7, `missing protocol after "proto"`, ""}}},
 	{"missing ports", "allow to any port", []wantErr{{ErrSyntax, "port", 14, `missing port list after "port"`, ""}}},
 	{"columns count characters", "allow comment ÄÖÜ to 1.2.3.999", []wantErr{{ErrValue, "1.2.3.999", 22, "invalid IPv4 address", ""}}},
-	{"every clause error in one rule", "alow log log on eth0 on eth1 proto tcpp", []wantErr{
+	{"every clause error in one rule, the first three kept", "alow log log on eth0 on eth1 proto tcpp", []wantErr{
 		{ErrSyntax, "alow", 1, "unknown action", "allow"},
 		{ErrSyntax, "log", 10, `"log" given twice`, ""},
 		{ErrSyntax, "on", 22, `"on" given twice`, ""},
-		{ErrValue, "tcpp", 36, `unknown protocol "tcpp"`, "tcp"},
+		{ErrTooManyErrors, "tcpp", 36, "… and 1 more error in this label, the next", ""},
+	}},
+	{"the leftmost errors are kept, not the first found", "allow to any,10.0.0.1,x port 0,0,0 on eth0 on eth1", []wantErr{
+		{ErrValue, "any", 10, "any combined with other addresses", ""},
+		{ErrValue, "x", 23, `invalid address "x"`, ""},
+		{ErrValue, "0", 30, "port 0 out of range", ""},
+		{ErrTooManyErrors, "0", 32, "… and 3 more errors in this label, the next", ""},
 	}},
 }
 

@@ -7,7 +7,16 @@ import "strings"
 // people bring from other tools (iptables' "drop", "protocol", ...) to what
 // they mean here; they win over edit distance.
 func suggest(word string, candidates []string, aliases map[string]string) string {
-	w := strings.ToLower(word)
+	if len(word) > maxSuggestLen {
+		return "" // never close to a short candidate; do not copy it
+	}
+	// Invisible characters are never meant: d<U+202E>eny means deny.
+	w := strings.ToLower(strings.Map(func(r rune) rune {
+		if invisible(r) {
+			return -1
+		}
+		return r
+	}, word))
 	if a, ok := aliases[w]; ok {
 		return a
 	}
@@ -19,6 +28,10 @@ func suggest(word string, candidates []string, aliases map[string]string) string
 	}
 	return best
 }
+
+// maxSuggestLen is the longest word compared with the candidates, in
+// bytes. Our words and keys are shorter; longer input is no typo of them.
+const maxSuggestLen = 64
 
 // maxSuggestDistance is how many edits still look like a typo: one for short
 // words (so "to" does not suggest "on"), up to three for long label keys.
@@ -32,7 +45,7 @@ func maxSuggestDistance(n int) int {
 // short; the quadratic table is fine. Long inputs are cut off early: they
 // are never close to any of our short candidates.
 func editDistance(a, b string) int {
-	const limit = 64
+	const limit = maxSuggestLen
 	if len(a) > limit || len(b) > limit {
 		return limit
 	}

@@ -27,11 +27,10 @@ func isSpace(r rune) bool { return unicode.IsSpace(r) }
 // are escapes. A quote anywhere else is an error, as is a closing quote
 // followed directly by more text: both are almost always a typo that would
 // otherwise silently change where a comment ends.
-func tokenize(text string) ([]token, Errors) {
+func tokenize(text string, errs *labelErrors) []token {
 	var toks []token
-	var errs Errors
 	bad := func(off int, tok, msg, hint string) {
-		errs = append(errs, &Error{Value: text, Offset: off, Token: tok, Msg: msg, Hint: hint, Err: ErrSyntax})
+		errs.add(Error{Value: text, Offset: off, Token: tok, Msg: msg, Hint: hint, Err: ErrSyntax})
 	}
 	i := 0
 	for i < len(text) {
@@ -73,7 +72,7 @@ func tokenize(text string) ([]token, Errors) {
 				next := text[i+1]
 				if next != '"' && next != '\\' {
 					_, n := utf8.DecodeRuneInString(text[i+1:])
-					bad(i, text[i:i+1+n], fmt.Sprintf("unknown escape %q in quoted string", text[i:i+1+n]), `only \" and \\ are escapes`)
+					bad(i, text[i:i+1+n], fmt.Sprintf("unknown escape %s in quoted string", quoteTok(text[i:i+1+n])), `only \" and \\ are escapes`)
 					i += 1 + n
 					continue
 				}
@@ -104,5 +103,5 @@ func tokenize(text string) ([]token, Errors) {
 			}
 		}
 	}
-	return toks, errs
+	return toks
 }
