@@ -199,6 +199,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if !runPreflight(log, o, docker) {
 		return exitError
 	}
+	reportEngine(log, docker)
 
 	ctrl, err := reconcile.New(reconcile.Config{
 		Docker:     docker,

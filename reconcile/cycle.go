@@ -21,9 +21,11 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	if err != nil {
 		return CycleStats{}, err
 	}
+	// The listing first: a replayed create event of a listed container
+	// is then known, and starts no search (drainSandboxes).
+	c.learnListed(list)
 	c.drainSandboxes()
 	c.errs.startCycle()
-	c.learnListed(list)
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
@@ -60,8 +62,8 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 		}
 		return
 	}
-	c.drainSandboxes()
 	c.learnListed(list)
+	c.drainSandboxes()
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
 	st := c.reconcileSet(ctx, sel, list, seen)

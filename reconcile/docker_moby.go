@@ -36,6 +36,11 @@ func NewMobyDocker() (*MobyDocker, error) {
 // Host is the engine address the adapter talks to.
 func (d *MobyDocker) Host() string { return d.cli.DaemonHost() }
 
+// ServerVersion asks the engine for its version.
+func (d *MobyDocker) ServerVersion(ctx context.Context) (client.ServerVersionResult, error) {
+	return d.cli.ServerVersion(ctx, client.ServerVersionOptions{})
+}
+
 // APIVersion is the API version in use (the negotiated one once the engine
 // has answered).
 func (d *MobyDocker) APIVersion() string { return d.cli.ClientVersion() }

@@ -901,3 +901,31 @@ func (c *Controller) reconcileNow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
+	// A dcfw that starts subscribes a second in the past: the create event
+	// of a container that already runs waits in the queue while the first
+	// full reconcile lists it. Taken between the steps of that reconcile,
+	// it must not start a search for a namespace (the container runs).
+	e := newSandboxEnv(t)
+	web := e.start("web", webLabels)
+	c := e.ctrl
+	if err := c.identifyHost(); err != nil {
+		t.Fatal(err)
+	}
+	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the path on; not run
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
+	defer c.bgCancel()
+	attrs := map[string]string{"name": "web", "image": "x"}
+	for k, v := range webLabels {
+		attrs[k] = v
+	}
+	c.queue.push(Event{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
+	c.reconcileNow(t)
+	if st := c.startups[web.ID]; st != nil && (st.pending() || st.fast) {
+		t.Errorf("a search started for a running container: %+v", st)
+	}
+	if e.table(web) != policyTable(t, webLabels, web.ID) {
+		t.Error("not protected")
+	}
+}
