@@ -29,10 +29,11 @@
 //     one namespace, and the controller's state needs no locks. The sandbox
 //     path's search for a starting container's namespace runs on other
 //     goroutines, which only read; its write is made on the loop.
-//   - A starting container's namespace is searched for from its network
-//     connect event on (sandbox.go): its labels, cached from its create
-//     event, are applied there before its process starts; the PID path
-//     then finds them in place and writes nothing.
+//   - A starting container's namespace is searched for from its create
+//     event on (sandbox.go): the new sandbox namespace holding a process in
+//     the container's cgroup. Its labels, cached from the create event, are
+//     applied there before its process starts; the PID path then finds
+//     them in place and writes nothing.
 //
 // The engine, the namespaces, the firewall and Docker's sandbox directory
 // are interfaces (Docker, Namespaces, Firewall, SandboxDir) with real
@@ -59,21 +60,19 @@
 //     the sandbox path (sandbox.go), and only when it can be done with
 //     certainty: its labels are known (from its create event, or from a
 //     listing while it ran before a restart; a container created before
-//     dcfw started and never seen running gets the PID path), it has a
-//     network with a MAC and an IP of its own (not host, none or
-//     container:X), dcfw can watch --netns-dir (and is not in a dry run),
-//     and exactly one namespace
-//     created after its connect event shows that MAC and IP before the
-//     process starts. Otherwise it is protected once its process runs (the
-//     PID path), and its first packets may leave before the rules are in
-//     place; the "protection applied" line says which path it was (path,
-//     and fallback with the reason).
-//   - The sandbox path's identification rests on Docker's order of things
-//     (connect event, then a new sandbox file, then the interface with
-//     the endpoint's addresses) and on MAC and IP being unique among
-//     starting containers. Two containers started together with the same
-//     static MAC and IP on different networks are refused as ambiguous
-//     when seen together; should the wrong namespace ever be written, the
-//     PID path notices when the process runs, removes that table and
-//     protects the right namespace (logged as an error).
+//     dcfw started and never seen running gets the PID path), dcfw can
+//     watch --netns-dir and read the host's /proc (pid: host), it is not a
+//     dry run, and exactly one namespace created after the request holds a
+//     process of the container before the workload starts. Otherwise it is
+//     protected once its process runs (the PID path), and its first packets
+//     may leave before the rules are in place; the "protection applied"
+//     line says which path it was (path, and fallback with the reason).
+//   - The sandbox path's identification rests on the runtime putting its
+//     init process into the container's cgroup before it enters or creates
+//     the namespace (runc applies the cgroup before it sends the namespace
+//     paths to the init process), and on the container's ID being the last
+//     element of its cgroup path (Docker's cgroupfs and systemd drivers).
+//     Should the wrong namespace ever be written, the PID path notices when
+//     the process runs, removes that table and protects the right
+//     namespace (logged as an error).
 package reconcile

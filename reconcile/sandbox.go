@@ -1,28 +1,28 @@
 package reconcile
 
-// The sandbox fast path: rules in place before a starting container's
-// process runs (issue 5).
+// The sandbox path: rules in place before a starting container's process
+// runs.
 //
-// Docker announces a starting container with a `network connect` event
-// about 400 ms before its process runs. Its namespace does not exist yet:
-// runc creates it, Docker bind-mounts it to a new file in the sandbox
-// directory (--netns-dir) ~150 ms after the event, moves the container's
-// interface in and gives it its address ~350 ms after, and the process
-// starts some 40-100 ms later. Inspecting the container blocks until the
-// process runs, so the PID path cannot act before that; but the labels
-// come with the create event, and `network inspect` lists the endpoint's
-// MAC and IP at once. The sandbox file's name is not derived from anything
-// the events carry, so the namespace is found by its contents: the one
-// namespace created after the connect event that holds an interface with
-// the endpoint's MAC and IP.
+// The engine creates a starting container's network namespace, bound to a
+// new file in its sandbox directory (--netns-dir), and the runtime starts
+// its init process in the container's cgroup and in that namespace, tens
+// of milliseconds before the workload's first instruction. The order of
+// the rest differs: Debian's 20.10 sends the network connect event first
+// and has runc create the namespace ~150 ms later; the current engine
+// creates the namespace ~70 ms after the create event, and sends the
+// connect event only ~10 ms before the process runs. Inspecting the
+// container blocks until the process runs, but the labels come with the
+// create event. So the namespace is found by its owner: the new sandbox
+// namespace that holds a process whose cgroup names the container.
 //
 // The pieces:
-//   - absorb (on the loop) caches each created container's parsed labels,
-//     and on a connect event of a managed, in-scope container that is not
-//     running starts an attempt: a goroutine inspects the network and asks
-//     the finder (sandbox_finder.go, one goroutine) to look.
-//   - The finder only reads (directory listings, interface lists) and
-//     hands what it finds to the loop through the work queue.
+//   - absorb (on the loop) caches each created container's parsed labels
+//     and, for a managed, in-scope container, asks the finder
+//     (sandbox_finder.go, one goroutine) to look, from its create event on
+//     and again at its connect event (a `docker start` of an existing
+//     container has no create event).
+//   - The finder only reads (directory listings, procfs) and hands what it
+//     finds to the loop through the work queue.
 //   - The loop (protectSandbox) checks the namespace once more (not the
 //     host's, not written for another container, the attempt still
 //     wanted) and applies the container's full ruleset through the same
@@ -30,11 +30,12 @@ package reconcile
 //     on the loop's goroutine: never two writers in one namespace.
 //   - When the process runs, the PID path (start event, ticker) opens the
 //     namespace by PID as always, finds the table in place (zero writes),
-//     and confirms that the fast path chose the right namespace; had it
+//     and confirms that the sandbox path chose the right namespace; had it
 //     not, the table it wrote is removed there.
-//   - Anything uncertain (no MAC or IP, two candidates, a timeout, the
-//     process starting first) leaves the container to the PID path, with
-//     the reason logged.
+//   - Anything uncertain (two candidates, a timeout, the process starting
+//     first) leaves the container to the PID path, with the reason logged.
+//     A container that dcfw does not manage is never written to: the
+//     owner, not a guess, decides.
 
 import (
 	"context"

@@ -73,7 +73,8 @@ install_current_engine() {
 		EOF
 		printf 'package main\n\nimport _ "github.com/docker/compose/v2/cmd/compatibility"\n\nfunc main() {}\n' >main.go
 		go mod tidy
-		go build -o "$tmp/docker-config/cli-plugins/docker-compose" github.com/docker/compose/v2/cmd
+		go build -ldflags "-X github.com/docker/compose/v2/internal.Version=$CURRENT_COMPOSE_VERSION" \
+			-o "$tmp/docker-config/cli-plugins/docker-compose" github.com/docker/compose/v2/cmd
 	) || {
 		rm -rf "$tmp"
 		engine_die "building the current engine failed (output above)"
