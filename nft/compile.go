@@ -40,16 +40,18 @@ const maxCommentLen = 200
 
 // Comments of the built-in rules.
 const (
-	commentLoopback    = "dcfw: loopback"
-	commentReplies     = "dcfw: established,related"
-	commentInvalid     = "dcfw: invalid"
-	commentND          = "dcfw: ipv6 neighbour discovery"
-	commentLogDeny     = "dcfw: log policy deny"
-	commentLogReject   = "dcfw: log policy reject"
-	commentRejectTCP   = "dcfw: policy reject tcp"
-	commentReject      = "dcfw: policy reject"
-	commentLockdown    = "dcfw: lockdown, loopback only"
-	commentLockdownLog = "dcfw: log lockdown"
+	commentLoopback        = "dcfw: loopback"
+	commentReplies         = "dcfw: established,related"
+	commentInvalid         = "dcfw: invalid"
+	commentND              = "dcfw: ipv6 neighbour discovery"
+	commentPolicyAccept    = "dcfw: policy accept"
+	commentRejectResponses = "dcfw: reject responses"
+	commentLogDeny         = "dcfw: log policy deny"
+	commentLogReject       = "dcfw: log policy reject"
+	commentRejectTCP       = "dcfw: policy reject tcp"
+	commentReject          = "dcfw: policy reject"
+	commentLockdown        = "dcfw: lockdown, loopback only"
+	commentLockdownLog     = "dcfw: log lockdown"
 )
 
 // Compile turns an enabled policy into the desired table (layout in the
@@ -81,15 +83,23 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 		return nil, fmt.Errorf("%w: state is %d, not enabled", ErrInvalidPolicy, p.State)
 	}
 	id := shortID(containerID)
-	in, err := compileChain(InputChain, HookInput, p.Input, id)
+	inRules, err := userRules(InputChain, p.Input, id)
 	if err != nil {
 		return nil, err
 	}
-	out, err := compileChain(OutputChain, HookOutput, p.Output, id)
+	outRules, err := userRules(OutputChain, p.Output, id)
 	if err != nil {
 		return nil, err
 	}
-	return &Table{Chains: []*Chain{in, out}}, nil
+	in, err := compileChain(InputChain, HookInput, p.Input.Policy, inRules, p.Output.Policy, outRules, id)
+	if err != nil {
+		return nil, err
+	}
+	out, err := compileChain(OutputChain, HookOutput, p.Output.Policy, outRules, p.Input.Policy, inRules, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Table{Chains: append([]*Chain{in, out}, stampChains()...), Egress: &Table{}}, nil
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:
@@ -107,7 +117,10 @@ func Lockdown(containerID string) *Table {
 			Rules: []Rule{lo, blockLog(id, commentLockdownLog)},
 		}
 	}
-	return &Table{Chains: []*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}}
+	return &Table{
+		Chains: append([]*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}, stampChains()...),
+		Egress: &Table{},
+	}
 }
 
 func shortID(id string) string {
@@ -122,15 +135,39 @@ func blockLog(id, comment string) Rule {
 	return Rule{L4Proto: NoProto, Limit: &l, Log: &Log{Prefix: fmt.Sprintf(blockLogPrefix, id)}, Comment: comment}
 }
 
-func compileChain(name string, hook Hook, lc labels.Chain, id string) (*Chain, error) {
+// userRules expands the label rules of one chain; accepting rules also
+// mark the connection with the ruleset's conntrack mark (conntrack.go).
+func userRules(name string, lc labels.Chain, id string) ([]Rule, error) {
+	var rs []Rule
+	for i, lr := range lc.Rules {
+		ex, err := expand(name, i, lr, id)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, ex...)
+	}
+	for i := range rs {
+		if rs[i].Verdict == Accept {
+			rs[i].ConnMark = SetMark
+		}
+	}
+	return rs, nil
+}
+
+// compileChain builds one filter chain from its policy and user rules, and
+// the policy and user rules of the other chain (for the replies of
+// connections that began in the other direction, see conntrack.go).
+func compileChain(name string, hook Hook, policy labels.Action, rules []Rule, otherPolicy labels.Action, otherRules []Rule, id string) (*Chain, error) {
 	c := &Chain{Name: name, Base: true, Type: "filter", Hook: hook}
-	switch lc.Policy {
-	case labels.Allow:
-		c.Policy = PolicyAccept
-	case labels.Deny, labels.Reject:
-		c.Policy = PolicyDrop
+	switch policy {
+	case labels.Allow, labels.Deny, labels.Reject:
 	default:
-		return nil, fmt.Errorf("%w: %s policy: unknown action %d", ErrInvalidPolicy, name, lc.Policy)
+		// (The other chain's policy is checked when that chain is built.)
+		return nil, fmt.Errorf("%w: %s policy: unknown action %d", ErrInvalidPolicy, name, policy)
+	}
+	c.Policy = PolicyDrop
+	if policy == labels.Allow {
+		c.Policy = PolicyAccept
 	}
 	lo := Rule{L4Proto: NoProto, Verdict: Accept, Comment: commentLoopback}
 	if hook == HookInput {
@@ -140,18 +177,18 @@ func compileChain(name string, hook Hook, lc labels.Chain, id string) (*Chain, e
 	}
 	c.Rules = append(c.Rules,
 		lo,
-		Rule{L4Proto: NoProto, CtState: CtEstablished | CtRelated, Verdict: Accept, Comment: commentReplies},
+		Rule{L4Proto: NoProto, CtState: CtEstablished | CtRelated, ConnMark: MatchMark, Verdict: Accept, Comment: commentReplies},
 		Rule{L4Proto: NoProto, CtState: CtInvalid, Verdict: Drop, Comment: commentInvalid},
+		Rule{L4Proto: NoProto, CtState: CtRelated, CtUnconfirmed: true, Verdict: Accept, Comment: commentRejectResponses},
+	)
+	c.Rules = append(c.Rules, replyRules(otherRules, otherPolicy)...)
+	c.Rules = append(c.Rules,
 		Rule{Family: IPv6, L4Proto: protoICMPv6, ICMPType: Range{133, 136}, Verdict: Accept, Comment: commentND},
 	)
-	for i, lr := range lc.Rules {
-		rs, err := expand(name, i, lr, id)
-		if err != nil {
-			return nil, err
-		}
-		c.Rules = append(c.Rules, rs...)
-	}
-	switch lc.Policy {
+	c.Rules = append(c.Rules, rules...)
+	switch policy {
+	case labels.Allow:
+		c.Rules = append(c.Rules, Rule{L4Proto: NoProto, ConnMark: SetMark, Verdict: Accept, Comment: commentPolicyAccept})
 	case labels.Deny:
 		c.Rules = append(c.Rules, blockLog(id, commentLogDeny))
 	case labels.Reject:
