@@ -3,8 +3,11 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/google/nftables"
+	vnl "github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,6 +36,11 @@ type Result struct {
 	// Skipped: the generation was still the known one, so Apply read and
 	// wrote nothing (see ApplyKnown).
 	Skipped bool
+	// EgressUnsupported: the desired table wants the raw-frame filter but
+	// the kernel has no netdev egress hook (before 5.16), so the namespace
+	// has none: frames sent through AF_PACKET sockets are not filtered.
+	// Everything else was applied.
+	EgressUnsupported bool
 }
 
 // Generation is an nf_tables ruleset generation ID of one network
@@ -43,6 +51,11 @@ type Result struct {
 type Generation struct {
 	ID    uint32
 	Known bool
+
+	// links: the namespace's interfaces (linkKey) when the table was
+	// equal, if it has egress chains: a new interface does not move the
+	// generation but needs a chain.
+	links string
 }
 
 // Changed reports whether the live table differed from the desired one,
@@ -94,16 +107,22 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.nl == nil {
+		return Result{DryRun: dryRun}, fmt.Errorf("%w: connection closed", ErrRead)
+	}
 	if known.Known {
-		if c.nl == nil {
-			return Result{DryRun: dryRun}, fmt.Errorf("%w: connection closed", ErrRead)
-		}
 		gen, err := c.Generation()
 		if err != nil {
 			return Result{DryRun: dryRun}, fmt.Errorf("%w: %w", ErrRead, err)
 		}
 		if gen == known.ID {
-			return Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+			devs, err := c.egressDevices(desired)
+			if err != nil {
+				return Result{DryRun: dryRun}, err
+			}
+			if linkKey(devs) == known.links {
+				return Result{DryRun: dryRun, Generation: known, Skipped: true, EgressUnsupported: desired.Egress != nil && c.noEgress}, nil
+			}
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -111,18 +130,17 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 		if err != nil {
 			return Result{DryRun: dryRun}, err
 		}
-		p := diff(desired, live)
-		res := Result{
-			Created:     p.createTable,
-			Chains:      p.chains(),
-			Differences: p.differences,
-			Writes:      p.writes(),
-			DryRun:      dryRun,
+		devs, err := c.egressDevices(desired)
+		if err != nil {
+			return Result{DryRun: dryRun}, err
 		}
+		want, p := planApply(desired, live, devs, c.noEgress)
+		res := newResult(&p, dryRun)
+		res.EgressUnsupported = desired.Egress != nil && c.noEgress
 		if p.empty() {
 			// Equal in the snapshot taken at gen (flags included: a
 			// table with flags is never equal).
-			res.Generation = Generation{ID: gen, Known: true}
+			res.Generation = Generation{ID: gen, Known: true, links: linkKey(devs)}
 			return res, nil
 		}
 		if dryRun {
@@ -131,18 +149,101 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 		err = c.write(&p)
 		if err == nil {
 			res.Generation = c.generationAfter(gen)
+			res.Generation.links = linkKey(devs)
 			return res, nil
 		}
-		if errors.Is(err, unix.ENOBUFS) && c.verify(desired) {
+		if errors.Is(err, unix.ENOBUFS) && c.verify(want) {
 			// The kernel committed the batch but some replies were lost;
 			// the table is as desired.
 			return res, nil
+		}
+		if errors.Is(err, unix.EOPNOTSUPP) && p.addsEgressChains() && !c.noEgress {
+			// No egress hook in this kernel: everything else still
+			// goes in; the caller learns it from EgressUnsupported.
+			c.noEgress = true
+			attempt--
+			continue
 		}
 		if attempt == 1 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EEXIST)) {
 			continue
 		}
 		return Result{Differences: p.differences}, err
 	}
+}
+
+func newResult(p *plan, dryRun bool) Result {
+	return Result{
+		Created:     p.createTable,
+		Chains:      p.chains(),
+		Differences: p.differences,
+		Writes:      p.writes(),
+		DryRun:      dryRun,
+	}
+}
+
+// planApply returns the table Apply makes (desired with the secret and
+// the egress chains for devs) and the plan to get there from live. It
+// keeps the live secret, makes the parts that are missing, and makes a
+// new conntrack mark whenever the plan writes the input or output chain
+// (see conntrack.go). Without egress support the desired table has no
+// raw-frame filter (and a live one is removed).
+func planApply(desired, live *Table, devs []string, noEgress bool) (*Table, plan) {
+	var s Secret
+	if live != nil {
+		s = live.Secret
+	}
+	if s.Mark == 0 || s.Priority == 0 {
+		s.Mark, s.Priority = randomUint32(), randomUint32()
+	}
+	if s.Conn == 0 {
+		s.Conn = randomUint32()
+	}
+	if noEgress && desired.Egress != nil {
+		d := *desired
+		d.Egress = nil
+		desired = &d
+	}
+	want := withSecret(desired, s, devs)
+	p := diff(want, live)
+	if usesConnMark(want) && p.writesFilter() {
+		for old := s.Conn; s.Conn == old; {
+			s.Conn = randomUint32()
+		}
+		want = withSecret(desired, s, devs)
+		found := p.differences
+		p = diff(want, live)
+		// Report what differed, not the new mark in every rule.
+		p.differences = found
+	}
+	return want, p
+}
+
+// egressDevices lists the interfaces that get an egress chain: all of the
+// namespace's but lo, sorted by name; none when desired wants no
+// raw-frame filter or the kernel cannot have one.
+func (c *Conn) egressDevices(desired *Table) ([]string, error) {
+	if desired.Egress == nil || c.noEgress {
+		return nil, nil
+	}
+	if c.rtnl == nil {
+		h, err := vnl.NewHandleAt(netns.NsHandle(c.nsFd), unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("%w: rtnetlink in namespace: %w", ErrRead, err)
+		}
+		c.rtnl = h
+	}
+	links, err := c.rtnl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("%w: list interfaces: %w", ErrRead, err)
+	}
+	var devs []string
+	for _, l := range links {
+		if a := l.Attrs(); a.Index != 1 && a.Name != "lo" {
+			devs = append(devs, a.Name)
+		}
+	}
+	sort.Strings(devs)
+	return devs, nil
 }
 
 // generationAfter returns the generation our batch made, computed from
@@ -162,13 +263,14 @@ func (c *Conn) generationAfter(read uint32) Generation {
 	return Generation{ID: gen, Known: true}
 }
 
-// verify reports whether the live table now equals desired.
-func (c *Conn) verify(desired *Table) bool {
+// verify reports whether the live table now equals want (a table with
+// its secret and egress chains filled in).
+func (c *Conn) verify(want *Table) bool {
 	live, _, err := c.read(false)
 	if err != nil {
 		return false
 	}
-	p := diff(desired, live)
+	p := diff(want, live)
 	return p.empty()
 }
 
@@ -178,6 +280,9 @@ func checkDesired(t *Table) error {
 		return errors.New("nft: Apply: no desired table (use Remove to delete it)")
 	}
 	seen := map[string]bool{}
+	if t.Egress != nil && len(t.Egress.Chains) > 0 {
+		return errors.New("nft: Apply: desired egress table has chains (Apply makes them, one per interface)")
+	}
 	for _, c := range t.Chains {
 		if c == nil || c.Name == "" || seen[c.Name] {
 			return errors.New("nft: Apply: desired table has an unnamed, nil or duplicate chain")
@@ -192,38 +297,52 @@ func checkDesired(t *Table) error {
 	return nil
 }
 
-// Remove deletes `table inet dcfw` (with its chains and rules) if present,
-// and nothing else. With dryRun it only reports whether it would.
+// Remove deletes `table inet dcfw` and `table netdev dcfw` (with their
+// chains and rules) if present, and nothing else. With dryRun it only
+// reports whether it would.
 func (c *Conn) Remove(dryRun bool) (Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exists, err := c.tableExists()
-	if err != nil {
-		return Result{DryRun: dryRun}, fmt.Errorf("%w: %w", ErrRead, err)
+	res := Result{DryRun: dryRun}
+	var fams []byte
+	for _, f := range []struct {
+		fam  byte
+		what string
+	}{{unix.NFPROTO_INET, "table present"}, {unix.NFPROTO_NETDEV, "netdev table present"}} {
+		exists, err := c.tableExists(f.fam)
+		if err != nil {
+			return Result{DryRun: dryRun}, fmt.Errorf("%w: %w", ErrRead, err)
+		}
+		if exists {
+			fams = append(fams, f.fam)
+			res.Differences = append(res.Differences, f.what)
+		}
 	}
-	if !exists {
-		return Result{DryRun: dryRun}, nil
+	if len(fams) == 0 {
+		return res, nil
 	}
-	res := Result{Removed: true, Writes: 1, DryRun: dryRun, Differences: []string{"table present"}}
+	res.Removed, res.Writes = true, len(fams)
 	if dryRun {
 		return res, nil
 	}
-	cc, err := c.batchConn(4096, 1)
+	cc, err := c.batchConn(4096, len(fams))
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrWriteRejected, err)
 	}
-	cc.DelTable(libTable())
+	for _, f := range fams {
+		cc.DelTable(libTable(f))
+	}
 	if err := cc.Flush(); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return Result{}, nil // removed by someone else meanwhile
 		}
-		return Result{}, fmt.Errorf("%w: delete table inet %s: %w", ErrWriteRejected, TableName, err)
+		return Result{}, fmt.Errorf("%w: delete table %s: %w", ErrWriteRejected, TableName, err)
 	}
 	return res, nil
 }
 
-func libTable() *nftables.Table {
-	return &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+func libTable(fam byte) *nftables.Table {
+	return &nftables.Table{Name: TableName, Family: nftables.TableFamily(fam)}
 }
 
 // write sends the plan as one batch. Order inside the batch matters:
@@ -231,20 +350,33 @@ func libTable() *nftables.Table {
 // one of our chains into a foreign chain must be gone before that chain
 // can be deleted), then chains are deleted, created, updated, and rules
 // added.
-func (c *Conn) write(p *plan) error {
+func (c *Conn) write(plan *plan) error {
 	bytes := 0
-	for _, cs := range [][]*Chain{p.addChains, p.rewrite} {
-		for _, ch := range cs {
-			for i := range ch.Rules {
-				bytes += len(ch.Rules[i].key()) + 128
+	for _, p := range plan.all() {
+		for _, cs := range [][]*Chain{p.addChains, p.rewrite} {
+			for _, ch := range cs {
+				for i := range ch.Rules {
+					bytes += len(ch.Rules[i].key()) + 128
+				}
 			}
 		}
 	}
-	cc, err := c.batchConn(bytes+4096, p.writes()+2)
+	cc, err := c.batchConn(bytes+4096, plan.writes()+2)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
 	}
-	t := libTable()
+	for _, p := range plan.all() {
+		writeTable(cc, p)
+	}
+	if err := cc.Flush(); err != nil {
+		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
+	}
+	return nil
+}
+
+// writeTable adds the messages of one table's plan to the batch.
+func writeTable(cc *nftables.Conn, p *plan) {
+	t := libTable(p.family)
 	if p.deleteTable {
 		cc.DelTable(t)
 	}
@@ -274,10 +406,6 @@ func (c *Conn) write(p *plan) error {
 	for _, ch := range p.rewrite {
 		addRules(cc, t, &nftables.Chain{Name: ch.Name, Table: t}, ch)
 	}
-	if err := cc.Flush(); err != nil {
-		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
-	}
-	return nil
 }
 
 func libChain(t *nftables.Table, c *Chain) *nftables.Chain {
@@ -288,6 +416,7 @@ func libChain(t *nftables.Table, c *Chain) *nftables.Chain {
 		pol := nftables.ChainPolicy(c.Policy)
 		lc.Hooknum, lc.Priority, lc.Policy = &hook, &prio, &pol
 		lc.Type = nftables.ChainType(c.Type)
+		lc.Device = c.Device
 	}
 	return lc
 }

@@ -55,16 +55,18 @@ const maxCommentLen = 200
 
 // Comments of the built-in rules.
 const (
-	commentLoopback    = "dcfw: loopback"
-	commentReplies     = "dcfw: established,related"
-	commentInvalid     = "dcfw: invalid"
-	commentND          = "dcfw: ipv6 neighbour discovery"
-	commentLogDeny     = "dcfw: log policy deny"
-	commentLogReject   = "dcfw: log policy reject"
-	commentRejectTCP   = "dcfw: policy reject tcp"
-	commentReject      = "dcfw: policy reject"
-	commentLockdown    = "dcfw: lockdown, loopback only"
-	commentLockdownLog = "dcfw: log lockdown"
+	commentLoopback        = "dcfw: loopback"
+	commentReplies         = "dcfw: established,related"
+	commentInvalid         = "dcfw: invalid"
+	commentND              = "dcfw: ipv6 neighbour discovery"
+	commentPolicyAccept    = "dcfw: policy accept"
+	commentRejectResponses = "dcfw: reject responses"
+	commentLogDeny         = "dcfw: log policy deny"
+	commentLogReject       = "dcfw: log policy reject"
+	commentRejectTCP       = "dcfw: policy reject tcp"
+	commentReject          = "dcfw: policy reject"
+	commentLockdown        = "dcfw: lockdown, loopback only"
+	commentLockdownLog     = "dcfw: log lockdown"
 )
 
 // Compile turns an enabled policy into the desired table (layout in the
@@ -99,24 +101,32 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 	if p.State != labels.Enabled {
 		return nil, fmt.Errorf("%w: state is %d, not enabled", ErrInvalidPolicy, p.State)
 	}
-	nIn, inOver := chainRules(p.Input)
-	nOut, outOver := chainRules(p.Output)
+	nIn, inOver := labelKernelRules(p.Input)
+	nOut, outOver := labelKernelRules(p.Output)
 	// A label rule over its own cap gets the error that names it, from expand.
-	if total := satAdd(nIn, nOut); !inOver && !outOver && total > MaxTableRules {
-		return nil, fmt.Errorf("%w: %w: %d kernel rules (input %d, output %d), at most %d per namespace; "+
+	if total := tableRules(nIn, nOut); !inOver && !outOver && total > MaxTableRules {
+		return nil, fmt.Errorf("%w: %w: up to %d kernel rules (from the labels: input %d, output %d, each also mirrored for replies), at most %d per namespace; "+
 			"use fewer rules or shorter lists (each combination of list elements is a kernel rule)",
 			ErrInvalidPolicy, ErrTableTooLarge, total, nIn, nOut, MaxTableRules)
 	}
 	id := shortID(containerID)
-	in, err := compileChain(InputChain, HookInput, p.Input, id)
+	inRules, err := userRules(InputChain, p.Input, id)
 	if err != nil {
 		return nil, err
 	}
-	out, err := compileChain(OutputChain, HookOutput, p.Output, id)
+	outRules, err := userRules(OutputChain, p.Output, id)
 	if err != nil {
 		return nil, err
 	}
-	return &Table{Chains: []*Chain{in, out}}, nil
+	in, err := compileChain(InputChain, HookInput, p.Input.Policy, inRules, p.Output.Policy, outRules, id)
+	if err != nil {
+		return nil, err
+	}
+	out, err := compileChain(OutputChain, HookOutput, p.Output.Policy, outRules, p.Input.Policy, inRules, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Table{Chains: append([]*Chain{in, out}, stampChains()...), Egress: &Table{}}, nil
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:
@@ -134,7 +144,10 @@ func Lockdown(containerID string) *Table {
 			Rules: []Rule{lo, blockLog(id, commentLockdownLog)},
 		}
 	}
-	return &Table{Chains: []*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}}
+	return &Table{
+		Chains: append([]*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}, stampChains()...),
+		Egress: &Table{},
+	}
 }
 
 func shortID(id string) string {
@@ -149,15 +162,39 @@ func blockLog(id, comment string) Rule {
 	return Rule{L4Proto: NoProto, Limit: &l, Log: &Log{Prefix: fmt.Sprintf(blockLogPrefix, id)}, Comment: comment}
 }
 
-func compileChain(name string, hook Hook, lc labels.Chain, id string) (*Chain, error) {
+// userRules expands the label rules of one chain; accepting rules also
+// mark the connection with the ruleset's conntrack mark (conntrack.go).
+func userRules(name string, lc labels.Chain, id string) ([]Rule, error) {
+	var rs []Rule
+	for i, lr := range lc.Rules {
+		ex, err := expand(name, i, lr, id)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, ex...)
+	}
+	for i := range rs {
+		if rs[i].Verdict == Accept {
+			rs[i].ConnMark = SetMark
+		}
+	}
+	return rs, nil
+}
+
+// compileChain builds one filter chain from its policy and user rules, and
+// the policy and user rules of the other chain (for the replies of
+// connections that began in the other direction, see conntrack.go).
+func compileChain(name string, hook Hook, policy labels.Action, rules []Rule, otherPolicy labels.Action, otherRules []Rule, id string) (*Chain, error) {
 	c := &Chain{Name: name, Base: true, Type: "filter", Hook: hook}
-	switch lc.Policy {
-	case labels.Allow:
-		c.Policy = PolicyAccept
-	case labels.Deny, labels.Reject:
-		c.Policy = PolicyDrop
+	switch policy {
+	case labels.Allow, labels.Deny, labels.Reject:
 	default:
-		return nil, fmt.Errorf("%w: %s policy: unknown action %d", ErrInvalidPolicy, name, lc.Policy)
+		// (The other chain's policy is checked when that chain is built.)
+		return nil, fmt.Errorf("%w: %s policy: unknown action %d", ErrInvalidPolicy, name, policy)
+	}
+	c.Policy = PolicyDrop
+	if policy == labels.Allow {
+		c.Policy = PolicyAccept
 	}
 	lo := Rule{L4Proto: NoProto, Verdict: Accept, Comment: commentLoopback}
 	if hook == HookInput {
@@ -167,18 +204,18 @@ func compileChain(name string, hook Hook, lc labels.Chain, id string) (*Chain, e
 	}
 	c.Rules = append(c.Rules,
 		lo,
-		Rule{L4Proto: NoProto, CtState: CtEstablished | CtRelated, Verdict: Accept, Comment: commentReplies},
+		Rule{L4Proto: NoProto, CtState: CtEstablished | CtRelated, ConnMark: MatchMark, Verdict: Accept, Comment: commentReplies},
 		Rule{L4Proto: NoProto, CtState: CtInvalid, Verdict: Drop, Comment: commentInvalid},
+		Rule{L4Proto: NoProto, CtState: CtRelated, CtUnconfirmed: true, Verdict: Accept, Comment: commentRejectResponses},
+	)
+	c.Rules = append(c.Rules, replyRules(otherRules, otherPolicy)...)
+	c.Rules = append(c.Rules,
 		Rule{Family: IPv6, L4Proto: protoICMPv6, ICMPType: Range{133, 136}, Verdict: Accept, Comment: commentND},
 	)
-	for i, lr := range lc.Rules {
-		rs, err := expand(name, i, lr, id)
-		if err != nil {
-			return nil, err
-		}
-		c.Rules = append(c.Rules, rs...)
-	}
-	switch lc.Policy {
+	c.Rules = append(c.Rules, rules...)
+	switch policy {
+	case labels.Allow:
+		c.Rules = append(c.Rules, Rule{L4Proto: NoProto, ConnMark: SetMark, Verdict: Accept, Comment: commentPolicyAccept})
 	case labels.Deny:
 		c.Rules = append(c.Rules, blockLog(id, commentLogDeny))
 	case labels.Reject:
@@ -343,16 +380,23 @@ func kernelRules(lr labels.Rule) uint64 {
 	return total
 }
 
-// chainRules is how many kernel rules compileChain makes of lc, and whether
-// a label rule is over MaxRulesPerLabelRule.
-func chainRules(lc labels.Chain) (n uint64, overCap bool) {
-	n = 4 // loopback, established/related, invalid, neighbour discovery
-	switch lc.Policy {
-	case labels.Deny:
-		n++ // log
-	case labels.Reject:
-		n += 3 // log, tcp reset, port-unreachable
-	}
+// maxBuiltinRules bounds the rules of a table that do not come from label
+// rules (loopback, conntrack, neighbour discovery, policy log and reject,
+// the stamp chains), all chains together.
+const maxBuiltinRules = 32
+
+// tableRules bounds the kernel rules of a table whose chains get nIn and
+// nOut rules from labels: each verdict rule also stands mirrored in the
+// other chain, for reply-direction packets (conntrack.go).
+func tableRules(nIn, nOut uint64) uint64 {
+	user := satAdd(nIn, nOut)
+	return satAdd(satAdd(user, user), maxBuiltinRules)
+}
+
+// labelKernelRules counts the kernel rules the label rules of one chain
+// become (log rules included), saturating, and whether a label rule is
+// over MaxRulesPerLabelRule.
+func labelKernelRules(lc labels.Chain) (n uint64, overCap bool) {
 	for _, lr := range lc.Rules {
 		k := kernelRules(lr)
 		overCap = overCap || k > MaxRulesPerLabelRule

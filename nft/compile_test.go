@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -58,14 +59,20 @@ func TestCompileLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tbl.Chains) != 2 || tbl.Chains[0].Name != "input" || tbl.Chains[1].Name != "output" {
-		t.Fatalf("chains: %v", tbl.Chains)
-	}
+	var names []string
 	for _, c := range tbl.Chains {
+		names = append(names, c.Name)
+	}
+	if !slices.Equal(names, []string{InputChain, OutputChain, StampChain, UnstampChain}) || tbl.Egress == nil || len(tbl.Egress.Chains) != 0 {
+		t.Fatalf("chains: %v, egress %v", names, tbl.Egress)
+	}
+	for _, c := range tbl.Chains[:2] {
 		if !c.Base || c.Type != "filter" || c.Priority != 0 || c.Policy != PolicyDrop {
 			t.Errorf("chain %s: %+v", c.Name, c)
 		}
-		builtins := []string{commentLoopback, commentReplies, commentInvalid, commentND}
+		// The builtins before the reply rules (their number depends on
+		// the other chain).
+		builtins := []string{commentLoopback, commentReplies, commentInvalid, commentRejectResponses}
 		for i, want := range builtins {
 			if c.Rules[i].Comment != want {
 				t.Errorf("chain %s rule %d: comment %q, want %q", c.Name, i+1, c.Rules[i].Comment, want)
@@ -79,8 +86,10 @@ func TestCompileLayout(t *testing.T) {
 	if tbl.Chains[0].Hook != HookInput || tbl.Chains[1].Hook != HookOutput {
 		t.Errorf("hooks: %d %d", tbl.Chains[0].Hook, tbl.Chains[1].Hook)
 	}
-	if in, out := tbl.RuleCount(); in != 7 || out != 6 {
-		t.Errorf("RuleCount = %d, %d; want 7, 6", in, out)
+	// input: 4 builtins, 2 reply rules (output's one rule and its
+	// policy), ND, 2 user rules, log; output: 4, 3, ND, 1, log.
+	if in, out := tbl.RuleCount(); in != 10 || out != 10 {
+		t.Errorf("RuleCount = %d, %d; want 10, 10", in, out)
 	}
 	for _, r := range tbl.Chains[0].Rules {
 		if r.Comment == "" {
@@ -205,12 +214,18 @@ func TestCommentsAndIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := tbl.Chains[0].Rules[4]
+	in := tbl.Chains[0].Rules
+	r := in[len(in)-2]
 	if len(r.Comment) > maxCommentLen || !strings.HasPrefix(r.Comment, "dcfw.input.rule.1: éé") || !utf8.ValidString(r.Comment) {
 		t.Errorf("comment not cut on a character boundary within %d bytes: %d bytes", maxCommentLen, len(r.Comment))
 	}
-	if got := tbl.Chains[0].Rules[5].Log.Prefix; got != "[DCFW BLOCK abc] " {
+	if got := in[len(in)-1].Log.Prefix; got != "[DCFW BLOCK abc] " {
 		t.Errorf("log prefix %q", got)
+	}
+	for _, r := range tbl.Chains[1].Rules { // the mirrored rule in output
+		if r.CtDirection == CtReply && r.Verdict == Accept && (len(r.Comment) > maxCommentLen || !utf8.ValidString(r.Comment)) {
+			t.Errorf("reply rule comment not cut: %d bytes", len(r.Comment))
+		}
 	}
 	if n := len(r.userData()); n > 256 {
 		t.Errorf("userdata %d bytes, kernel limit 256", n)
@@ -219,7 +234,10 @@ func TestCommentsAndIDs(t *testing.T) {
 
 func TestLockdown(t *testing.T) {
 	tbl := Lockdown(testID)
-	for _, c := range tbl.Chains {
+	if tbl.Egress == nil || tbl.Chain(StampChain) == nil || tbl.Chain(UnstampChain) == nil {
+		t.Errorf("lockdown without the raw-frame filter:\n%s", tbl)
+	}
+	for _, c := range tbl.Chains[:2] {
 		if c.Policy != PolicyDrop {
 			t.Errorf("chain %s policy %s", c.Name, c.Policy)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	vnl "github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,6 +22,10 @@ type Conn struct {
 	mu   sync.Mutex
 	nsFd int           // our duplicate of the namespace descriptor
 	nl   *netlink.Conn // reads (dumps), inside the namespace
+	rtnl *vnl.Handle   // interface listing, inside the namespace; made on first use
+
+	// noEgress: the kernel refused an egress chain (no egress hook).
+	noEgress bool
 
 	dumps int // see Dumps
 }
@@ -70,6 +75,10 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	err := c.nl.Close()
+	if c.rtnl != nil {
+		c.rtnl.Close()
+		c.rtnl = nil
+	}
 	if cerr := unix.Close(c.nsFd); err == nil {
 		err = cerr
 	}

@@ -36,7 +36,24 @@ func decode(es []expr.Any) (Rule, bool) {
 		}) &&
 		d.metaCmp(expr.MetaKeyIIFNAME, func(b []byte) bool { return decodeIface(b, &r.IifName) }) &&
 		d.metaCmp(expr.MetaKeyOIFNAME, func(b []byte) bool { return decodeIface(b, &r.OifName) }) &&
+		d.ctCmp(expr.CtKeyDIRECTION, func(b []byte) bool {
+			if len(b) != 1 || b[0] != 1 {
+				return false
+			}
+			r.CtDirection = CtReply
+			return true
+		}) &&
 		d.ctState(&r.CtState) &&
+		d.ctUnconfirmed(&r.CtUnconfirmed) &&
+		d.ctCmp(expr.CtKeyMARK, func(b []byte) bool {
+			if len(b) != 4 {
+				return false
+			}
+			r.ConnMark, r.CtMark = MatchMark, binaryutil.NativeEndian.Uint32(b)
+			return true
+		}) &&
+		d.etherType(&r.EtherType) &&
+		d.rawMatch(&r) &&
 		d.metaCmp(expr.MetaKeyNFPROTO, func(b []byte) bool {
 			if len(b) != 1 || (Family(b[0]) != IPv4 && Family(b[0]) != IPv6) {
 				return false
@@ -62,7 +79,7 @@ func decode(es []expr.Any) (Rule, bool) {
 	case r.L4Proto == protoICMP || r.L4Proto == protoICMPv6:
 		ok = d.thRange(0, 1, &r.ICMPType)
 	}
-	ok = ok && d.limit(&r.Limit) && d.log(&r.Log) && d.verdict(&r.Verdict)
+	ok = ok && d.limit(&r.Limit) && d.log(&r.Log) && d.ctMarkSet(&r) && d.rawSet(&r) && d.verdict(&r.Verdict)
 	if !ok || d.i != len(d.es) {
 		return Rule{}, false
 	}
@@ -114,7 +131,7 @@ func decodeIface(b []byte, i *Iface) bool {
 
 func (d *decoder) ctState(s *CtState) bool {
 	ct, ok := d.peek(0).(*expr.Ct)
-	if !ok || ct.Key != expr.CtKeySTATE {
+	if !ok || ct.Key != expr.CtKeySTATE || ct.SourceRegister {
 		return true
 	}
 	bw, ok1 := d.peek(1).(*expr.Bitwise)
@@ -125,6 +142,123 @@ func (d *decoder) ctState(s *CtState) bool {
 	d.i += 3
 	*s = CtState(binaryutil.NativeEndian.Uint32(bw.Mask))
 	return *s != 0
+}
+
+// ctCmp decodes an optional `ct load <key>; cmp eq` pair, like metaCmp.
+func (d *decoder) ctCmp(key expr.CtKey, set func([]byte) bool) bool {
+	ct, ok := d.peek(0).(*expr.Ct)
+	if !ok || ct.Key != key || ct.SourceRegister {
+		return true
+	}
+	c, ok := d.peek(1).(*expr.Cmp)
+	if !ok || c.Op != expr.CmpOpEq {
+		return false
+	}
+	d.i += 2
+	return set(c.Data)
+}
+
+// ctUnconfirmed decodes an optional `ct status ! confirmed`.
+func (d *decoder) ctUnconfirmed(u *bool) bool {
+	ct, ok := d.peek(0).(*expr.Ct)
+	if !ok || ct.Key != expr.CtKeySTATUS || ct.SourceRegister {
+		return true
+	}
+	bw, ok1 := d.peek(1).(*expr.Bitwise)
+	c, ok2 := d.peek(2).(*expr.Cmp)
+	if !ok1 || !ok2 || len(bw.Mask) != 4 || c.Op != expr.CmpOpEq ||
+		binaryutil.NativeEndian.Uint32(bw.Mask) != ipsConfirmed || !bytes.Equal(c.Data, make([]byte, 4)) {
+		return false
+	}
+	d.i += 3
+	*u = true
+	return true
+}
+
+// etherType decodes an optional `ether type` match (link-layer payload at
+// offset 12).
+func (d *decoder) etherType(t *uint16) bool {
+	pl, ok := d.peek(0).(*expr.Payload)
+	if !ok || pl.Base != expr.PayloadBaseLLHeader {
+		return true
+	}
+	c, ok := d.peek(1).(*expr.Cmp)
+	if !ok || pl.OperationType != expr.PayloadLoad || pl.Offset != 12 || pl.Len != 2 || c.Op != expr.CmpOpEq || len(c.Data) != 2 {
+		return false
+	}
+	d.i += 2
+	*t = binary.BigEndian.Uint16(c.Data)
+	return *t != 0
+}
+
+// rawMatch decodes an optional `meta mark == M meta priority == P`.
+func (d *decoder) rawMatch(r *Rule) bool {
+	m, ok := d.peek(0).(*expr.Meta)
+	if !ok || m.Key != expr.MetaKeyMARK || m.SourceRegister {
+		return true
+	}
+	var mark, prio []byte
+	ok = d.metaCmp(expr.MetaKeyMARK, func(b []byte) bool { mark = b; return len(b) == 4 }) &&
+		d.metaCmp(expr.MetaKeyPRIORITY, func(b []byte) bool { prio = b; return len(b) == 4 })
+	if !ok || mark == nil || prio == nil {
+		return false
+	}
+	r.RawMark = MatchMark
+	r.Mark, r.Priority = binaryutil.NativeEndian.Uint32(mark), binaryutil.NativeEndian.Uint32(prio)
+	return true
+}
+
+// setValue decodes `immediate reg 1 <4 bytes>; <stmt> set with reg 1`, where
+// isStmt recognises the statement; ok is false when absent.
+func (d *decoder) setValue(isStmt func(expr.Any) bool) (v uint32, ok bool) {
+	im, ok1 := d.peek(0).(*expr.Immediate)
+	if !ok1 || len(im.Data) != 4 || !isStmt(d.peek(1)) {
+		return 0, false
+	}
+	d.i += 2
+	return binaryutil.NativeEndian.Uint32(im.Data), true
+}
+
+// ctMarkSet decodes an optional `ct mark set V`.
+func (d *decoder) ctMarkSet(r *Rule) bool {
+	v, ok := d.setValue(func(e expr.Any) bool {
+		ct, ok := e.(*expr.Ct)
+		return ok && ct.Key == expr.CtKeyMARK && ct.SourceRegister
+	})
+	if ok {
+		if r.ConnMark != NoMark {
+			return false // dcfw never both matches and sets it
+		}
+		r.ConnMark, r.CtMark = SetMark, v
+	}
+	return true
+}
+
+// rawSet decodes an optional `meta mark set X meta priority set Y`: a
+// stamp, or (both 0) the clearing after a match or on its own.
+func (d *decoder) rawSet(r *Rule) bool {
+	isMetaSet := func(k expr.MetaKey) func(expr.Any) bool {
+		return func(e expr.Any) bool {
+			m, ok := e.(*expr.Meta)
+			return ok && m.Key == k && m.SourceRegister
+		}
+	}
+	mark, ok := d.setValue(isMetaSet(expr.MetaKeyMARK))
+	if !ok {
+		return r.RawMark == NoMark // a match is always followed by the clearing
+	}
+	prio, ok := d.setValue(isMetaSet(expr.MetaKeyPRIORITY))
+	switch {
+	case !ok:
+		return false
+	case r.RawMark == MatchMark:
+		return mark == 0 && prio == 0
+	case mark == 0 && prio == 0:
+		r.RawMark = ClearMark
+	default:
+		r.RawMark, r.Mark, r.Priority = SetMark, mark, prio
+	}
+	return true
 }
 
 // addr decodes an optional address match of family fam (source or

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // plan is what must be written to turn a live table into the desired one.
 // It is computed without the kernel (diff) and then turned into one
 // netlink batch (apply.go).
 type plan struct {
+	family      byte     // NFPROTO_INET or NFPROTO_NETDEV
 	deleteTable bool     // delete the live table first (it has flags: recreate it)
 	createTable bool     // add the table, then every desired chain (addChains)
 	delChains   []*Chain // live chains to flush and delete
@@ -18,11 +21,42 @@ type plan struct {
 	rewrite     []*Chain // desired chains whose rules are flushed and re-added
 
 	differences []string
+
+	// egress is the plan of `table netdev dcfw` (nil: nothing to write
+	// there); only in the plan of the inet table.
+	egress *plan
 }
 
 // empty reports whether nothing needs to be written.
 func (p *plan) empty() bool {
-	return !p.createTable && !p.deleteTable && len(p.delChains)+len(p.addChains)+len(p.setPolicy)+len(p.rewrite) == 0
+	return !p.createTable && !p.deleteTable && len(p.delChains)+len(p.addChains)+len(p.setPolicy)+len(p.rewrite) == 0 &&
+		(p.egress == nil || p.egress.empty())
+}
+
+// writesFilter reports whether the plan writes the input or output chain.
+func (p *plan) writesFilter() bool {
+	if p.createTable || p.deleteTable {
+		return true
+	}
+	for _, cs := range [][]*Chain{p.delChains, p.addChains, p.setPolicy, p.rewrite} {
+		for _, c := range cs {
+			if c.Name == InputChain || c.Name == OutputChain {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addsEgressChains reports whether the plan creates a netdev chain.
+func (p *plan) addsEgressChains() bool { return p.egress != nil && len(p.egress.addChains) > 0 }
+
+// all returns the plan and the egress plan, if any.
+func (p *plan) all() []*plan {
+	if p.egress != nil {
+		return []*plan{p, p.egress}
+	}
+	return []*plan{p}
 }
 
 // writes counts the netlink messages of the batch the plan becomes (the
@@ -45,15 +79,20 @@ func (p *plan) writes() int {
 	for _, c := range p.rewrite {
 		n += 1 + len(c.Rules) // flush + rules
 	}
+	if p.egress != nil {
+		n += p.egress.writes()
+	}
 	return n
 }
 
 // chains returns the sorted names of the chains the plan writes.
 func (p *plan) chains() []string {
 	seen := map[string]bool{}
-	for _, cs := range [][]*Chain{p.delChains, p.addChains, p.setPolicy, p.rewrite} {
-		for _, c := range cs {
-			seen[c.Name] = true
+	for _, q := range p.all() {
+		for _, cs := range [][]*Chain{q.delChains, q.addChains, q.setPolicy, q.rewrite} {
+			for _, c := range cs {
+				seen[c.Name] = true
+			}
 		}
 	}
 	if len(seen) == 0 {
@@ -87,6 +126,35 @@ const maxRuleDiffs = 3
 // A chain that matches is not written at all, so a change in one chain
 // never touches the other.
 func diff(desired, live *Table) plan {
+	var liveInet, liveEgress *Table
+	if live != nil {
+		liveEgress = live.Egress
+		if !live.missing {
+			liveInet = live
+		}
+	}
+	p := diffTable(desired, liveInet)
+	p.family = unix.NFPROTO_INET
+	switch {
+	case desired.Egress != nil:
+		e := diffTable(desired.Egress, liveEgress)
+		e.family = unix.NFPROTO_NETDEV
+		for i, d := range e.differences {
+			e.differences[i] = "netdev " + d
+		}
+		if !e.empty() {
+			p.egress = &e
+			p.differences = append(p.differences, e.differences...)
+		}
+	case liveEgress != nil:
+		p.egress = &plan{family: unix.NFPROTO_NETDEV, deleteTable: true, differences: []string{"netdev table present"}}
+		p.differences = append(p.differences, p.egress.differences...)
+	}
+	return p
+}
+
+// diffTable is diff for one table (family aside).
+func diffTable(desired, live *Table) plan {
 	var p plan
 	if live == nil {
 		p.createTable = true

@@ -26,6 +26,8 @@ func webTable(t *testing.T) *Table {
 func TestDiff(t *testing.T) {
 	want := webTable(t)
 	nIn, nOut := want.RuleCount()
+	const nStamp = (1 + 2) + (1 + 1) // the stamp and unstamp chains
+	all := []string{"input", "output", "stamp", "unstamp"}
 	extra := Rule{L4Proto: protoTCP, Dport: Range{22, 22}, Verdict: Accept}
 	for _, c := range []struct {
 		name   string
@@ -43,15 +45,15 @@ func TestDiff(t *testing.T) {
 		{
 			name:   "table missing",
 			tamper: func(*Table) *Table { return nil },
-			create: true, add: []string{"input", "output"},
-			writes: 1 + (1 + nIn) + (1 + nOut),
-			diffs:  []string{"table missing"},
+			create: true, add: all,
+			writes: 1 + (1 + nIn) + (1 + nOut) + nStamp + 1, // + the netdev table
+			diffs:  []string{"table missing", "netdev table missing"},
 		},
 		{
 			name:        "table dormant",
 			tamper:      func(l *Table) *Table { l.Flags = 1; return l },
-			deleteTable: true, create: true, add: []string{"input", "output"},
-			writes: 2 + (1 + nIn) + (1 + nOut),
+			deleteTable: true, create: true, add: all,
+			writes: 2 + (1 + nIn) + (1 + nOut) + nStamp,
 			diffs:  []string{"table flags dormant, want none"},
 		},
 		{
@@ -105,20 +107,20 @@ func TestDiff(t *testing.T) {
 		{
 			name: "rule deleted",
 			tamper: func(l *Table) *Table {
-				l.Chains[1].Rules = slices.Delete(l.Chains[1].Rules, 4, 5)
+				l.Chains[1].Rules = slices.Delete(l.Chains[1].Rules, 8, 9)
 				return l
 			},
 			rewrite: []string{"output"}, writes: 1 + nOut,
-			diffs: []string{"chain output: 1 rule missing at 5: `ip daddr 192.168.150.6 tcp dport 3306 accept"},
+			diffs: []string{"chain output: 1 rule missing at 9: `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
 		},
 		{
 			name: "rule altered",
 			tamper: func(l *Table) *Table {
-				l.Chains[1].Rules[4].Dport = Range{3307, 3307}
+				l.Chains[1].Rules[8].Dport = Range{3307, 3307}
 				return l
 			},
 			rewrite: []string{"output"}, writes: 1 + nOut,
-			diffs: []string{"chain output: rule 5 differs: live `ip daddr 192.168.150.6 tcp dport 3307 accept", "want `ip daddr 192.168.150.6 tcp dport 3306 accept"},
+			diffs: []string{"chain output: rule 9 differs: live `ip daddr 192.168.150.6 tcp dport 3307 ct mark set $conn_mark accept", "want `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
 		},
 		{
 			name: "comment altered",
@@ -166,14 +168,14 @@ func TestDiff(t *testing.T) {
 				l.Chains[1].Type = "route"
 				return l
 			},
-			deleteTable: true, create: true, add: []string{"input", "output"},
+			deleteTable: true, create: true, add: all,
 			del:    []string{"output"}, // deleted with the table, not by itself
-			writes: 2 + (1 + nIn) + (1 + nOut),
+			writes: 2 + (1 + nIn) + (1 + nOut) + nStamp,
 			diffs: []string{
 				"table flags dormant",
 				"chain input: policy accept, want drop",
-				"chain input: 4 rules missing at 4: `icmpv6 type 133-136 accept",
-				"and 1 more",
+				"chain input: 7 rules missing at 4: `ct state related ct status ! confirmed accept",
+				"and 4 more",
 				"chain output: type route hook output priority filter, want type filter",
 			},
 		},
@@ -223,9 +225,10 @@ func chainNames(cs []*Chain) []string {
 	return out
 }
 
-// TestDiffPolicyChangeTouchesOneChain: changing the labels of one direction
-// plans writes for that chain only.
-func TestDiffPolicyChangeTouchesOneChain(t *testing.T) {
+// TestDiffChangeTouchesBothFilterChains: each filter chain holds the
+// other's rules mirrored for replies (conntrack.go), so a change of one
+// direction's labels rewrites both filter chains, and nothing else.
+func TestDiffChangeTouchesBothFilterChains(t *testing.T) {
 	before := webTable(t)
 	p := policyCases[1].policy
 	p.Output.Rules = slices.Clone(p.Output.Rules)
@@ -235,8 +238,8 @@ func TestDiffPolicyChangeTouchesOneChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := diff(after, before)
-	if got := pl.chains(); !reflect.DeepEqual(got, []string{"output"}) {
-		t.Errorf("chains written %q, want [output]", got)
+	if got := pl.chains(); !reflect.DeepEqual(got, []string{"input", "output"}) || !pl.writesFilter() {
+		t.Errorf("chains written %q, want [input output]", got)
 	}
 	// From deny to allow: the policy and the rules (the BLOCK log rule goes).
 	p = policyCases[1].policy
@@ -246,7 +249,7 @@ func TestDiffPolicyChangeTouchesOneChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl = diff(after, before)
-	if chainNames(pl.setPolicy)[0] != "input" || chainNames(pl.rewrite)[0] != "input" || len(pl.chains()) != 1 {
+	if !reflect.DeepEqual(chainNames(pl.setPolicy), []string{"input"}) || !reflect.DeepEqual(chainNames(pl.rewrite), []string{"input", "output"}) {
 		t.Errorf("policy change: %+v", pl)
 	}
 }

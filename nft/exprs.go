@@ -17,12 +17,18 @@ import (
 // Order of the expressions (each part present only when the field is set):
 //
 //	meta iif, meta oif, meta iifname, meta oifname   interface
-//	ct state                                       conntrack state
+//	ct direction                                   direction in the connection
+//	ct state, ct status ! confirmed                conntrack state
+//	ct mark ==                                     the ruleset's conntrack mark
+//	ether type                                     ethertype (netdev)
+//	meta mark ==, meta priority ==                 the raw-frame secret
 //	meta nfproto                                   family
 //	ip/ip6 saddr, ip/ip6 daddr                     addresses
 //	meta l4proto                                   protocol
 //	th sport, th dport | icmp type                 ports / ICMP type
 //	limit, log                                     logging
+//	ct mark set                                    the ruleset's conntrack mark
+//	meta mark set, meta priority set               stamp or clear the secret
 //	immediate verdict | reject                     verdict
 //
 // Everything loads into register 1 (NFT_REG_1) and is compared at once.
@@ -57,6 +63,9 @@ func (r *Rule) encode() []expr.Any {
 	if !r.OifName.IsZero() {
 		es = append(es, metaLoad(expr.MetaKeyOIFNAME), cmpEq(ifaceBytes(r.OifName)))
 	}
+	if r.CtDirection == CtReply {
+		es = append(es, &expr.Ct{Key: expr.CtKeyDIRECTION, Register: reg1}, cmpEq([]byte{1})) // IP_CT_DIR_REPLY
+	}
 	if r.CtState != 0 {
 		es = append(es,
 			&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
@@ -66,6 +75,34 @@ func (r *Rule) encode() []expr.Any {
 				Xor:  make([]byte, 4),
 			},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: make([]byte, 4)},
+		)
+	}
+	if r.CtUnconfirmed {
+		es = append(es,
+			&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
+			&expr.Bitwise{
+				SourceRegister: reg1, DestRegister: reg1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(ipsConfirmed),
+				Xor:  make([]byte, 4),
+			},
+			cmpEq(make([]byte, 4)),
+		)
+	}
+	if r.ConnMark == MatchMark {
+		es = append(es, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1}, cmpEq(binaryutil.NativeEndian.PutUint32(r.CtMark)))
+	}
+	if r.EtherType != 0 {
+		// Without nft's `meta iiftype ether` dependency: the egress hook
+		// has no input device, so that match would never be true there.
+		es = append(es,
+			&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			cmpEq(binary.BigEndian.AppendUint16(nil, r.EtherType)),
+		)
+	}
+	if r.RawMark == MatchMark {
+		es = append(es,
+			metaLoad(expr.MetaKeyMARK), cmpEq(binaryutil.NativeEndian.PutUint32(r.Mark)),
+			metaLoad(expr.MetaKeyPRIORITY), cmpEq(binaryutil.NativeEndian.PutUint32(r.Priority)),
 		)
 	}
 	if r.Family != AnyFamily {
@@ -97,6 +134,17 @@ func (r *Rule) encode() []expr.Any {
 			Data:  []byte(r.Log.Prefix),
 		})
 	}
+	if r.ConnMark == SetMark {
+		es = append(es, immediate(r.CtMark), &expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true})
+	}
+	switch r.RawMark {
+	case SetMark:
+		es = append(es, metaSet(expr.MetaKeyMARK, r.Mark)...)
+		es = append(es, metaSet(expr.MetaKeyPRIORITY, r.Priority)...)
+	case MatchMark, ClearMark:
+		es = append(es, metaSet(expr.MetaKeyMARK, 0)...)
+		es = append(es, metaSet(expr.MetaKeyPRIORITY, 0)...)
+	}
 	switch r.Verdict {
 	case Accept:
 		es = append(es, &expr.Verdict{Kind: expr.VerdictAccept})
@@ -121,6 +169,20 @@ func (r *Rule) userData() []byte {
 }
 
 func metaLoad(k expr.MetaKey) *expr.Meta { return &expr.Meta{Key: k, Register: reg1} }
+
+// ipsConfirmed is IPS_CONFIRMED, the conntrack status bit of a connection
+// that is in the conntrack table.
+const ipsConfirmed = 1 << 3
+
+func immediate(v uint32) *expr.Immediate {
+	return &expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(v)}
+}
+
+// metaSet is `meta <k> set v`: the value into register 1, then the meta
+// statement reading it.
+func metaSet(k expr.MetaKey, v uint32) []expr.Any {
+	return []expr.Any{immediate(v), &expr.Meta{Key: k, Register: reg1, SourceRegister: true}}
+}
 
 func cmpEq(b []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: b} }
 

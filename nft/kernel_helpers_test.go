@@ -2,6 +2,7 @@ package nft
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -253,11 +254,36 @@ func generation(t *testing.T, c *Conn) uint32 {
 	return g
 }
 
-// nftList returns `nft list table inet dcfw` run inside h.
+// nftList returns `nft list table inet dcfw` run inside h, followed by
+// `nft list table netdev dcfw` when there is one (Table.String's order).
 func nftList(t *testing.T, h *testnet.Host) string {
 	t.Helper()
-	return h.NFT(t, "list", "table", "inet", "dcfw")
+	out := h.NFT(t, "list", "table", "inet", "dcfw")
+	if nd, err := h.TryNFT(t, "list", "table", "netdev", "dcfw"); err == nil {
+		out += nd
+	}
+	return out
 }
+
+// resolved returns the compiled table tbl as Apply makes it in the
+// namespace c talks to: with the live secret and egress chains.
+func resolved(t *testing.T, c *Conn, tbl *Table) *Table {
+	t.Helper()
+	live := mustRead(t, c)
+	var devs []string
+	if live != nil && live.Egress != nil {
+		for _, ch := range live.Egress.Chains {
+			devs = append(devs, ch.Device)
+		}
+	}
+	return withSecret(tbl, live.Secret, devs)
+}
+
+// secretHex replaces the random values of a rendering or a difference
+// (marks, priorities) by V, so runs with different secrets compare.
+var secretHex = regexp.MustCompile(`0x[0-9a-f]{8}|[0-9a-f]{1,4}:[0-9a-f]{1,4}`)
+
+func withoutSecrets(s string) string { return secretHex.ReplaceAllString(s, "V") }
 
 func containsAll(s string, subs ...string) bool {
 	for _, sub := range subs {

@@ -112,10 +112,22 @@ func decodeExpr(x rawExpr) (e expr.Any, err error) {
 		return nil, fmt.Errorf("expression %q is not one dcfw makes", x.name)
 	}
 	if x.name == "immediate" && !isVerdictImmediate(x.data) {
-		return nil, fmt.Errorf("immediate into a data register is not one dcfw makes")
+		e = &expr.Immediate{} // a value for `meta mark set` and the like
 	}
 	if err := expr.Unmarshal(famInet, x.data, e); err != nil {
 		return nil, fmt.Errorf("decoding %s expression: %w", x.name, err)
+	}
+	if ct, ok := e.(*expr.Ct); ok {
+		// v0.3.0 encodes NFTA_CT_SREG (`ct mark set`) but does not decode
+		// it: without this, a `ct mark set` read back would re-encode as a
+		// load and never equal the rule we wrote.
+		if attrs, err := parseAttrs(x.data); err == nil {
+			for _, a := range attrs {
+				if a.typ == unix.NFTA_CT_SREG && len(a.data) == 4 {
+					ct.SourceRegister, ct.Register = true, binary.BigEndian.Uint32(a.data)
+				}
+			}
+		}
 	}
 	return e, nil
 }

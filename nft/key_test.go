@@ -20,7 +20,9 @@ func allCaseRules(t testing.TB) []Rule {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		for _, ch := range tbl.Chains {
+		// As Apply writes it: with a secret and an egress chain.
+		tbl = withSecret(tbl, Secret{Mark: 0x11, Priority: 0x20001, Conn: 0x33}, []string{"eth0"})
+		for _, ch := range append(tbl.Chains, tbl.Egress.Chains...) {
 			rs = append(rs, ch.Rules...)
 		}
 	}

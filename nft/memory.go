@@ -26,6 +26,14 @@ type Memory struct {
 	// that were not skipped by ApplyKnown).
 	Reads int
 	gen   uint32 // committed changes so far (the generation ID)
+
+	// Interfaces are the namespace's interfaces besides lo, each of which
+	// gets an egress chain (see raw.go). Set them before Apply; a change
+	// is like a network connect or disconnect.
+	Interfaces []string
+	// NoEgress makes Memory act like a kernel without the egress hook:
+	// Apply leaves the raw-frame filter out and says so.
+	NoEgress bool
 }
 
 // Apply makes the in-memory table equal to desired (see Conn.Apply).
@@ -41,14 +49,23 @@ func (m *Memory) ApplyKnown(desired *Table, dryRun bool, known Generation) (Resu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if known.Known && known.ID == m.gen {
-		return Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+	var devs []string
+	if desired.Egress != nil && !m.NoEgress {
+		devs = slices.Sorted(slices.Values(m.Interfaces))
+	}
+	unsupported := desired.Egress != nil && m.NoEgress
+	if known.Known && known.ID == m.gen && known.links == linkKey(devs) {
+		return Result{DryRun: dryRun, Generation: known, Skipped: true, EgressUnsupported: unsupported}, nil
 	}
 	m.Reads++
-	p := diff(desired, m.live)
-	res := Result{Created: p.createTable, Chains: p.chains(), Differences: p.differences, Writes: p.writes(), DryRun: dryRun}
+	if m.live != nil {
+		m.live.Secret = liveSecret(m.live)
+	}
+	want, p := planApply(desired, m.live, devs, m.NoEgress)
+	res := newResult(&p, dryRun)
+	res.EgressUnsupported = unsupported
 	if p.empty() {
-		res.Generation = Generation{ID: m.gen, Known: true}
+		res.Generation = Generation{ID: m.gen, Known: true, links: linkKey(devs)}
 		return res, nil
 	}
 	if dryRun {
@@ -59,13 +76,42 @@ func (m *Memory) ApplyKnown(desired *Table, dryRun bool, known Generation) (Resu
 		m.Err = nil
 		return Result{Differences: p.differences}, err
 	}
+	var liveInet, liveEgress *Table
+	if m.live != nil {
+		liveEgress = m.live.Egress
+		if !m.live.missing {
+			liveInet = m.live
+		}
+	}
+	next := m.applyTable(want, liveInet, &p)
+	if want.Egress != nil {
+		ep := p.egress
+		if ep == nil {
+			ep = &plan{}
+		}
+		next.Egress = m.applyTable(want.Egress, liveEgress, ep)
+	}
+	next.Secret = want.Secret
+	m.live = next
+	m.Batches++
+	m.gen++
+	res.Generation = Generation{ID: m.gen, Known: true, links: linkKey(devs)}
+	return res, nil
+}
+
+// applyTable returns the table p makes of live: want's chains, the ones p
+// does not write as they were (with their handles).
+func (m *Memory) applyTable(want, live *Table, p *plan) *Table {
 	written := map[string]bool{}
 	for _, c := range append(append(slices.Clone(p.addChains), p.rewrite...), p.delChains...) {
 		written[c.Name] = true
 	}
+	if p.createTable {
+		live = nil
+	}
 	next := &Table{}
-	for _, d := range desired.Chains {
-		l := m.live.Chain(d.Name)
+	for _, d := range want.Chains {
+		l := live.Chain(d.Name)
 		if l == nil || written[d.Name] {
 			c := *copyTable(&Table{Chains: []*Chain{d}}).Chains[0]
 			for i := range c.Rules {
@@ -79,11 +125,7 @@ func (m *Memory) ApplyKnown(desired *Table, dryRun bool, known Generation) (Resu
 		c.Policy = d.Policy
 		next.Chains = append(next.Chains, &c)
 	}
-	m.live = next
-	m.Batches++
-	m.gen++
-	res.Generation = Generation{ID: m.gen, Known: true}
-	return res, nil
+	return next
 }
 
 // Remove deletes the in-memory table (see Conn.Remove).
@@ -94,7 +136,15 @@ func (m *Memory) Remove(dryRun bool) (Result, error) {
 	if m.live == nil {
 		return Result{DryRun: dryRun}, nil
 	}
-	res := Result{Removed: true, Writes: 1, DryRun: dryRun, Differences: []string{"table present"}}
+	res := Result{Removed: true, DryRun: dryRun}
+	if !m.live.missing {
+		res.Writes++
+		res.Differences = append(res.Differences, "table present")
+	}
+	if m.live.Egress != nil {
+		res.Writes++
+		res.Differences = append(res.Differences, "netdev table present")
+	}
 	if dryRun {
 		return res, nil
 	}
@@ -122,6 +172,9 @@ func (m *Memory) Tamper(f func(live *Table) *Table) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.live = copyTable(f(copyTable(m.live)))
+	if m.live != nil {
+		m.live.Secret = liveSecret(m.live)
+	}
 	m.gen++
 }
 
@@ -130,7 +183,7 @@ func copyTable(t *Table) *Table {
 	if t == nil {
 		return nil
 	}
-	out := &Table{Flags: t.Flags}
+	out := &Table{Flags: t.Flags, Secret: t.Secret, missing: t.missing, Egress: copyTable(t.Egress)}
 	for _, c := range t.Chains {
 		cc := *c
 		cc.Rules = slices.Clone(c.Rules)

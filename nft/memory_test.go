@@ -15,7 +15,7 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("first Apply: %+v, %v", res, err)
 	}
 	live, _ := m.Read()
-	if live.String() != want.String() {
+	if live.Secret.Mark == 0 || live.Secret.Priority == 0 || live.Secret.Conn == 0 || live.String() != withSecret(want, live.Secret, nil).String() {
 		t.Fatalf("Read:\n%s", live)
 	}
 	hs := func(name string) []uint64 {
@@ -31,22 +31,45 @@ func TestMemory(t *testing.T) {
 		t.Errorf("second Apply: %+v", res)
 	}
 
-	// Drift: a policy changed by someone else; repaired without rewriting rules.
+	// Drift: a policy changed by someone else. Repaired with a new
+	// conntrack mark, so both filter chains are rewritten; the raw-frame
+	// secret and the stamp chains stay.
+	secret := live.Secret
+	stamp := hs(StampChain)
 	m.Tamper(func(l *Table) *Table { l.Chains[0].Policy = PolicyAccept; return l })
 	res, _ = m.Apply(want, false)
-	if !reflect.DeepEqual(res.Chains, []string{"input"}) || res.Writes != 1 {
+	if !reflect.DeepEqual(res.Chains, []string{"input", "output"}) {
 		t.Errorf("policy repair: %+v", res)
 	}
-	if !slices.Equal(hs("input"), in) || !slices.Equal(hs("output"), out) {
-		t.Errorf("policy repair rewrote rules")
+	live, _ = m.Read()
+	if slices.Equal(hs("input"), in) || slices.Equal(hs("output"), out) || !slices.Equal(hs(StampChain), stamp) ||
+		live.Secret.Conn == secret.Conn || live.Secret.Mark != secret.Mark || live.Secret.Priority != secret.Priority {
+		t.Errorf("policy repair: secret %+v, was %+v", live.Secret, secret)
 	}
 
-	// A rule change in output leaves input alone.
+	// Interfaces: one egress chain each, added and removed as they come
+	// and go; the rest untouched.
+	m.Interfaces = []string{"eth1", "eth0"}
+	res, _ = m.Apply(want, false)
+	if !reflect.DeepEqual(res.Chains, []string{"egress_eth0", "egress_eth1"}) || res.Writes != 2*3 {
+		t.Errorf("interfaces: %+v", res)
+	}
+	m.Interfaces = []string{"eth1"}
+	res, _ = m.Apply(want, false)
+	if !reflect.DeepEqual(res.Chains, []string{"egress_eth0"}) || res.Writes != 2 {
+		t.Errorf("interface gone: %+v", res)
+	}
+	if live, _ := m.Read(); len(live.Egress.Chains) != 1 || live.Egress.Chains[0].Device != "eth1" || live.Egress.Chains[0].Rules[0].Mark != secret.Mark {
+		t.Errorf("egress:\n%s", live)
+	}
+
+	// A rule change in output rewrites both filter chains, nothing else.
+	in, out = hs("input"), hs("output")
 	p := policyCases[1].policy
 	p.Output.Rules = slices.Clone(p.Output.Rules)
 	p.Output.Rules[0].Comment = "changed"
 	res, _ = m.Apply(mustCompile(t, p), false)
-	if !reflect.DeepEqual(res.Chains, []string{"output"}) || !slices.Equal(hs("input"), in) || slices.Equal(hs("output"), out) {
+	if !reflect.DeepEqual(res.Chains, []string{"input", "output"}) || slices.Equal(hs("input"), in) || slices.Equal(hs("output"), out) {
 		t.Errorf("output change: %+v", res)
 	}
 
@@ -73,9 +96,20 @@ func TestMemory(t *testing.T) {
 	if res, _ := m.Remove(false); res.Changed() {
 		t.Errorf("second Remove: %+v", res)
 	}
-	m.Tamper(func(*Table) *Table { return want })
+	// A table put back as it was (dcfw restarted after someone removed
+	// and restored it): its secret is taken, nothing written.
+	m.Interfaces = nil
+	m.Tamper(func(*Table) *Table { return live })
 	if res, _ := m.Apply(want, false); res.Changed() {
 		t.Errorf("tampered-in table equal to desired: %+v", res)
+	}
+
+	// A kernel without the egress hook: no netdev table, and Apply says so.
+	var old Memory
+	old.NoEgress, old.Interfaces = true, []string{"eth0"}
+	res, _ = old.Apply(want, false)
+	if live, _ := old.Read(); !res.EgressUnsupported || live.Egress != nil || slices.Contains(res.Chains, "egress_eth0") {
+		t.Errorf("no egress hook: %+v\n%s", res, live)
 	}
 }
 
@@ -83,10 +117,14 @@ func TestMemory(t *testing.T) {
 // policy, then back to the first) on Memory and on a real namespace: the
 // Results must be the same, so reconcile tests on Memory mean something.
 func TestMemoryMatchesKernel(t *testing.T) {
-	_, c := newFirewallNS(t)
+	h, c := newFirewallNS(t)
 	var m Memory
 	seq := append(slices.Clone(policyCases), policyCases[0], policyCases[0])
-	for _, pc := range seq {
+	for i, pc := range seq {
+		if i == 2 { // an interface appears (network connect): its egress chain
+			addVeth(t, h, "eth0", "eth1")
+			m.Interfaces = []string{"eth1", "eth0"}
+		}
 		tbl, err := pc.table()
 		if err != nil {
 			t.Fatal(err)
@@ -103,6 +141,11 @@ func TestMemoryMatchesKernel(t *testing.T) {
 			t.Errorf("%s: generation known: Memory %v, kernel %v", pc.name, got.Generation.Known, want.Generation.Known)
 		}
 		got.Generation, want.Generation = Generation{}, Generation{}
+		for _, r := range []*Result{&got, &want} {
+			for j := range r.Differences {
+				r.Differences[j] = withoutSecrets(r.Differences[j])
+			}
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: Memory %+v, kernel %+v", pc.name, got, want)
 		}

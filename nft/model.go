@@ -26,7 +26,26 @@ type Table struct {
 	// Always 0 in a compiled table.
 	Flags  uint32
 	Chains []*Chain
+
+	// Egress is `table netdev dcfw`, the raw-frame filter (see raw.go);
+	// nil: none wanted (or, live, none there). Compiled, it has no chains:
+	// Apply gives it one egress chain per interface of the namespace
+	// except lo. Live, it holds what the kernel has.
+	Egress *Table
+
+	// Secret holds the values Apply keeps in the live tables. Zero in a
+	// compiled table (Apply takes the live ones or makes new ones); set in
+	// a live one as far as its rules show them.
+	Secret Secret
+
+	// missing: a live Table whose inet table does not exist (only its
+	// Egress does).
+	missing bool
 }
+
+// Missing reports whether t is a live table whose `table inet dcfw` does
+// not exist while `table netdev dcfw` (Egress) does.
+func (t *Table) Missing() bool { return t != nil && t.missing }
 
 // Chain returns the chain named name, or nil.
 func (t *Table) Chain(name string) *Chain {
@@ -56,10 +75,14 @@ func (t *Table) RuleCount() (input, output int) {
 // Hook is a netfilter hook a base chain is attached to.
 type Hook uint32
 
-// Hooks of the inet family dcfw uses (values of NF_INET_LOCAL_IN/OUT).
+// Hooks dcfw uses: of the inet family (NF_INET_*), and the egress hook of
+// the netdev family (NF_NETDEV_EGRESS, kernel 5.16 and later). A hook
+// number means something only together with the table's family.
 const (
-	HookInput  Hook = 1
-	HookOutput Hook = 3
+	HookPrerouting Hook = 0
+	HookInput      Hook = 1
+	HookOutput     Hook = 3
+	HookEgress     Hook = 1
 )
 
 // Policy is a base chain's default verdict.
@@ -82,13 +105,17 @@ type Chain struct {
 	Hook     Hook
 	Priority int32 // 0 = "filter"
 	Policy   Policy
-	Rules    []Rule
+	// Device is the interface a netdev chain is attached to ("" for
+	// inet chains). A live chain attached to several devices has them
+	// joined by commas here, which never equals a desired chain.
+	Device string
+	Rules  []Rule
 }
 
 // sameHook reports whether c and o are attached the same way (everything
 // but policy and rules).
 func (c *Chain) sameHook(o *Chain) bool {
-	return c.Base == o.Base && c.Type == o.Type && c.Hook == o.Hook && c.Priority == o.Priority
+	return c.Base == o.Base && c.Type == o.Type && c.Hook == o.Hook && c.Priority == o.Priority && c.Device == o.Device
 }
 
 // Family restricts a rule to one IP family (`meta nfproto`).
@@ -134,6 +161,29 @@ const (
 	CtRelated     CtState = 4
 	CtNew         CtState = 8
 	CtUntracked   CtState = 64
+)
+
+// CtDirection matches the direction of a packet within its connection
+// (`ct direction`). The zero value does not match.
+type CtDirection uint8
+
+// CtReply: a packet of the reply direction (IP_CT_DIR_REPLY + 1 here, so
+// that the zero value means "no match").
+const CtReply CtDirection = 2
+
+// MarkOp is what a rule does with the table's conntrack mark (Secret.Conn).
+type MarkOp uint8
+
+const (
+	NoMark MarkOp = iota
+	// MatchMark: `ct mark == V` (or, for RawMark, `meta mark == M meta
+	// priority == P`, then both set to 0).
+	MatchMark
+	// SetMark: `ct mark set V` right before the verdict (for RawMark:
+	// `meta mark set M meta priority set P`).
+	SetMark
+	// ClearMark (RawMark only): `meta mark set 0 meta priority set 0`.
+	ClearMark
 )
 
 // Limit is a packet rate limit (`limit rate 3/minute burst 10 packets`).
@@ -182,16 +232,27 @@ const (
 type Rule struct {
 	Iif, Oif         uint32 // interface index (`iif`/`oif`); 1 is always lo
 	IifName, OifName Iface  // interface name (`iifname`/`oifname`)
+	CtDirection      CtDirection
 	CtState          CtState
-	Family           Family
-	Saddr, Daddr     netip.Prefix // invalid (zero) = any
-	L4Proto          int16        // NoProto, or an IP protocol number 0..255
-	Sport, Dport     Range        // needs a protocol with ports
-	ICMPType         Range        // needs L4Proto icmp or ipv6-icmp
-	Limit            *Limit
-	Log              *Log
-	Verdict          Verdict
-	Comment          string
+	// CtUnconfirmed: `ct status ! confirmed`, a packet whose connection
+	// is not in the conntrack table yet (a reject response is attached to
+	// the connection of the packet it rejects, which is then dropped).
+	CtUnconfirmed bool
+	ConnMark      MarkOp // `ct mark == CtMark` (MatchMark) or `ct mark set CtMark` (SetMark)
+	CtMark        uint32 // Secret.Conn; 0 in a compiled table
+	EtherType     uint16 // `ether type` (netdev chains only); 0: no match
+	RawMark       MarkOp // the skb mark and priority (see raw.go)
+	Mark          uint32 // Secret.Mark; 0 in a compiled table
+	Priority      uint32 // Secret.Priority; 0 in a compiled table
+	Family        Family
+	Saddr, Daddr  netip.Prefix // invalid (zero) = any
+	L4Proto       int16        // NoProto, or an IP protocol number 0..255
+	Sport, Dport  Range        // needs a protocol with ports
+	ICMPType      Range        // needs L4Proto icmp or ipv6-icmp
+	Limit         *Limit
+	Log           *Log
+	Verdict       Verdict
+	Comment       string
 
 	// Handle is the kernel's handle of a live rule (0 in a compiled one).
 	// It is not compared.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -15,8 +16,11 @@ import (
 // compare equal to one of ours), none of them notices an interrupted dump,
 // and the library has no generation-ID request. A read is:
 //
-//	GETGEN, GETTABLE inet dcfw, GETCHAIN dump (inet), GETRULE dump (inet,
-//	table dcfw), GETGEN
+//	GETGEN, GETTABLE dump, GETCHAIN dump, GETRULE dump (inet, table dcfw),
+//	GETRULE dump (netdev, table dcfw), GETGEN
+//
+// (the table and chain dumps cover both families, `table inet dcfw` and
+// `table netdev dcfw`, in one go)
 //
 // and is repeated (up to readAttempts times) when the generation changed in
 // between or a dump was interrupted, so the Table returned is one
@@ -27,9 +31,11 @@ const readAttempts = 5
 // nativeEndian is the byte order of netlink headers (host order).
 var nativeEndian = binary.NativeEndian
 
-// Read returns the live `table inet dcfw` of the namespace, or nil (and no
-// error) when it does not exist. Chains are in the kernel's order; rules
-// that dcfw does not make are marked Foreign.
+// Read returns the live `table inet dcfw` of the namespace, with `table
+// netdev dcfw` as its Egress, or nil (and no error) when neither exists
+// (when only the netdev table does, the inet part reports Missing). Chains
+// are in the kernel's order; rules that dcfw does not make are marked
+// Foreign. Secret holds the values the live rules carry.
 func (c *Conn) Read() (*Table, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,12 +82,12 @@ func (c *Conn) readOnce(decode bool) (t *Table, gen uint32, consistent bool, err
 	return t, gen1, gen1 == gen2 && !intr, nil
 }
 
-// tableExists asks for the table only (no chains, no rules).
-func (c *Conn) tableExists() (bool, error) {
+// tableExists asks for the table of family fam only (no chains, no rules).
+func (c *Conn) tableExists(fam byte) (bool, error) {
 	if c.nl == nil {
 		return false, errors.New("connection closed")
 	}
-	_, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
+	_, err := c.request(unix.NFT_MSG_GETTABLE, 0, fam, []netlink.Attribute{
 		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
 	})
 	if errors.Is(err, unix.ENOENT) {
@@ -91,50 +97,93 @@ func (c *Conn) tableExists() (bool, error) {
 }
 
 func (c *Conn) readTable(decode bool) (t *Table, interrupted bool, err error) {
-	msgs, err := c.request(unix.NFT_MSG_GETTABLE, 0, unix.NFPROTO_INET, []netlink.Attribute{
-		{Type: unix.NFTA_TABLE_NAME, Data: cstring(TableName)},
-	})
-	if errors.Is(err, unix.ENOENT) {
-		return nil, false, nil
-	}
+	// One dump per kind for both families (family unspecified): the
+	// table of each family, and chains and rules of tables named dcfw.
+	msgs, err := c.request(unix.NFT_MSG_GETTABLE, netlink.Dump, unix.NFPROTO_UNSPEC, nil)
 	if err != nil {
-		return nil, false, fmt.Errorf("get table: %w", err)
+		return nil, false, fmt.Errorf("dump tables: %w", err)
 	}
-	if len(msgs) != 1 {
-		return nil, false, fmt.Errorf("get table: %d replies", len(msgs))
-	}
-	t = &Table{}
-	for _, a := range msgAttrs(msgs[0]) {
-		if a.typ == unix.NFTA_TABLE_FLAGS && len(a.data) == 4 {
-			t.Flags = binary.BigEndian.Uint32(a.data)
+	var inet, netdev *Table
+	for _, m := range msgs {
+		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
+		var name string
+		var flags uint32
+		for _, a := range msgAttrs(m) {
+			switch {
+			case a.typ == unix.NFTA_TABLE_NAME:
+				name = attrString(a.data)
+			case a.typ == unix.NFTA_TABLE_FLAGS && len(a.data) == 4:
+				flags = binary.BigEndian.Uint32(a.data)
+			}
+		}
+		if name != TableName {
+			continue
+		}
+		switch msgFamily(m) {
+		case unix.NFPROTO_INET:
+			inet = &Table{Flags: flags}
+		case unix.NFPROTO_NETDEV:
+			netdev = &Table{Flags: flags}
 		}
 	}
+	if inet == nil && netdev == nil {
+		return nil, interrupted, nil
+	}
+	// Only the netdev table there: a live inet table with no chains that
+	// says it is missing (Missing), so that Egress has a home.
+	t = inet
+	if t == nil {
+		t = &Table{missing: true}
+	}
+	t.Egress = netdev
+	of := func(m netlink.Message) *Table {
+		switch msgFamily(m) {
+		case unix.NFPROTO_INET:
+			return inet
+		case unix.NFPROTO_NETDEV:
+			return netdev
+		}
+		return nil
+	}
 
-	msgs, err = c.request(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_INET, nil)
+	msgs, err = c.request(unix.NFT_MSG_GETCHAIN, netlink.Dump, unix.NFPROTO_UNSPEC, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("dump chains: %w", err)
 	}
 	for _, m := range msgs {
 		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
 		ch, table := parseChain(msgAttrs(m))
-		if table == TableName {
-			t.Chains = append(t.Chains, ch)
+		if tt := of(m); table == TableName && tt != nil {
+			tt.Chains = append(tt.Chains, ch)
 		}
 	}
 
-	msgs, err = c.request(unix.NFT_MSG_GETRULE, netlink.Dump, unix.NFPROTO_INET, []netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: cstring(TableName)},
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("dump rules: %w", err)
+	// Rules: one dump per family, since a rule dump filtered by table
+	// name stops after the first table of that name.
+	msgs = nil
+	for _, f := range []struct {
+		fam byte
+		t   *Table
+	}{{unix.NFPROTO_INET, inet}, {unix.NFPROTO_NETDEV, netdev}} {
+		if f.t == nil {
+			continue
+		}
+		ms, err := c.request(unix.NFT_MSG_GETRULE, netlink.Dump, f.fam, []netlink.Attribute{
+			{Type: unix.NFTA_RULE_TABLE, Data: cstring(TableName)},
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("dump rules: %w", err)
+		}
+		msgs = append(msgs, ms...)
 	}
 	for _, m := range msgs {
 		interrupted = interrupted || m.Header.Flags&netlink.DumpInterrupted != 0
 		chain, table, r := parseRule(msgAttrs(m), decode)
-		if table != TableName {
+		tt := of(m)
+		if table != TableName || tt == nil {
 			continue
 		}
-		if ch := t.Chain(chain); ch != nil {
+		if ch := tt.Chain(chain); ch != nil {
 			ch.Rules = append(ch.Rules, r)
 		} else {
 			// A rule of a chain created after the chain dump: the
@@ -142,7 +191,15 @@ func (c *Conn) readTable(decode bool) (t *Table, interrupted bool, err error) {
 			interrupted = true
 		}
 	}
+	t.Secret = liveSecret(t)
 	return t, interrupted, nil
+}
+
+func msgFamily(m netlink.Message) byte {
+	if len(m.Data) == 0 {
+		return 0
+	}
+	return m.Data[0]
 }
 
 // Generation returns the namespace's nf_tables generation ID, which the
@@ -234,6 +291,10 @@ func attrString(b []byte) string {
 	return string(b)
 }
 
+// nftaHookDevs is NFTA_HOOK_DEVS (linux/netfilter/nf_tables.h), which
+// golang.org/x/sys/unix does not define.
+const nftaHookDevs = 4
+
 func parseChain(as []attr) (c *Chain, table string) {
 	c = &Chain{}
 	for _, a := range as {
@@ -257,6 +318,17 @@ func parseChain(as []attr) (c *Chain, table string) {
 					c.Base = true
 				case h.typ == unix.NFTA_HOOK_PRIORITY && len(h.data) == 4:
 					c.Priority = int32(binary.BigEndian.Uint32(h.data))
+				case h.typ == unix.NFTA_HOOK_DEV && c.Device == "":
+					c.Device = attrString(h.data)
+				case h.typ == nftaHookDevs:
+					// Newer kernels list the devices here (and the
+					// first one again in NFTA_HOOK_DEV).
+					devs, _ := parseAttrs(h.data)
+					var names []string
+					for _, d := range devs {
+						names = append(names, attrString(d.data))
+					}
+					c.Device = strings.Join(names, ",")
 				}
 			}
 		}

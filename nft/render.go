@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -36,6 +37,11 @@ func (t *Table) String() string {
 		c.write(&b)
 	}
 	b.WriteString("}\n")
+	if t.Egress != nil {
+		e := *t.Egress
+		e.Egress = nil
+		b.WriteString(strings.Replace(e.String(), "table inet ", "table netdev ", 1))
+	}
 	return b.String()
 }
 
@@ -65,7 +71,11 @@ func (c *Chain) String() string {
 func (c *Chain) write(b *strings.Builder) {
 	b.WriteString("\tchain " + c.Name + " {\n")
 	if c.Base {
-		b.WriteString("\t\ttype " + c.Type + " hook " + hookName(c.Hook) + " priority " + priorityName(c.Priority) +
+		hook := hookName(c.Hook)
+		if c.Device != "" {
+			hook = netdevHookName(c.Hook) + " device " + strconv.Quote(c.Device)
+		}
+		b.WriteString("\t\ttype " + c.Type + " hook " + hook + " priority " + priorityName(c.Priority) +
 			"; policy " + c.Policy.String() + ";\n")
 	}
 	for i := range c.Rules {
@@ -88,6 +98,16 @@ func hookName(h Hook) string {
 		return "postrouting"
 	case 5:
 		return "ingress"
+	}
+	return strconv.FormatUint(uint64(h), 10)
+}
+
+func netdevHookName(h Hook) string {
+	switch h {
+	case 0:
+		return "ingress"
+	case HookEgress:
+		return "egress"
 	}
 	return strconv.FormatUint(uint64(h), 10)
 }
@@ -169,8 +189,25 @@ func (r *Rule) String() string {
 	if !r.OifName.IsZero() {
 		w = append(w, "oifname", ifaceName(r.OifName))
 	}
+	if r.CtDirection == CtReply {
+		w = append(w, "ct direction reply")
+	}
 	if r.CtState != 0 {
 		w = append(w, "ct state", ctStateNames(r.CtState))
+	}
+	if r.CtUnconfirmed {
+		w = append(w, "ct status ! confirmed")
+	}
+	if r.ConnMark == MatchMark {
+		w = append(w, "ct mark", markValue(r.CtMark, "$conn_mark"))
+	}
+	if r.EtherType != 0 {
+		// Raw payload syntax, as nft prints a link-layer match without
+		// its `meta iiftype` dependency (see encode).
+		w = append(w, fmt.Sprintf("@ll,96,16 0x%x", r.EtherType))
+	}
+	if r.RawMark == MatchMark {
+		w = append(w, "meta mark", markValue(r.Mark, "$raw_mark"), "meta priority", priorityValue(r.Priority, "$raw_priority"))
 	}
 	hasAddr := isAddr(r.Saddr) || isAddr(r.Daddr)
 	familyICMP := (r.Family == IPv4 && r.L4Proto == protoICMP) || (r.Family == IPv6 && r.L4Proto == protoICMPv6)
@@ -209,6 +246,15 @@ func (r *Rule) String() string {
 	}
 	if r.Log != nil {
 		w = append(w, "log prefix", `"`+r.Log.Prefix+`"`)
+	}
+	if r.ConnMark == SetMark {
+		w = append(w, "ct mark set", markValue(r.CtMark, "$conn_mark"))
+	}
+	switch r.RawMark {
+	case SetMark:
+		w = append(w, "meta mark set", markValue(r.Mark, "$raw_mark"), "meta priority set", priorityValue(r.Priority, "$raw_priority"))
+	case MatchMark, ClearMark:
+		w = append(w, "meta mark set 0x00000000 meta priority set none")
 	}
 	switch r.Verdict {
 	case Accept:
@@ -306,4 +352,25 @@ func limitString(l *Limit) string {
 		s += " burst " + strconv.FormatUint(uint64(l.Burst), 10) + " packets"
 	}
 	return s
+}
+
+// markValue prints a mark as nft does; 0, the value of a compiled table
+// (Apply fills in the namespace's), prints as the variable name.
+func markValue(v uint32, placeholder string) string {
+	if v == 0 {
+		return placeholder
+	}
+	return fmt.Sprintf("0x%08x", v)
+}
+
+// priorityValue prints an skb priority as nft does: a tc handle
+// (major:minor in hex).
+func priorityValue(v uint32, placeholder string) string {
+	switch v {
+	case 0:
+		return placeholder
+	case 0xffffffff:
+		return "root"
+	}
+	return fmt.Sprintf("%x:%x", v>>16, v&0xffff)
 }

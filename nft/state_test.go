@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/dcfw/dcfw/internal/testenv"
 	"github.com/dcfw/dcfw/internal/testnet"
 	"github.com/dcfw/dcfw/labels"
@@ -29,13 +31,18 @@ func newFirewallNS(t *testing.T) (*testnet.Host, *Conn) {
 // the next also exercises updates of a live table.
 func TestKernelRenderingMatches(t *testing.T) {
 	h, c := newFirewallNS(t)
+	addVeth(t, h, "eth0", "eth1") // interfaces, so there are egress chains
 	for _, pc := range policyCases {
-		want, err := pc.table()
+		compiled, err := pc.table()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Apply(want, false); err != nil {
+		if _, err := c.Apply(compiled, false); err != nil {
 			t.Fatalf("%s: Apply: %v", pc.name, err)
+		}
+		want := resolved(t, c, compiled)
+		if want.Egress == nil || len(want.Egress.Chains) != 2 || want.Egress.Chains[0].Device != "eth0" {
+			t.Fatalf("%s: egress chains:\n%s", pc.name, want)
 		}
 		if got := nftList(t, h); got != want.String() {
 			t.Errorf("%s: nft list differs from Table.String:\n--- nft\n%s--- ours\n%s", pc.name, got, want.String())
@@ -44,15 +51,34 @@ func TestKernelRenderingMatches(t *testing.T) {
 		if got := live.String(); got != want.String() {
 			t.Errorf("%s: Read differs:\n--- read\n%s--- want\n%s", pc.name, got, want.String())
 		}
-		for _, ch := range live.Chains {
+		for _, ch := range append(live.Chains, live.Egress.Chains...) {
 			for _, r := range ch.Rules {
 				if r.Foreign() || r.Handle == 0 {
 					t.Errorf("%s: live rule %q: foreign %v, handle %d", pc.name, r.String(), r.Foreign(), r.Handle)
 				}
 			}
 		}
-		if res, err := c.Apply(want, false); err != nil || res.Changed() {
+		if res, err := c.Apply(compiled, false); err != nil || res.Changed() {
 			t.Errorf("%s: second Apply: %+v, %v", pc.name, res, err)
+		}
+	}
+}
+
+// addVeth adds a veth pair a <-> b, both ends inside h (and up): two
+// interfaces, for egress chains. The namespace's cleanup removes them.
+func addVeth(t *testing.T, h *testnet.Host, a, b string) {
+	t.Helper()
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a}, PeerName: b}
+	if err := h.Netlink().LinkAdd(v); err != nil {
+		t.Fatalf("add veth %s/%s: %v", a, b, err)
+	}
+	for _, n := range []string{a, b} {
+		l, err := h.Netlink().LinkByName(n)
+		if err == nil {
+			err = h.Netlink().LinkSetUp(l)
+		}
+		if err != nil {
+			t.Fatalf("set %s up: %v", n, err)
 		}
 	}
 }
@@ -83,7 +109,7 @@ func TestKernelLogRules(t *testing.T) {
 		return -1
 	}
 	for _, c := range []struct{ log, verdict string }{
-		{"tcp dport 443 " + lim + allow, "tcp dport 443 accept"},
+		{"tcp dport 443 " + lim + allow, "tcp dport 443 ct mark set 0x"},
 		{"ip saddr 198.51.100.7 " + lim + block, "ip saddr 198.51.100.7 drop"},
 		{"tcp dport 25 " + lim + block, "tcp dport 25 reject with tcp reset"},
 		{"ip daddr 203.0.113.0/24 " + lim + block, "ip daddr 203.0.113.0/24 meta l4proto tcp reject with tcp reset"},
@@ -108,7 +134,7 @@ func TestKernelIdempotence(t *testing.T) {
 	h, c := newFirewallNS(t)
 	want := webTable(t)
 	res := mustApply(t, c, want)
-	if !res.Created || res.Writes == 0 || !reflect.DeepEqual(res.Chains, []string{"input", "output"}) {
+	if !res.Created || res.Writes == 0 || !reflect.DeepEqual(res.Chains, []string{"input", "output", "stamp", "unstamp"}) {
 		t.Fatalf("first Apply: %+v", res)
 	}
 	gen := generation(t, c)
@@ -130,47 +156,39 @@ func TestKernelIdempotence(t *testing.T) {
 	}
 }
 
-// A change of one chain's rules rewrites that chain only; a policy change
-// updates the policy and leaves every rule (handle) alone.
+// A change of either direction's rules or policy rewrites both filter
+// chains (they share the conntrack mark and mirror each other's rules, see
+// conntrack.go) and nothing else: the stamp chain and the raw-frame
+// secret stay.
 func TestKernelMinimalWrites(t *testing.T) {
 	_, c := newFirewallNS(t)
 	mustApply(t, c, webTable(t))
-	in, out := handles(t, c, "input"), handles(t, c, "output")
+	stamp, secret := handles(t, c, StampChain), mustRead(t, c).Secret
 
 	p := policyCases[1].policy
 	p.Output.Rules = slices.Clone(p.Output.Rules)
 	p.Output.Rules[0].To.Ports = ports("3307")
-	res := mustApply(t, c, mustCompile(t, p))
-	if !reflect.DeepEqual(res.Chains, []string{"output"}) || res.Writes != 1+len(mustCompile(t, p).Chain("output").Rules) {
+	tbl := mustCompile(t, p)
+	in, out := tbl.RuleCount()
+	res := mustApply(t, c, tbl)
+	if !reflect.DeepEqual(res.Chains, []string{"input", "output"}) || res.Writes != 2+in+out {
 		t.Errorf("output change: %+v", res)
 	}
-	if got := handles(t, c, "input"); !slices.Equal(got, in) {
-		t.Errorf("output change touched input: handles %v, were %v", got, in)
+	live := mustRead(t, c)
+	if !slices.Equal(handles(t, c, StampChain), stamp) || live.Secret.Mark != secret.Mark || live.Secret.Priority != secret.Priority {
+		t.Errorf("output change touched the raw-frame filter")
 	}
-	if got := handles(t, c, "output"); slices.Equal(got, out) {
-		t.Errorf("output handles unchanged after a rule change")
+	if live.Secret.Conn == secret.Conn {
+		t.Errorf("conntrack mark kept after a change: %#x", live.Secret.Conn)
 	}
 
-	out = handles(t, c, "output")
 	p.Input.Policy = labels.Reject // deny -> reject: policy stays drop, rules change
 	p.Output.Policy = labels.Allow // deny -> allow: policy accept, BLOCK log rule goes
 	res = mustApply(t, c, mustCompile(t, p))
 	if !containsAll(strings.Join(res.Differences, "\n"), "chain output: policy drop, want accept") {
 		t.Errorf("differences: %q", res.Differences)
 	}
-
-	// Only a policy: the library's chain update, no rule written.
-	tbl := mustCompile(t, p)
-	tbl.Chains[0].Policy = PolicyAccept
-	in, out = handles(t, c, "input"), handles(t, c, "output")
-	res = mustApply(t, c, tbl)
-	if res.Writes != 1 || !reflect.DeepEqual(res.Chains, []string{"input"}) {
-		t.Errorf("policy-only change: %+v", res)
-	}
-	if !slices.Equal(handles(t, c, "input"), in) || !slices.Equal(handles(t, c, "output"), out) {
-		t.Errorf("policy-only change rewrote rules")
-	}
-	if live := mustRead(t, c); live.Chain("input").Policy != PolicyAccept {
+	if live := mustRead(t, c); live.Chain(OutputChain).Policy != PolicyAccept {
 		t.Errorf("policy not updated:\n%s", live)
 	}
 }
@@ -205,7 +223,7 @@ table inet filter {
 	before := others()
 	want := webTable(t)
 	mustApply(t, c, want)
-	if got := mustRead(t, c); got.String() != want.String() {
+	if got := mustRead(t, c); got.String() != resolved(t, c, want).String() {
 		t.Errorf("Read mixes in another table:\n%s", got)
 	}
 	if res := mustApply(t, c, want); res.Changed() {
@@ -233,13 +251,13 @@ func TestKernelRemove(t *testing.T) {
 	}
 	mustApply(t, c, webTable(t))
 	res, err := c.Remove(true)
-	if err != nil || !res.Removed || !res.DryRun || res.Writes != 1 {
+	if err != nil || !res.Removed || !res.DryRun || res.Writes != 2 { // inet and netdev
 		t.Fatalf("dry-run Remove: %+v, %v", res, err)
 	}
 	if mustRead(t, c) == nil {
 		t.Fatal("dry-run Remove removed the table")
 	}
-	if res, err = c.Remove(false); err != nil || !res.Removed || res.Writes != 1 {
+	if res, err = c.Remove(false); err != nil || !res.Removed || res.Writes != 2 {
 		t.Fatalf("Remove: %+v, %v", res, err)
 	}
 	if live := mustRead(t, c); live != nil {
@@ -268,7 +286,8 @@ func TestKernelDryRun(t *testing.T) {
 	gen = generation(t, c)
 	tbl := clone(want)
 	tbl.Chains[0].Policy = PolicyAccept
-	if res, err = c.Apply(tbl, true); err != nil || res.Writes != 1 {
+	// Both filter chains rewritten: a new conntrack mark (conntrack.go).
+	if res, err = c.Apply(tbl, true); err != nil || !reflect.DeepEqual(res.Chains, []string{"input", "output"}) {
 		t.Errorf("dry run of a policy change: %+v, %v", res, err)
 	}
 	if g := generation(t, c); g != gen {

@@ -217,3 +217,23 @@ func TestTrafficLockdown(t *testing.T) {
 		tcp(tp.srv, "127.0.0.1:80", testnet.Connected),
 	})
 }
+
+// Reject responses get out through an output chain that drops everything
+// else (they belong to a connection that was never accepted, see
+// conntrack.go), and ping works once allowed, under output deny.
+func TestTrafficRejectWithOutputDeny(t *testing.T) {
+	t.Parallel()
+	tp := newTopo(t)
+	tp.srv.ListenTCP(t, ":80")
+	tp.srv.ListenUDP(t, ":53")
+	tbl := mustCompile(t, enabled(labels.Reject, labels.Deny, []labels.Rule{
+		{Action: labels.Allow, Proto: labels.ICMP, Family: labels.IPv4},
+	}, nil))
+	checkTraffic(t, tp, tbl, []probe{
+		tcp(tp.cli, srvIP+":80", testnet.Refused),
+		tcp(tp.cli, "["+srvIP6+"]:80", testnet.Refused),
+		udp(tp.cli, srvIP+":53", testnet.Refused),
+		udp(tp.cli, "["+srvIP6+"]:53", testnet.Refused),
+		ping(tp.cli, srvIP, testnet.Answered),
+	})
+}

@@ -16,6 +16,12 @@
 //	    "first-connect <outcome> ..." and sleeps, so the test reads the logs
 //	dcfw-testpeer sleep [DURATION]
 //	    print a start line and sleep (forever by default)
+//	dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N]
+//	        [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
+//	    send one hand-built UDP frame through an AF_PACKET socket (needs
+//	    CAP_NET_RAW), bypassing the IP stack; prints "sent ..." (exit 0),
+//	    "not-permitted ..." when the kernel dropped it on the way out
+//	    (exit 13), or "failed ..." (exit 14)
 //
 // The process exits 0 on SIGTERM or SIGINT: as PID 1 of a container it would
 // otherwise ignore them and make every `docker stop` wait for the kill.
@@ -23,8 +29,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -41,6 +50,7 @@ const usage = `usage:
   dcfw-testpeer ping IP [--timeout 1s]
   dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
   dcfw-testpeer sleep [DURATION]
+  dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N] [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
 `
 
 func main() {
@@ -64,6 +74,8 @@ func main() {
 		code = serve(start, args)
 	case "sleep":
 		code = sleep(start, args)
+	case "raw":
+		code = rawCmd(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -218,4 +230,66 @@ func usageError(what string, err error) int {
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return testpeer.ExitUsage
+}
+
+func rawCmd(args []string) int {
+	fs := flag.NewFlagSet("raw", flag.ContinueOnError)
+	mark := fs.String("mark", "", "SO_MARK of the socket (decimal or 0x hex)")
+	prio := fs.String("priority", "", "SO_PRIORITY of the socket")
+	vlan := fs.Uint("vlan", 0, "add an 802.1Q tag with this VLAN ID")
+	etherType := fs.String("ethertype", "", "ethertype of the frame instead of IPv4/IPv6")
+	srcMAC := fs.String("src-mac", "", "source MAC (default: the interface's)")
+	bypass := fs.Bool("qdisc-bypass", false, "send with PACKET_QDISC_BYPASS")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 4 {
+		return usageError("raw wants IFACE DSTMAC SRC:PORT DST:PORT", err)
+	}
+	f := testpeer.RawFrame{Iface: pos[0], VLAN: uint16(*vlan), QdiscBypass: *bypass, Payload: []byte("dcfw-testpeer raw")}
+	if f.DstMAC, err = net.ParseMAC(pos[1]); err != nil {
+		return usageError("DSTMAC", err)
+	}
+	if f.Src, err = netip.ParseAddrPort(pos[2]); err != nil {
+		return usageError("SRC:PORT", err)
+	}
+	if f.Dst, err = netip.ParseAddrPort(pos[3]); err != nil {
+		return usageError("DST:PORT", err)
+	}
+	if *srcMAC != "" {
+		if f.SrcMAC, err = net.ParseMAC(*srcMAC); err != nil {
+			return usageError("--src-mac", err)
+		}
+	}
+	num := func(s string, bits int) (uint64, error) { return strconv.ParseUint(s, 0, bits) }
+	for _, o := range []struct {
+		s   string
+		dst **uint32
+	}{{*mark, &f.Mark}, {*prio, &f.Priority}} {
+		if o.s == "" {
+			continue
+		}
+		v, err := num(o.s, 32)
+		if err != nil {
+			return usageError("--mark/--priority", err)
+		}
+		v32 := uint32(v)
+		*o.dst = &v32
+	}
+	if *etherType != "" {
+		v, err := num(*etherType, 16)
+		if err != nil {
+			return usageError("--ethertype", err)
+		}
+		f.EtherType = uint16(v)
+	}
+	switch err := testpeer.SendRaw(f); {
+	case err == nil:
+		fmt.Printf("sent iface=%s dst=%s\n", f.Iface, f.Dst)
+		return 0
+	case errors.Is(err, syscall.ENOBUFS):
+		fmt.Printf("%s iface=%s dst=%s err=%q\n", testpeer.NotPermitted, f.Iface, f.Dst, err.Error())
+		return testpeer.ExitNotPermitted
+	default:
+		fmt.Printf("%s err=%q\n", testpeer.Failed, err.Error())
+		return testpeer.ExitFailed
+	}
 }

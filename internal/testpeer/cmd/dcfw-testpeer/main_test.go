@@ -141,6 +141,9 @@ func TestUsageErrors(t *testing.T) {
 		{"connect", "tcp", "127.0.0.1:1", "--bogus"},
 		{"serve", "--tcp", "http"},
 		{"sleep", "soon"},
+		{"raw", "eth0"},
+		{"raw", "eth0", "not-a-mac", "10.0.0.1:1", "10.0.0.2:2"},
+		{"raw", "eth0", "02:00:00:00:00:01", "10.0.0.1:1", "10.0.0.2:2", "--mark", "x"},
 		{"frobnicate"},
 	} {
 		out, code := runPeer(t, args...)
