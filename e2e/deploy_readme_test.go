@@ -155,7 +155,7 @@ func TestDeployReadmeLiveRulesSample(t *testing.T) {
 	}
 	rendered := strings.Split(tbl.String(), "\n")
 	at := 0
-	for _, line := range strings.Split(strings.TrimRight(sample, "\n"), "\n") {
+	for _, line := range strings.Split(NormalizeSecrets(strings.TrimRight(sample, "\n")), "\n") {
 		if strings.TrimSpace(line) == "..." {
 			continue
 		}

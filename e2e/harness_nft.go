@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,12 +34,14 @@ func (c *Container) Nft(args ...string) (string, error) {
 }
 
 // NftTable returns `nft list table inet dcfw` inside the container's
-// namespace, and whether the table exists at all.
+// namespace, and whether the table exists at all. The per-namespace
+// secrets are shown as the compiled table renders them (NormalizeSecrets),
+// so that it compares with nft.Table.String and across rewrites.
 func (c *Container) NftTable() (ruleset string, exists bool) {
 	c.h.t.Helper()
 	out, err := c.Nft("list", "table", DcfwTableFamily, DcfwTableName)
 	if err == nil {
-		return out, true
+		return NormalizeSecrets(out), true
 	}
 	if strings.Contains(err.Error(), "No such file or directory") {
 		return "", false
@@ -110,3 +113,16 @@ func (e *commandError) Error() string {
 }
 
 func (e *commandError) Unwrap() error { return e.err }
+
+var (
+	connMarkRe = regexp.MustCompile(`ct mark (set )?0x[0-9a-f]{8}\b`)
+	stampRe    = regexp.MustCompile(`meta mark set 0x[0-9a-f]{8} meta priority set [0-9a-f]+:[0-9a-f]+`)
+)
+
+// NormalizeSecrets replaces the values dcfw draws at random per namespace
+// (the conntrack mark of accepted connections, the raw-frame stamp) with
+// the names nft.Table.String gives them.
+func NormalizeSecrets(table string) string {
+	table = connMarkRe.ReplaceAllString(table, "ct mark ${1}$$conn_mark")
+	return stampRe.ReplaceAllString(table, "meta mark set $$raw_mark meta priority set $$raw_priority")
+}
