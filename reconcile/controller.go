@@ -127,6 +127,8 @@ type Controller struct {
 	cache   inspectCache
 	applied appliedState
 	errs    *errorLimiter
+	// verdicts remembers what each distinct set of dcfw labels says.
+	verdicts *verdictCache
 
 	// The fast path (sandbox.go). The maps belong to the loop like the
 	// rest; the finder and the request goroutines (counted by bg, ended
@@ -153,6 +155,7 @@ func New(cfg Config) (*Controller, error) {
 		cache:    inspectCache{},
 		applied:  appliedState{},
 		errs:     newErrorLimiter(cfg.ErrorRepeat),
+		verdicts: newVerdictCache(),
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
 	}, nil

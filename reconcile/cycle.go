@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +22,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	}
 	c.drainSandboxes()
 	c.errs.startCycle()
+	c.verdicts.startCycle()
 	c.learnListed(list)
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
@@ -35,6 +35,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.cache.keepOnly(running)
 	c.pruneStartups(running)
 	c.errs.endCycle()
+	c.verdicts.endCycle()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
@@ -127,7 +128,7 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 		}
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
-			fields = append(fields, zap.String("network", ev.NetworkName))
+			fields = append(fields, zap.String("network", safeName(ev.NetworkName)))
 		}
 		c.log.Debug("docker event", fields...)
 	}
@@ -146,6 +147,9 @@ type member struct {
 	pid    int
 	policy labels.Policy
 	perr   error // label errors
+	// verdict is where policy and perr come from (nil on the sandbox
+	// path, which parses the create event's labels itself).
+	verdict *labelVerdict
 }
 
 // nsGroup is one namespace and the managed containers in it.
@@ -184,9 +188,12 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			c.log.Debug("container stopped since it was listed; not inspected", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
 			continue
 		}
-		policy, perr := labels.Parse(ctr.Labels)
-		if perr == nil && policy.State == labels.Unmanaged {
-			c.warnIgnoredLabels(ctr)
+		lv := c.verdicts.of(ctr.Labels)
+		policy, perr := lv.policy, lv.perr
+		managed := perr != nil || policy.State != labels.Unmanaged
+		c.warnNearMisses(ctr, lv.near, managed)
+		if !managed {
+			c.warnIgnoredLabels(ctr, lv.ignored, lv.near)
 			continue
 		}
 		if ctr.NetworkMode.IsHost() {
@@ -219,7 +226,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 		} else {
 			ns.Close()
 		}
-		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr})
+		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr, verdict: lv})
 	}
 
 	for _, id := range order {
@@ -330,22 +337,8 @@ func (c *Controller) refuseHost(ctr Container, policy labels.Policy, perr error)
 	}
 	c.logError("host:"+ctr.ID, "container shares the host's network namespace; dcfw never changes the host's firewall, so it is NOT protected",
 		errors.New("network_mode host is not supported"),
-		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", string(ctr.NetworkMode)))
+		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", safeName(string(ctr.NetworkMode))))
 	return 1
-}
-
-// warnIgnoredLabels warns about dcfw.* labels on a container without
-// dcfw.enable: most likely a forgotten or misspelt dcfw.enable, which
-// leaves the container unprotected.
-func (c *Controller) warnIgnoredLabels(ctr Container) {
-	keys := labels.IgnoredKeys(ctr.Labels)
-	if len(keys) == 0 {
-		return
-	}
-	if c.errs.allow("ignored:"+ctr.ID, strings.Join(keys, "\n"), c.now()) {
-		c.log.Warn("container has dcfw labels but no dcfw.enable label; it is not managed",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Strings("labels", keys))
-	}
 }
 
 // logError logs err at error level, unless the same error about the same

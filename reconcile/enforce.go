@@ -149,7 +149,12 @@ func groupFields(g *nsGroup, owner Container, want desired) []zap.Field {
 // reportLabelErrors logs a container's label errors, each with its label
 // key and rule text, once per change (then again after ErrorRepeat).
 func (c *Controller) reportLabelErrors(m member) {
-	lines := labelErrorLines(m.perr)
+	var lines []string
+	if m.verdict != nil {
+		lines = m.verdict.errLines
+	} else {
+		lines = labelErrorLines(m.perr)
+	}
 	consequence := "container locked down: only loopback traffic passes until the labels are fixed"
 	if c.cfg.OnError == Skip {
 		consequence = "container left untouched (--on-error=skip): its labels are NOT enforced"

@@ -42,7 +42,13 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
 			wants[i] = wantNoTable()
 		default:
 			c.errs.clear("labels:" + m.ctr.ID)
-			d, err := wantPolicy(m.policy, owner.ID)
+			var d desired
+			var err error
+			if m.verdict != nil {
+				d, err = c.verdicts.want(m.verdict, owner.ID)
+			} else {
+				d, err = wantPolicy(m.policy, owner.ID)
+			}
 			if err != nil {
 				// A policy the compiler cannot express: fail closed like
 				// a label error.

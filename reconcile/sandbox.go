@@ -135,7 +135,7 @@ func (c *Controller) learnCreated(ev Event) {
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true, stopped: true}
+	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, fromEvent: true, stopped: true}
 	k.parse()
 	c.known[ev.ContainerID] = k
 	// The current engine has the namespace and the runtime's init process
