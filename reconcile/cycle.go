@@ -24,6 +24,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.errs.startCycle()
 	c.verdicts.startCycle()
 	c.learnListed(list)
+	c.recoverLostStarts(list)
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
@@ -63,6 +64,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 	}
 	c.drainSandboxes()
 	c.learnListed(list)
+	c.recoverLostStarts(list)
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
 	st := c.reconcileSet(ctx, sel, list, seen)
@@ -122,7 +124,7 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 			case EventDie:
 				c.endStartup(ev.ContainerID)
 				if k := c.known[ev.ContainerID]; k != nil {
-					k.stopped = true
+					k.stopped, k.stoppedAt = true, c.now()
 				}
 			}
 		}
