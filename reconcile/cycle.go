@@ -272,7 +272,23 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 		}
 		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
 		if err == nil {
+			switch verr := c.checkSandbox(ctr, info, cached, ns); {
+			case verr == nil:
+			case cached:
+				// Most likely the container restarted or stopped and the
+				// PID is another process's now: ask the engine again.
+				ns.Close()
+				c.cache.forget(ctr.ID)
+				continue
+			default:
+				ns.Close()
+				c.cache.forget(ctr.ID)
+				c.logError("sandbox:"+ctr.ID, "the process's network namespace is not the container's sandbox; nothing written, tried again next cycle", verr,
+					zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
+				return nil, 0, verr
+			}
 			c.errs.clear("open:" + ctr.ID)
+			c.errs.clear("sandbox:" + ctr.ID)
 			return ns, info.PID, nil
 		}
 		if errors.Is(err, netnsutil.ErrNotFound) {
