@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -20,6 +21,8 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	if err != nil {
 		return CycleStats{}, err
 	}
+	c.engineAnswers()
+	c.engine.stalled = false
 	c.drainSandboxes()
 	c.errs.startCycle()
 	c.verdicts.startCycle()
@@ -29,6 +32,11 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
 	st.add(c.releaseOrphans(ctx, list, nil, seen))
+	if c.engine.stalled {
+		// The engine stopped answering during the cycle: what it could
+		// not be asked about is checked without it.
+		st.add(c.maintainKnown(seen))
+	}
 	running := make(map[string]bool, len(list))
 	for _, ctr := range list {
 		running[ctr.ID] = true
@@ -57,11 +65,11 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 	list, err := c.list(ctx)
 	if err != nil {
 		// The next full cycle (or the reconnect) tries again.
-		if c.errs.allow("cycle", err.Error(), c.now()) {
-			c.log.Error("reconcile after event failed", zap.Error(err))
-		}
+		c.engineTrouble(err)
 		return
 	}
+	c.engineAnswers()
+	c.engine.stalled = false
 	c.drainSandboxes()
 	c.learnListed(list)
 	c.recoverLostStarts(list)
@@ -138,9 +146,14 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 }
 
 func (c *Controller) list(ctx context.Context) ([]Container, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	d := c.callTimeout()
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return c.cfg.Docker.ListRunning(ctx)
+	list, err := c.cfg.Docker.ListRunning(ctx)
+	if timedOut(ctx, err) {
+		err = fmt.Errorf("list containers: no answer within %s: %w", d, err)
+	}
+	return list, err
 }
 
 // member is a managed container in a namespace.
@@ -259,7 +272,9 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			return nil, 0, errGone
 		}
 		if err != nil {
-			c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			if !c.engine.stalled {
+				c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			}
 			return nil, 0, err
 		}
 		c.errs.clear("inspect:" + ctr.ID)
@@ -332,9 +347,20 @@ func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, boo
 	if info, ok := c.cache[id]; ok {
 		return info, true, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	if c.engine.stalled {
+		return ContainerInfo{}, false, errEngineDown
+	}
+	d := c.callTimeout()
+	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	info, err := c.cfg.Docker.Inspect(ctx, id)
+	info, err := c.cfg.Docker.Inspect(callCtx, id)
+	if timedOut(ctx, err) {
+		// One engine call that hangs is enough: the others of this
+		// cycle would each wait as long.
+		err = fmt.Errorf("inspect %s: no answer within %s: %w", ShortID(id), d, err)
+		c.engine.stalled = true
+		c.engineTrouble(err)
+	}
 	if err != nil {
 		return ContainerInfo{}, false, err
 	}

@@ -20,7 +20,8 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	// its last successful write: same desired table, same containers and
 	// processes. Anything else is a change of configuration (or a first
 	// sight, e.g. after dcfw restarted).
-	now := applied{fingerprint: want.fingerprint, incarnation: incarnation(g), holders: holders(g, owner)}
+	now := applied{fingerprint: want.fingerprint, incarnation: incarnation(g), holders: holders(g, owner),
+		want: want, owner: withoutLabels(owner), members: heldMembers(g)}
 	prev, had := c.applied[nsID]
 	same := had && prev.sameAs(now)
 
@@ -98,6 +99,19 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 		c.log.Info("protection changed", append(fields, zap.Strings("differences", res.Differences))...)
 	}
 	return true, true
+}
+
+func withoutLabels(ctr Container) Container {
+	ctr.Labels = nil
+	return ctr
+}
+
+func heldMembers(g *nsGroup) []heldMember {
+	out := make([]heldMember, len(g.members))
+	for i, m := range g.members {
+		out[i] = heldMember{ctr: withoutLabels(m.ctr), pid: m.pid}
+	}
+	return out
 }
 
 // processesKnown reports whether every member of g has its process (PID).

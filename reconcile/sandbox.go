@@ -71,11 +71,13 @@ type knownContainer struct {
 	// running); a start event does, a reconnect, or a listing at least an
 	// Interval after stoppedAt that still shows it running (its start
 	// event was lost: recoverLostStarts).
-	stopped   bool
-	stoppedAt time.Time // when the loop took the event that set stopped
+	stopped bool
 	parsed  bool
 	policy  labels.Policy
 	perr    error
+
+	// stoppedAt is when the loop took the event that set stopped.
+	stoppedAt time.Time
 }
 
 func (k *knownContainer) parse() (labels.Policy, error) {
