@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -11,6 +14,9 @@ import (
 	"github.com/dcfw/dcfw/nft"
 	"github.com/dcfw/dcfw/reconcile"
 )
+
+// engineProbeTimeout bounds each attempt of the engine check at start.
+const engineProbeTimeout = 10 * time.Second
 
 // runPreflight checks that dcfw can do its job before it starts (see
 // internal/preflight) and logs every problem with its fix. It returns
@@ -24,7 +30,15 @@ func runPreflight(log *zap.Logger, o options, docker *reconcile.MobyDocker) bool
 		ProcDir:  o.procDir,
 		NetnsDir: o.netnsDir,
 		Engine: func(ctx context.Context) error {
+			// An engine that accepts the connection but does not answer
+			// must not hold dcfw up for ever: each attempt has a deadline,
+			// and the check waits for the engine as for one that is down.
+			ctx, cancel := context.WithTimeout(ctx, engineProbeTimeout)
+			defer cancel()
 			_, err := docker.ListRunning(ctx)
+			if err != nil && errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("no answer within %s: %w", engineProbeTimeout, err)
+			}
 			return err
 		},
 		EngineHost: docker.Host(),

@@ -62,7 +62,9 @@ type Config struct {
 	ErrorRepeat time.Duration
 	// Backoff bounds reconnects to the event stream (default 250ms..10s).
 	Backoff Backoff
-	// APITimeout bounds each call to the engine (default 30s).
+	// APITimeout bounds each call to the engine (default 30s): list,
+	// inspect, and the answer to an event subscription. While the engine
+	// does not answer, list calls are bounded by half the Interval too.
 	APITimeout time.Duration
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
@@ -127,6 +129,9 @@ type Controller struct {
 	cache   inspectCache
 	applied appliedState
 	errs    *errorLimiter
+	// verdicts remembers what each distinct set of dcfw labels says.
+	verdicts *verdictCache
+	engine   engineState
 
 	// The fast path (sandbox.go). The maps belong to the loop like the
 	// rest; the finder and the request goroutines (counted by bg, ended
@@ -153,6 +158,7 @@ func New(cfg Config) (*Controller, error) {
 		cache:    inspectCache{},
 		applied:  appliedState{},
 		errs:     newErrorLimiter(cfg.ErrorRepeat),
+		verdicts: newVerdictCache(),
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
 	}, nil
@@ -229,22 +235,30 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.cache.flush()
 			c.resetStartups(w.sandboxes)
 			c.forgetKnown()
-			st, err := c.reconcileAll(ctx)
+			msg := "reconcile after reconnect"
 			if first {
-				c.logSummary("initial reconcile", st, err, true)
-				first = false
-			} else {
-				c.logSummary("reconcile after reconnect", st, err, true)
+				msg, first = "initial reconcile", false
 			}
+			st, err := c.reconcileAll(ctx)
+			if err != nil {
+				c.engineTrouble(err)
+				c.maintainKnown(nil)
+			} else {
+				c.engineAnswers()
+			}
+			c.logSummary(msg, st, err, true)
 			ticker.Reset(c.cfg.Interval)
 		case tick && w.up:
 			// Pending events only invalidate here: the full cycle covers
-			// their containers. While the stream is down (engine most
-			// likely down too) ticks are skipped; the reconnect brings a
-			// full reconcile.
+			// their containers.
 			c.absorb(w.events)
 			c.takeSandboxes(w.sandboxes)
 			c.periodic(ctx)
+		case tick:
+			// The stream is down (the engine most likely too): the
+			// reconnect brings a full reconcile; meanwhile the known
+			// namespaces are checked without the engine.
+			c.maintainKnown(nil)
 		case len(w.events) > 0 || len(w.sandboxes) > 0:
 			c.handleEvents(ctx, w.events, w.sandboxes)
 		}
@@ -253,9 +267,24 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // periodic is one cycle of the ticker: a full reconcile whose summary is
 // logged at info only when it changed something.
+//
+// While the engine does not answer, the known namespaces are checked
+// without it first, and then it is tried again (with a shorter deadline).
 func (c *Controller) periodic(ctx context.Context) CycleStats {
+	var kept CycleStats
+	maintained := c.engine.down
+	if maintained {
+		kept = c.maintainKnown(nil)
+	}
 	st, err := c.reconcileAll(ctx)
-	c.logSummary("reconcile cycle", st, err, false)
+	if err != nil {
+		c.engineTrouble(err)
+		if !maintained {
+			kept = c.maintainKnown(nil)
+		}
+		return kept
+	}
+	c.logSummary("reconcile cycle", st, nil, false)
 	return st
 }
 

@@ -3,9 +3,9 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,15 +21,24 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	if err != nil {
 		return CycleStats{}, err
 	}
+	c.engineAnswers()
+	c.engine.stalled = false
 	// The listing first: a replayed create event of a listed container
 	// is then known, and starts no search (drainSandboxes).
 	c.learnListed(list)
+	c.recoverLostStarts(list)
 	c.drainSandboxes()
 	c.errs.startCycle()
+	c.verdicts.startCycle()
 	seen := map[netnsutil.ID]bool{}
 	inScope := c.cfg.Scope.filter(list)
 	st := c.reconcileSet(ctx, inScope, list, seen)
 	st.add(c.releaseOrphans(ctx, list, nil, seen))
+	if c.engine.stalled {
+		// The engine stopped answering during the cycle: what it could
+		// not be asked about is checked without it.
+		st.add(c.maintainKnown(seen))
+	}
 	running := make(map[string]bool, len(list))
 	for _, ctr := range list {
 		running[ctr.ID] = true
@@ -37,6 +46,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.cache.keepOnly(running)
 	c.pruneStartups(running)
 	c.errs.endCycle()
+	c.verdicts.endCycle()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
@@ -57,12 +67,13 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 	list, err := c.list(ctx)
 	if err != nil {
 		// The next full cycle (or the reconnect) tries again.
-		if c.errs.allow("cycle", err.Error(), c.now()) {
-			c.log.Error("reconcile after event failed", zap.Error(err))
-		}
+		c.engineTrouble(err)
 		return
 	}
+	c.engineAnswers()
+	c.engine.stalled = false
 	c.learnListed(list)
+	c.recoverLostStarts(list)
 	c.drainSandboxes()
 	sel := c.cfg.Scope.filter(sharingNamespace(list, targets))
 	seen := map[netnsutil.ID]bool{}
@@ -123,13 +134,13 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 			case EventDie:
 				c.endStartup(ev.ContainerID)
 				if k := c.known[ev.ContainerID]; k != nil {
-					k.stopped = true
+					k.stopped, k.stoppedAt = true, c.now()
 				}
 			}
 		}
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
-			fields = append(fields, zap.String("network", ev.NetworkName))
+			fields = append(fields, zap.String("network", safeName(ev.NetworkName)))
 		}
 		c.log.Debug("docker event", fields...)
 	}
@@ -137,9 +148,14 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 }
 
 func (c *Controller) list(ctx context.Context) ([]Container, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	d := c.callTimeout()
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return c.cfg.Docker.ListRunning(ctx)
+	list, err := c.cfg.Docker.ListRunning(ctx)
+	if timedOut(ctx, err) {
+		err = fmt.Errorf("list containers: no answer within %s: %w", d, err)
+	}
+	return list, err
 }
 
 // member is a managed container in a namespace.
@@ -148,6 +164,9 @@ type member struct {
 	pid    int
 	policy labels.Policy
 	perr   error // label errors
+	// verdict is where policy and perr come from (nil on the sandbox
+	// path, which parses the create event's labels itself).
+	verdict *labelVerdict
 }
 
 // nsGroup is one namespace and the managed containers in it.
@@ -186,9 +205,12 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			c.log.Debug("container stopped since it was listed; not inspected", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
 			continue
 		}
-		policy, perr := labels.Parse(ctr.Labels)
-		if perr == nil && policy.State == labels.Unmanaged {
-			c.warnIgnoredLabels(ctr)
+		lv := c.verdicts.of(ctr.Labels)
+		policy, perr := lv.policy, lv.perr
+		managed := perr != nil || policy.State != labels.Unmanaged
+		c.warnNearMisses(ctr, lv.near, managed)
+		if !managed {
+			c.warnIgnoredLabels(ctr, lv.ignored, lv.near)
 			continue
 		}
 		if ctr.NetworkMode.IsHost() {
@@ -221,7 +243,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 		} else {
 			ns.Close()
 		}
-		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr})
+		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr, verdict: lv})
 	}
 
 	for _, id := range order {
@@ -252,7 +274,9 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			return nil, 0, errGone
 		}
 		if err != nil {
-			c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			if !c.engine.stalled {
+				c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			}
 			return nil, 0, err
 		}
 		c.errs.clear("inspect:" + ctr.ID)
@@ -265,7 +289,23 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 		}
 		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
 		if err == nil {
+			switch verr := c.checkSandbox(ctr, info, cached, ns); {
+			case verr == nil:
+			case cached:
+				// Most likely the container restarted or stopped and the
+				// PID is another process's now: ask the engine again.
+				ns.Close()
+				c.cache.forget(ctr.ID)
+				continue
+			default:
+				ns.Close()
+				c.cache.forget(ctr.ID)
+				c.logError("sandbox:"+ctr.ID, "the process's network namespace is not the container's sandbox; nothing written, tried again next cycle", verr,
+					zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
+				return nil, 0, verr
+			}
 			c.errs.clear("open:" + ctr.ID)
+			c.errs.clear("sandbox:" + ctr.ID)
 			return ns, info.PID, nil
 		}
 		if errors.Is(err, netnsutil.ErrNotFound) {
@@ -309,9 +349,20 @@ func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, boo
 	if info, ok := c.cache[id]; ok {
 		return info, true, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.APITimeout)
+	if c.engine.stalled {
+		return ContainerInfo{}, false, errEngineDown
+	}
+	d := c.callTimeout()
+	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	info, err := c.cfg.Docker.Inspect(ctx, id)
+	info, err := c.cfg.Docker.Inspect(callCtx, id)
+	if timedOut(ctx, err) {
+		// One engine call that hangs is enough: the others of this
+		// cycle would each wait as long.
+		err = fmt.Errorf("inspect %s: no answer within %s: %w", ShortID(id), d, err)
+		c.engine.stalled = true
+		c.engineTrouble(err)
+	}
 	if err != nil {
 		return ContainerInfo{}, false, err
 	}
@@ -332,22 +383,8 @@ func (c *Controller) refuseHost(ctr Container, policy labels.Policy, perr error)
 	}
 	c.logError("host:"+ctr.ID, "container shares the host's network namespace; dcfw never changes the host's firewall, so it is NOT protected",
 		errors.New("network_mode host is not supported"),
-		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", string(ctr.NetworkMode)))
+		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", safeName(string(ctr.NetworkMode))))
 	return 1
-}
-
-// warnIgnoredLabels warns about dcfw.* labels on a container without
-// dcfw.enable: most likely a forgotten or misspelt dcfw.enable, which
-// leaves the container unprotected.
-func (c *Controller) warnIgnoredLabels(ctr Container) {
-	keys := labels.IgnoredKeys(ctr.Labels)
-	if len(keys) == 0 {
-		return
-	}
-	if c.errs.allow("ignored:"+ctr.ID, strings.Join(keys, "\n"), c.now()) {
-		c.log.Warn("container has dcfw labels but no dcfw.enable label; it is not managed",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Strings("labels", keys))
-	}
 }
 
 // logError logs err at error level, unless the same error about the same

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/dcfw/dcfw/labels"
@@ -64,6 +63,10 @@ func (d desired) chainSummary() (in, out string, inRules, outRules int) {
 	return "none", "none", 0, 0
 }
 
+// maxQuotedValue bounds a label value added to an error line, as
+// labels.Error bounds its own quotes.
+const maxQuotedValue = 400
+
 // labelErrorLines renders each problem of a labels.Parse error on its own
 // line: label key, rule text, column and what is wrong.
 func labelErrorLines(err error) []string {
@@ -72,10 +75,11 @@ func labelErrorLines(err error) []string {
 		out := make([]string, 0, len(list))
 		for _, e := range list {
 			line := e.Error()
-			// Problems with the key itself do not quote the value; add it,
-			// so the log always shows the full label.
+			// Problems with the key itself do not quote the value; add it
+			// (escaped and bounded like the rest of the line), so the log
+			// shows the label.
 			if e.Column() == 0 && e.Value != "" && !strings.Contains(line, e.Value) {
-				line += fmt.Sprintf(" (value %q)", e.Value)
+				line += " (value " + labels.Quote(e.Value, maxQuotedValue) + ")"
 			}
 			out = append(out, line)
 		}

@@ -16,7 +16,13 @@
 //     container not joined via container:X). If they want different things
 //     the namespace is locked down and the conflict logged.
 //   - Label errors lock the namespace down (only loopback) unless OnError is
-//     Skip. dcfw.enable=false removes dcfw's table.
+//     Skip, and so does a policy that needs more kernel rules than nft
+//     allows. dcfw.enable=false removes dcfw's table. Labels are parsed and
+//     compiled once per distinct set of dcfw labels (verdicts.go), not in
+//     every cycle; keys that look like dcfw labels but are not
+//     (labels.NearMisses) are warned about, on unmanaged containers too.
+//   - Label keys and values, container and network names reach the log
+//     escaped and bounded (logsafe.go): they are the containers' input.
 //   - A container in the host's network namespace is never touched: both its
 //     network mode and the identity of its namespace are checked.
 //   - Every write is one netlink batch (see package nft); nothing is written
@@ -44,18 +50,29 @@
 //
 // Be aware:
 //   - Inspect results are cached per container until an event about it
-//     arrives (or the event stream reconnects). If a container's process
-//     exits and its PID is reused before the die event is processed, a
-//     cycle could open the wrong process's namespace; the window is the
-//     time between the exit and the event, and the host's namespace is
-//     refused regardless.
+//     arrives (or the event stream reconnects). A PID reused meanwhile is
+//     caught by comparing its namespace with the container's sandbox file
+//     (pidcheck.go); where dcfw cannot see that file (--netns-dir not
+//     mounted, or without propagation) the window between the exit and
+//     the die event remains, and the host's namespace is refused
+//     regardless.
+//   - A container the events say is stopped is not inspected (it may be
+//     starting, and the inspect would block). If its start event is lost,
+//     the first listing at least an Interval after its create or die event
+//     that shows it running brings it back (lostevents.go).
 //   - A full cycle keeps one file descriptor per managed container open
 //     while it runs.
 //   - Drift is told from change by memory: after a restart dcfw cannot
 //     know whether a difference it finds was drift, and logs it as a change.
-//   - While the event stream is down (engine restarting) periodic cycles are
-//     skipped; the reconnect triggers a full reconcile. Rules already in
-//     place stay in place meanwhile.
+//   - Every engine call has a deadline (APITimeout; the answer to an event
+//     subscription too). While the engine does not answer, or the event
+//     stream is down, the namespaces dcfw wrote are checked and repaired
+//     every Interval without it, found again through their containers'
+//     PIDs with their identity checked (engine.go), and the log says so
+//     once (warn) and when the engine answers again; containers that start
+//     meanwhile wait for the engine. The first call that hangs holds the
+//     loop up to APITimeout; after that the engine is tried with half an
+//     Interval, and one inspect that hangs ends the cycle's engine calls.
 //   - A starting container is protected before its process runs only by
 //     the sandbox path (sandbox.go), and only when it can be done with
 //     certainty: its labels are known (from its create event, or from a

@@ -37,10 +37,12 @@ type Container struct {
 	NetworkMode NetworkMode
 }
 
-// Name is the container's primary name, or its short ID when it has none.
+// Name is the container's primary name, or its short ID when it has none,
+// for logs: escaped and bounded (safeName), as names are chosen by whoever
+// starts the container.
 func (c Container) Name() string {
 	if len(c.Names) > 0 && c.Names[0] != "" {
-		return c.Names[0]
+		return safeName(c.Names[0])
 	}
 	return ShortID(c.ID)
 }

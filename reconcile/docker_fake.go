@@ -23,6 +23,10 @@ type FakeDocker struct {
 	listErr      error
 	subscribeErr error
 	calls        []string
+	// blocked, while not nil, holds every call until it is closed or the
+	// call's context ends: an engine that hangs.
+	blocked        chan struct{}
+	blockAfterList bool
 
 	subscriptions int
 	stream        *fakeStream
@@ -110,6 +114,53 @@ func (d *FakeDocker) FailSubscribe(err error) {
 	d.subscribeErr = err
 }
 
+// Block makes every call hang until Unblock or the end of its context, as
+// an engine that accepts connections but does not answer.
+func (d *FakeDocker) Block() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.blocked == nil {
+		d.blocked = make(chan struct{})
+	}
+}
+
+// BlockAfterList makes the engine hang after it has answered the next
+// list call, as one that stops answering in the middle of a cycle.
+func (d *FakeDocker) BlockAfterList() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.blockAfterList = true
+}
+
+// Unblock lets the calls through again.
+func (d *FakeDocker) Unblock() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.blocked != nil {
+		close(d.blocked)
+		d.blocked = nil
+	}
+}
+
+// wait holds a call while the engine is blocked.
+func (d *FakeDocker) wait(ctx context.Context, call string) error {
+	d.mu.Lock()
+	ch := d.blocked
+	if ch != nil {
+		d.calls = append(d.calls, call+" (blocked)")
+	}
+	d.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("fake docker %s: %w", call, ctx.Err())
+	}
+}
+
 // Calls returns the engine calls so far, in order: "list", "inspect <id>",
 // "subscribe", "network-inspect <id>".
 func (d *FakeDocker) Calls() []string {
@@ -159,10 +210,17 @@ func (d *FakeDocker) WaitSubscribed(ctx context.Context, n int) error {
 // ListRunning implements Docker: containers with Running set, newest first
 // (the engine's order).
 func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
+	if err := d.wait(ctx, "list"); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lists++
 	d.calls = append(d.calls, "list")
+	if d.blockAfterList && d.blocked == nil {
+		d.blocked = make(chan struct{})
+	}
+	d.blockAfterList = false
 	if d.listErr != nil {
 		return nil, d.listErr
 	}
@@ -179,6 +237,9 @@ func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
 
 // Inspect implements Docker.
 func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+	if err := d.wait(ctx, "inspect "+id); err != nil {
+		return ContainerInfo{}, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.inspects[id]++
@@ -197,6 +258,9 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 
 // Subscribe implements Docker. Only the latest stream receives events.
 func (d *FakeDocker) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+	if err := d.wait(ctx, "subscribe"); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, "subscribe")

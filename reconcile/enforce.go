@@ -20,7 +20,8 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	// its last successful write: same desired table, same containers and
 	// processes. Anything else is a change of configuration (or a first
 	// sight, e.g. after dcfw restarted).
-	now := applied{fingerprint: want.fingerprint, incarnation: incarnation(g), holders: holders(g, owner)}
+	now := applied{fingerprint: want.fingerprint, incarnation: incarnation(g), holders: holders(g, owner),
+		want: want, owner: withoutLabels(owner), members: heldMembers(g)}
 	prev, had := c.applied[nsID]
 	same := had && prev.sameAs(now)
 
@@ -100,6 +101,19 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	return true, true
 }
 
+func withoutLabels(ctr Container) Container {
+	ctr.Labels = nil
+	return ctr
+}
+
+func heldMembers(g *nsGroup) []heldMember {
+	out := make([]heldMember, len(g.members))
+	for i, m := range g.members {
+		out[i] = heldMember{ctr: withoutLabels(m.ctr), pid: m.pid}
+	}
+	return out
+}
+
 // processesKnown reports whether every member of g has its process (PID).
 func processesKnown(g *nsGroup) bool {
 	for _, m := range g.members {
@@ -149,7 +163,12 @@ func groupFields(g *nsGroup, owner Container, want desired) []zap.Field {
 // reportLabelErrors logs a container's label errors, each with its label
 // key and rule text, once per change (then again after ErrorRepeat).
 func (c *Controller) reportLabelErrors(m member) {
-	lines := labelErrorLines(m.perr)
+	var lines []string
+	if m.verdict != nil {
+		lines = m.verdict.errLines
+	} else {
+		lines = labelErrorLines(m.perr)
+	}
 	consequence := "container locked down: only loopback traffic passes until the labels are fixed"
 	if c.cfg.OnError == Skip {
 		consequence = "container left untouched (--on-error=skip): its labels are NOT enforced"

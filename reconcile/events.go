@@ -139,7 +139,7 @@ func (c *Controller) watch(ctx context.Context) {
 		// clock difference to a remote engine. Replayed events only cause
 		// an extra (idempotent) reconcile of their container.
 		since := c.now().Add(-time.Second)
-		stream, err := c.cfg.Docker.Subscribe(ctx, since)
+		stream, cancel, err := c.subscribe(ctx, since)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -166,6 +166,7 @@ func (c *Controller) watch(ctx context.Context) {
 			c.queue.push(ev)
 		}
 		err = <-stream.Err
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}

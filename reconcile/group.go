@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/nft"
 )
 
 // reconcileGroup brings one namespace into the state its containers' labels
@@ -42,13 +44,18 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
 			wants[i] = wantNoTable()
 		default:
 			c.errs.clear("labels:" + m.ctr.ID)
-			d, err := wantPolicy(m.policy, owner.ID)
+			var d desired
+			var err error
+			if m.verdict != nil {
+				d, err = c.verdicts.want(m.verdict, owner.ID)
+			} else {
+				d, err = wantPolicy(m.policy, owner.ID)
+			}
 			if err != nil {
 				// A policy the compiler cannot express: fail closed like
 				// a label error.
 				st.Errors++
-				c.logError("compile:"+m.ctr.ID, "cannot compile the container's policy; locking it down", err,
-					zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)))
+				c.reportCompileError(m, err)
 				d = wantLockdown(owner.ID)
 			}
 			wants[i] = d
@@ -92,6 +99,23 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
 		st.Changed++
 	}
 	return st
+}
+
+// reportCompileError logs why a container's policy could not be compiled
+// (once per change): most often it asks for more kernel rules than one
+// label rule or one namespace may hold, which the error counts.
+func (c *Controller) reportCompileError(m member, err error) {
+	msg := "cannot compile the container's policy; locking it down"
+	if errors.Is(err, nft.ErrTableTooLarge) || errors.Is(err, nft.ErrTooManyRules) {
+		msg = "the container's policy needs too many kernel rules; locking it down (only loopback traffic passes until the labels are fixed)"
+	}
+	if c.errs.allow("compile:"+m.ctr.ID, err.Error(), c.now()) {
+		c.log.Error(msg,
+			zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
+			zap.Int("input_rules", len(m.policy.Input.Rules)), zap.Int("output_rules", len(m.policy.Output.Rules)),
+			zap.Int("max_table_rules", nft.MaxTableRules), zap.Int("max_rules_per_label_rule", nft.MaxRulesPerLabelRule),
+			zap.String("error", safeText(err.Error())))
+	}
 }
 
 func describe(d desired) string {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -70,6 +71,10 @@ func (c *Controller) releaseOrphan(ctx context.Context, id netnsutil.ID, a appli
 			continue
 		}
 		ns, _, err := c.openNamespace(ctx, ctr)
+		if errors.Is(err, errEngineDown) || timedOut(ctx, err) {
+			// Not known whether it is still there: keep it.
+			return false, false
+		}
 		if err != nil {
 			continue
 		}

@@ -67,13 +67,18 @@ type knownContainer struct {
 	// stopped: by the events, the container is not running (created, or
 	// died, and not started since). Such a container may be starting: it
 	// is never inspected on the loop, where inspecting a starting
-	// container would block until its process runs. Listings do not
-	// clear it (one taken just after a die event may still show the
-	// container running); only a start event does, or a reconnect.
+	// container would block until its process runs. A listing just after
+	// the event does not clear it (it may still show the container
+	// running); a start event does, a reconnect, or a listing at least an
+	// Interval after stoppedAt that still shows it running (its start
+	// event was lost: recoverLostStarts).
 	stopped bool
 	parsed  bool
 	policy  labels.Policy
 	perr    error
+
+	// stoppedAt is when the loop took the event that set stopped.
+	stoppedAt time.Time
 }
 
 func (k *knownContainer) parse() (labels.Policy, error) {
@@ -136,7 +141,7 @@ func (c *Controller) learnCreated(ev Event) {
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: ev.Attributes["name"], labels: lbls, fromEvent: true, stopped: true}
+	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, fromEvent: true, stopped: true, stoppedAt: c.now()}
 	k.parse()
 	c.known[ev.ContainerID] = k
 	// The current engine has the namespace and the runtime's init process
@@ -159,7 +164,7 @@ func (c *Controller) learnListed(list []Container) {
 			c.known[ctr.ID] = &knownContainer{name: ctr.Name(), labels: ctr.Labels}
 		case k.fromEvent:
 			// A listing's labels are the real ones.
-			*k = knownContainer{name: ctr.Name(), labels: ctr.Labels, stopped: k.stopped}
+			*k = knownContainer{name: ctr.Name(), labels: ctr.Labels, stopped: k.stopped, stoppedAt: k.stoppedAt}
 		}
 	}
 }

@@ -44,6 +44,18 @@ type applied struct {
 	// removal or when the firewall could not tell). It is only ever handed
 	// back to the firewall while sameAs holds (see enforce).
 	gen nft.Generation
+	// What is needed to check and repair the namespace without the
+	// engine (maintainKnown): the desired state, and the members and
+	// owner as they were, whose PIDs lead back to the namespace.
+	want    desired
+	owner   Container
+	members []heldMember
+}
+
+// heldMember is a member of a namespace's group as enforce last saw it.
+type heldMember struct {
+	ctr Container // without labels
+	pid int
 }
 
 // sameAs reports whether a is the same desired state for the same

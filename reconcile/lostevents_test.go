@@ -1,0 +1,56 @@
+package reconcile
+
+import (
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+)
+
+func TestLostStartEventIsRecoveredWithinAnInterval(t *testing.T) {
+	tests := []struct {
+		name string
+		// lose runs the events up to the lost start event, and returns
+		// the container as it runs afterwards.
+		lose func(e *testEnv) FakeContainer
+	}{
+		{"created, start event lost", func(e *testEnv) FakeContainer {
+			web := e.start("web", webLabels)
+			e.ctrl.absorb([]Event{{Kind: EventCreate, ContainerID: web.ID, Attributes: map[string]string{"name": "web"}}})
+			return web
+		}},
+		{"died and restarted, start event lost", func(e *testEnv) FakeContainer {
+			web := e.start("web", webLabels)
+			e.cycle()
+			e.ctrl.absorb([]Event{{Kind: EventDie, ContainerID: web.ID}})
+			return e.restart(web)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			web := tt.lose(e)
+			inspects := e.docker.Inspects(web.ID)
+			want := policyTable(t, webLabels, web.ID)
+
+			// A listing right after the event may show the container as
+			// it was: it is not inspected (it may be starting).
+			e.clock.Advance(e.cfg.Interval / 2)
+			e.cycle()
+			if e.docker.Inspects(web.ID) != inspects {
+				t.Error("inspected a container that the events say is stopped, within an interval of the event")
+			}
+			if e.table(web) == want {
+				t.Fatal("protected before the test lost anything")
+			}
+
+			e.clock.Advance(e.cfg.Interval / 2)
+			e.cycle()
+			if got := e.table(web); got != want {
+				t.Errorf("not protected an interval after the lost start event:\n%s", got)
+			}
+			if len(e.entries(zapcore.WarnLevel, "start event never came")) != 1 {
+				t.Errorf("no warning about the lost event: %v", e.logs.All())
+			}
+		})
+	}
+}
