@@ -3,7 +3,9 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	vnl "github.com/vishvananda/netlink"
@@ -109,6 +111,11 @@ func (c *Conn) ApplyKnown(desired *Table, dryRun bool, known Generation) (Result
 	defer c.mu.Unlock()
 	if c.nl == nil {
 		return Result{DryRun: dryRun}, fmt.Errorf("%w: connection closed", ErrRead)
+	}
+	if desired.Egress != nil && !c.noEgress {
+		// The probe commits: before the read, so that the generation
+		// after our write is still the read's plus one.
+		c.hooksAbsent()
 	}
 	if known.Known {
 		gen, err := c.Generation()
@@ -218,9 +225,84 @@ func planApply(desired, live *Table, devs []string, noEgress bool) (*Table, plan
 	return want, p
 }
 
+// dockerInterfaces are the names Docker gives a container's interfaces, one
+// per network in order. On kernels that hook devices by name (Linux 6.16
+// and newer) their egress chains are made before the interfaces exist: a
+// starting container is protected before its interface moves in (as a
+// temporary veth name, renamed to eth0 in the namespace), and a name-bound
+// hook would not follow the rename.
+var dockerInterfaces = []string{"eth0", "eth1", "eth2", "eth3"}
+
+// absentHooks records, for the whole process, whether the kernel takes
+// netdev hooks on devices that do not exist (yet): it is the same kernel
+// in every namespace.
+var absentHooks atomic.Int32
+
+const (
+	absentHooksUnknown = iota
+	absentHooksYes
+	absentHooksNo
+)
+
+// probeDevice is a name no interface has; probeTable holds the probe's
+// chain for the moment of the probe.
+const (
+	probeDevice = "dcfw-probe0"
+	probeTable  = "dcfw_probe"
+)
+
+// hooksAbsent reports whether the kernel hooks absent devices, asking it
+// once per process: a netdev chain on an absent device is refused with
+// ENOENT before Linux 6.16. The probe is its own table, created and
+// deleted in this namespace, so that dcfw's table never sees a refusal.
+func (c *Conn) hooksAbsent() bool {
+	switch absentHooks.Load() {
+	case absentHooksYes:
+		return true
+	case absentHooksNo:
+		return false
+	}
+	cc, err := c.batchConn(4096, 4)
+	if err != nil {
+		return false // not known: ask again next time
+	}
+	t := &nftables.Table{Name: probeTable, Family: nftables.TableFamilyNetdev}
+	hook, prio, pol := nftables.ChainHook(egressHook), nftables.ChainPriority(0), nftables.ChainPolicyAccept
+	cc.AddTable(t)
+	cc.AddChain(&nftables.Chain{Name: "probe", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: &hook, Priority: &prio, Policy: &pol, Device: probeDevice})
+	err = cc.Flush()
+	switch {
+	case err == nil:
+		cc.DelTable(t)
+		cc.Flush() //nolint:errcheck // an empty probe table left behind is harmless, and Remove does not look at it
+		absentHooks.Store(absentHooksYes)
+		return true
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENODEV):
+		absentHooks.Store(absentHooksNo)
+	}
+	return false
+}
+
+// withDockerInterfaces adds Docker's interface names to the present ones,
+// sorted, unless the kernel is known not to hook absent devices.
+func withDockerInterfaces(present []string, noAbsent bool) []string {
+	devs := slices.Clone(present)
+	if !noAbsent {
+		for _, d := range dockerInterfaces {
+			if !slices.Contains(devs, d) {
+				devs = append(devs, d)
+			}
+		}
+	}
+	sort.Strings(devs)
+	return devs
+}
+
 // egressDevices lists the interfaces that get an egress chain: all of the
-// namespace's but lo, sorted by name; none when desired wants no
-// raw-frame filter or the kernel cannot have one.
+// namespace's but lo, and Docker's names where the kernel hooks absent
+// devices, sorted by name; none when desired wants no raw-frame filter or
+// the kernel cannot have one.
 func (c *Conn) egressDevices(desired *Table) ([]string, error) {
 	if desired.Egress == nil || c.noEgress {
 		return nil, nil
@@ -236,14 +318,13 @@ func (c *Conn) egressDevices(desired *Table) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: list interfaces: %w", ErrRead, err)
 	}
-	var devs []string
+	var present []string
 	for _, l := range links {
 		if a := l.Attrs(); a.Index != 1 && a.Name != "lo" {
-			devs = append(devs, a.Name)
+			present = append(present, a.Name)
 		}
 	}
-	sort.Strings(devs)
-	return devs, nil
+	return withDockerInterfaces(present, !c.hooksAbsent()), nil
 }
 
 // generationAfter returns the generation our batch made, computed from

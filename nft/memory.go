@@ -31,6 +31,9 @@ type Memory struct {
 	// gets an egress chain (see raw.go). Set them before Apply; a change
 	// is like a network connect or disconnect.
 	Interfaces []string
+	// NoAbsentHooks models a kernel before Linux 6.16, which hooks only
+	// existing devices: Docker's interface names get no chain in advance.
+	NoAbsentHooks bool
 	// NoEgress makes Memory act like a kernel without the egress hook:
 	// Apply leaves the raw-frame filter out and says so.
 	NoEgress bool
@@ -51,7 +54,7 @@ func (m *Memory) ApplyKnown(desired *Table, dryRun bool, known Generation) (Resu
 	defer m.mu.Unlock()
 	var devs []string
 	if desired.Egress != nil && !m.NoEgress {
-		devs = slices.Sorted(slices.Values(m.Interfaces))
+		devs = withDockerInterfaces(m.Interfaces, m.NoAbsentHooks)
 	}
 	unsupported := desired.Egress != nil && m.NoEgress
 	if known.Known && known.ID == m.gen && known.links == linkKey(devs) {

@@ -15,7 +15,7 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("first Apply: %+v, %v", res, err)
 	}
 	live, _ := m.Read()
-	if live.Secret.Mark == 0 || live.Secret.Priority == 0 || live.Secret.Conn == 0 || live.String() != withSecret(want, live.Secret, nil).String() {
+	if live.Secret.Mark == 0 || live.Secret.Priority == 0 || live.Secret.Conn == 0 || live.String() != withSecret(want, live.Secret, dockerInterfaces).String() {
 		t.Fatalf("Read:\n%s", live)
 	}
 	hs := func(name string) []uint64 {
@@ -48,19 +48,24 @@ func TestMemory(t *testing.T) {
 	}
 
 	// Interfaces: one egress chain each, added and removed as they come
-	// and go; the rest untouched.
-	m.Interfaces = []string{"eth1", "eth0"}
+	// and go; the rest untouched. Docker's names have theirs in advance.
+	m.Interfaces = []string{"eth1", "vethb", "eth0"}
 	res, _ = m.Apply(want, false)
-	if !reflect.DeepEqual(res.Chains, []string{"egress_eth0", "egress_eth1"}) || res.Writes != 2*3 {
+	if !reflect.DeepEqual(res.Chains, []string{"egress_vethb"}) || res.Writes != 3 {
 		t.Errorf("interfaces: %+v", res)
 	}
 	m.Interfaces = []string{"eth1"}
 	res, _ = m.Apply(want, false)
-	if !reflect.DeepEqual(res.Chains, []string{"egress_eth0"}) || res.Writes != 2 {
+	if !reflect.DeepEqual(res.Chains, []string{"egress_vethb"}) || res.Writes != 2 {
 		t.Errorf("interface gone: %+v", res)
 	}
-	if live, _ := m.Read(); len(live.Egress.Chains) != 1 || live.Egress.Chains[0].Device != "eth1" || live.Egress.Chains[0].Rules[0].Mark != secret.Mark {
+	if live, _ := m.Read(); len(live.Egress.Chains) != len(dockerInterfaces) || live.Egress.Chains[1].Device != "eth1" || live.Egress.Chains[1].Rules[0].Mark != secret.Mark {
 		t.Errorf("egress:\n%s", live)
+	}
+	// A kernel that hooks only existing devices gets chains for those.
+	preHook := Memory{Interfaces: []string{"eth0"}, NoAbsentHooks: true}
+	if res, _ := preHook.Apply(want, false); !reflect.DeepEqual(res.Chains, []string{"egress_eth0", "input", "output", "stamp", "unstamp"}) {
+		t.Errorf("kernel before 6.16: %+v", res)
 	}
 
 	// A rule change in output rewrites both filter chains, nothing else.

@@ -41,7 +41,8 @@ func TestKernelRenderingMatches(t *testing.T) {
 			t.Fatalf("%s: Apply: %v", pc.name, err)
 		}
 		want := resolved(t, c, compiled)
-		if want.Egress == nil || len(want.Egress.Chains) != 2 || want.Egress.Chains[0].Device != "eth0" {
+		// eth0 and eth1 present, and Docker's other names in advance.
+		if want.Egress == nil || len(want.Egress.Chains) != len(dockerInterfaces) || want.Egress.Chains[0].Device != "eth0" {
 			t.Fatalf("%s: egress chains:\n%s", pc.name, want)
 		}
 		if got := nftList(t, h); got != want.String() {
@@ -134,7 +135,8 @@ func TestKernelIdempotence(t *testing.T) {
 	h, c := newFirewallNS(t)
 	want := webTable(t)
 	res := mustApply(t, c, want)
-	if !res.Created || res.Writes == 0 || !reflect.DeepEqual(res.Chains, []string{"input", "output", "stamp", "unstamp"}) {
+	if !res.Created || res.Writes == 0 || !reflect.DeepEqual(res.Chains,
+		[]string{"egress_eth0", "egress_eth1", "egress_eth2", "egress_eth3", "input", "output", "stamp", "unstamp"}) {
 		t.Fatalf("first Apply: %+v", res)
 	}
 	gen := generation(t, c)
