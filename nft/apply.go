@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 
 	"github.com/google/nftables"
@@ -233,6 +234,24 @@ func planApply(desired, live *Table, devs []string, noEgress bool) (*Table, plan
 // hook would not follow the rename.
 var dockerInterfaces = []string{"eth0", "eth1", "eth2", "eth3"}
 
+// dockerTemporaryName reports whether name is one Docker's network drivers
+// (bridge, macvlan, ipvlan, overlay) give an interface while they move it
+// into a container's namespace, before renaming it to ethN: "veth" and 7
+// hex digits. Where the kernel hooks absent devices, ethN's chain is there
+// already; one for the temporary name would only be left over.
+func dockerTemporaryName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "veth")
+	if !ok || len(rest) != 7 {
+		return false
+	}
+	for _, r := range rest {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // absentHooks records, for the whole process, whether the kernel takes
 // netdev hooks on devices that do not exist (yet): it is the same kernel
 // in every namespace.
@@ -318,13 +337,16 @@ func (c *Conn) egressDevices(desired *Table) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: list interfaces: %w", ErrRead, err)
 	}
+	absent := c.hooksAbsent()
 	var present []string
 	for _, l := range links {
-		if a := l.Attrs(); a.Index != 1 && a.Name != "lo" {
-			present = append(present, a.Name)
+		a := l.Attrs()
+		if a.Index == 1 || a.Name == "lo" || absent && dockerTemporaryName(a.Name) {
+			continue
 		}
+		present = append(present, a.Name)
 	}
-	return withDockerInterfaces(present, !c.hooksAbsent()), nil
+	return withDockerInterfaces(present, !absent), nil
 }
 
 // generationAfter returns the generation our batch made, computed from

@@ -151,7 +151,7 @@ func (c *Controller) list(ctx context.Context) ([]Container, error) {
 	d := c.callTimeout()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	list, err := c.cfg.Docker.ListRunning(ctx)
+	list, err := awaitEngine(c, func() ([]Container, error) { return c.cfg.Docker.ListRunning(ctx) })
 	if timedOut(ctx, err) {
 		err = fmt.Errorf("list containers: no answer within %s: %w", d, err)
 	}
@@ -355,7 +355,7 @@ func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, boo
 	d := c.callTimeout()
 	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	info, err := c.cfg.Docker.Inspect(callCtx, id)
+	info, err := awaitEngine(c, func() (ContainerInfo, error) { return c.cfg.Docker.Inspect(callCtx, id) })
 	if timedOut(ctx, err) {
 		// One engine call that hangs is enough: the others of this
 		// cycle would each wait as long.

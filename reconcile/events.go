@@ -19,10 +19,13 @@ type workQueue struct {
 	resync    bool // the stream was (re)established: reconcile everything
 	up        bool // the stream is currently connected
 	wake      chan struct{}
+	// sandboxWake is signalled for answers alone: the loop waits on it
+	// while an engine call is under way (awaitEngine).
+	sandboxWake chan struct{}
 }
 
 func newWorkQueue() *workQueue {
-	return &workQueue{wake: make(chan struct{}, 1)}
+	return &workQueue{wake: make(chan struct{}, 1), sandboxWake: make(chan struct{}, 1)}
 }
 
 func (q *workQueue) notify() {
@@ -44,6 +47,10 @@ func (q *workQueue) pushSandbox(r sandboxResult) {
 	q.sandboxes = append(q.sandboxes, r)
 	q.mu.Unlock()
 	q.notify()
+	select {
+	case q.sandboxWake <- struct{}{}:
+	default:
+	}
 }
 
 // takeSandboxes takes the fast path's answers alone, for the loop to

@@ -353,6 +353,36 @@ func (c *Controller) drainSandboxes() {
 	}
 }
 
+// awaitEngine runs an engine call on its own goroutine and, while waiting
+// for it, writes the sandbox path's answers (not the queued create events:
+// a listing may be what tells a replayed one from a new container). Under
+// load a listing or an inspect takes tens of milliseconds, longer than a
+// starting container's process is away. The writes stay on the loop.
+func awaitEngine[T any](c *Controller, call func() (T, error)) (T, error) {
+	if !c.fastPathOn() {
+		return call()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := call()
+		done <- result{v, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case <-c.queue.sandboxWake:
+			if rs := c.queue.takeSandboxes(); len(rs) > 0 {
+				c.takeSandboxes(rs)
+			}
+		}
+	}
+}
+
 // takeSandboxes handles the finder's answers, on the loop.
 func (c *Controller) takeSandboxes(results []sandboxResult) {
 	for _, r := range results {

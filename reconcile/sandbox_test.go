@@ -238,6 +238,9 @@ func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 	s := &starting{FakeContainer: FakeContainer{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
 	e.docker.Put(s.FakeContainer)
 	e.connect(s, time.Now())
+	// The connect handled first (its reconcile finds nothing running), as
+	// with a real engine, where the process starts after the event.
+	e.waitLog(zapcore.DebugLevel, "reconciled after events", 1)
 	e.startProcess(s, netnsutil.ID{Dev: 4, Ino: 4026539999})
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
 	ctx := e.applied("old")[0].ContextMap()
