@@ -102,7 +102,12 @@ func (d *decoder) peek(n int) expr.Any {
 // false only when the pair is present but set rejects its data.
 func (d *decoder) metaCmp(key expr.MetaKey, set func([]byte) bool) bool {
 	m, ok := d.peek(0).(*expr.Meta)
-	if !ok || m.Key != key || m.SourceRegister {
+	return d.loadCmp(ok && m.Key == key && !m.SourceRegister, set)
+}
+
+// loadCmp decodes the cmp eq after a load that isLoad says is there.
+func (d *decoder) loadCmp(isLoad bool, set func([]byte) bool) bool {
+	if !isLoad {
 		return true
 	}
 	c, ok := d.peek(1).(*expr.Cmp)
@@ -147,15 +152,7 @@ func (d *decoder) ctState(s *CtState) bool {
 // ctCmp decodes an optional `ct load <key>; cmp eq` pair, like metaCmp.
 func (d *decoder) ctCmp(key expr.CtKey, set func([]byte) bool) bool {
 	ct, ok := d.peek(0).(*expr.Ct)
-	if !ok || ct.Key != key || ct.SourceRegister {
-		return true
-	}
-	c, ok := d.peek(1).(*expr.Cmp)
-	if !ok || c.Op != expr.CmpOpEq {
-		return false
-	}
-	d.i += 2
-	return set(c.Data)
+	return d.loadCmp(ok && ct.Key == key && !ct.SourceRegister, set)
 }
 
 // ctUnconfirmed decodes an optional `ct status ! confirmed`.
