@@ -2,9 +2,13 @@
 // (FROM scratch, this static binary alone). The tests run containers with it
 // as the entrypoint and `docker exec` it to make connections:
 //
-//	dcfw-testpeer serve [--tcp 80,81] [--udp 53]
+//	dcfw-testpeer serve [--tcp 80,81] [--udp 53] [--stream 7000]
 //	    listen on all addresses; TCP gets "ok <host> <addr>", UDP is echoed;
-//	    every connection is logged on stdout
+//	    every connection is logged on stdout, and every line received on a
+//	    stream port ("stream from <addr>: seq N")
+//	dcfw-testpeer stream HOST:PORT [--every 100ms]
+//	    open one TCP connection and write "seq N" into it every interval
+//	    until stopped (a long-lived connection for the firewall tests)
 //	dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
 //	    one attempt; prints the outcome word first and exits with its code:
 //	    0 connected (tcp) or answered (udp), 10 refused, 11 timeout,
@@ -45,7 +49,8 @@ import (
 )
 
 const usage = `usage:
-  dcfw-testpeer serve [--tcp PORTS] [--udp PORTS]
+  dcfw-testpeer serve [--tcp PORTS] [--udp PORTS] [--stream PORTS]
+  dcfw-testpeer stream HOST:PORT [--every 100ms]
   dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
   dcfw-testpeer ping IP [--timeout 1s]
   dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
@@ -76,6 +81,8 @@ func main() {
 		code = sleep(start, args)
 	case "raw":
 		code = rawCmd(args)
+	case "stream":
+		code = streamCmd(start, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -131,9 +138,14 @@ func serve(start time.Time, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	tcpList := fs.String("tcp", "", "comma-separated TCP ports")
 	udpList := fs.String("udp", "", "comma-separated UDP ports")
+	streamList := fs.String("stream", "", "comma-separated TCP ports whose received lines are logged")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil || len(pos) != 0 {
-		return usageError("serve takes only --tcp and --udp", err)
+		return usageError("serve takes only --tcp, --udp and --stream", err)
+	}
+	streamPorts, err := parsePorts(*streamList)
+	if err != nil {
+		return usageError("--stream", err)
 	}
 	tcpPorts, err := parsePorts(*tcpList)
 	if err != nil {
@@ -145,6 +157,11 @@ func serve(start time.Time, args []string) int {
 	}
 	printStarted("serve", start)
 	srv, err := testpeer.Listen(tcpPorts, udpPorts, os.Stdout)
+	if err == nil {
+		if err = srv.ListenStream(streamPorts); err != nil {
+			srv.Close()
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dcfw-testpeer:", err)
 		return testpeer.ExitFailed
@@ -152,6 +169,22 @@ func serve(start time.Time, args []string) int {
 	ctx, stop := signalContext()
 	defer stop()
 	srv.Serve(ctx)
+	return 0
+}
+
+func streamCmd(start time.Time, args []string) int {
+	fs := flag.NewFlagSet("stream", flag.ContinueOnError)
+	every := fs.Duration("every", 100*time.Millisecond, "time between two lines")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 1 || *every <= 0 {
+		return usageError("stream wants HOST:PORT and a positive --every", err)
+	}
+	printStarted("stream", start)
+	ctx, stop := signalContext()
+	defer stop()
+	if err := testpeer.Stream(ctx, pos[0], *every, os.Stdout); err != nil {
+		return testpeer.ExitFailed
+	}
 	return 0
 }
 
