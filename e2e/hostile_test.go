@@ -180,3 +180,50 @@ func TestHostileOpenConnectionsRedecided(t *testing.T) {
 		t.Errorf("the allowed stream failed:\n%s", allowed.Logs())
 	}
 }
+
+// TestHostileImageLabelsLockedDown: an image that brings its own allow
+// rule (Docker merges image LABELs into the container's labels) does not
+// open a container whose deployer asked for an output deny: dcfw locks it
+// down and names the label, both for a container that ran before dcfw
+// (the PID path) and one that starts while it runs (the sandbox path, whose
+// first connect must not pass either). Restated by the deployer with
+// another spelling, the rule is the deployer's and applies.
+func TestHostileImageLabelsLockedDown(t *testing.T) {
+	h := Setup(t)
+	n := h.Bridge()
+	image := h.BuildImage("sneaky", ImageFile{Name: "Dockerfile",
+		Content: []byte("FROM " + h.TestImage() + "\nLABEL dcfw.output.rule.0=\"allow\"\n")})
+	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: Serve(80)})
+	deny := labels("dcfw.enable=true", "dcfw.output.policy=deny")
+	sneaky := h.RunContainer(ContainerSpec{Name: "sneaky", Image: image, Network: n, Cmd: Sleep(), Labels: deny})
+	restated := h.RunContainer(ContainerSpec{Name: "restated", Image: image, Network: n, Cmd: Sleep(),
+		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny", "dcfw.output.rule.0=Allow")})
+	flows := []flow{
+		{sneaky, "tcp", listener.Addr(n, 80), false, "output deny, allow rule from the image"},
+		{restated, "tcp", listener.Addr(n, 80), true, "allow rule restated by the deployer"},
+	}
+	checkAllPass(t, flows)
+	if got := sneaky.Inspect().Config.Labels["dcfw.output.rule.0"]; got != "allow" {
+		t.Fatalf("the engine did not merge the image's label into the container's: %q", got)
+	}
+
+	p := startDcfw(h)
+	line := p.WaitForLog(logLine("ERROR", "invalid dcfw labels; container locked down: only loopback traffic passes until the labels are fixed", sneaky), protectTimeout)
+	if !strings.Contains(line, "dcfw.output.rule.0") || !strings.Contains(line, "image") {
+		t.Errorf("the error does not name the label and the image: %s", line)
+	}
+	waitProtected(p, 0, restated)
+	checkFlows(t, flows)
+
+	// Started while dcfw runs: the rules before its first packet must not
+	// be weaker than the PID path's.
+	mark := p.Mark()
+	late := h.RunContainer(ContainerSpec{Name: "late", Image: image, Network: n, Labels: deny,
+		Cmd: FirstConnect("tcp", listener.Addr(n, 80), 2*time.Second)})
+	report := late.FirstConnectOutcome(30 * time.Second)
+	if !strings.HasPrefix(report, "timeout") && !strings.HasPrefix(report, "not-permitted") {
+		t.Errorf("late container's first connect: %s; want it blocked", report)
+	}
+	pline := waitProtected(p, mark, late)
+	t.Logf("late container: first connect %s; %s", report, pline)
+}

@@ -56,6 +56,9 @@ type Config struct {
 	OnError OnError
 	// Scope limits dcfw to containers with a label (zero: all).
 	Scope Scope
+	// ImageLabels: what to do with dcfw labels that come from the
+	// container's image (images.go).
+	ImageLabels ImageLabels
 
 	// ErrorRepeat is how long an unchanged error stays quiet in the log
 	// after it was logged (default 10 minutes).
@@ -131,6 +134,7 @@ type Controller struct {
 	errs    *errorLimiter
 	// verdicts remembers what each distinct set of dcfw labels says.
 	verdicts *verdictCache
+	images   imageCache
 	engine   engineState
 
 	// The fast path (sandbox.go). The maps belong to the loop like the
@@ -159,6 +163,7 @@ func New(cfg Config) (*Controller, error) {
 		applied:  appliedState{},
 		errs:     newErrorLimiter(cfg.ErrorRepeat),
 		verdicts: newVerdictCache(),
+		images:   imageCache{},
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
 	}, nil

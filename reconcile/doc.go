@@ -21,6 +21,13 @@
 //     compiled once per distinct set of dcfw labels (verdicts.go), not in
 //     every cycle; keys that look like dcfw labels but are not
 //     (labels.NearMisses) are warned about, on unmanaged containers too.
+//   - dcfw labels a container shares (same key and value) with its image
+//     are label errors unless ImageLabels is Trust (images.go): the engine
+//     merges an image's LABELs into its containers' labels, and rules are
+//     the deployer's to write. Image labels are asked for once per image ID
+//     and judged once per label set and image (verdicts.go); the sandbox
+//     path looks them up off the loop before it writes, and writes the
+//     lockdown when it cannot.
 //   - Label keys and values, container and network names reach the log
 //     escaped and bounded (logsafe.go): they are the containers' input.
 //   - A container in the host's network namespace is never touched: both its

@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
 
@@ -163,10 +165,8 @@ func groupFields(g *nsGroup, owner Container, want desired) []zap.Field {
 // reportLabelErrors logs a container's label errors, each with its label
 // key and rule text, once per change (then again after ErrorRepeat).
 func (c *Controller) reportLabelErrors(m member) {
-	var lines []string
-	if m.verdict != nil {
-		lines = m.verdict.errLines
-	} else {
+	lines := m.errLines
+	if lines == nil {
 		lines = labelErrorLines(m.perr)
 	}
 	consequence := "container locked down: only loopback traffic passes until the labels are fixed"
@@ -174,8 +174,10 @@ func (c *Controller) reportLabelErrors(m member) {
 		consequence = "container left untouched (--on-error=skip): its labels are NOT enforced"
 	}
 	if c.errs.allow("labels:"+m.ctr.ID, strings.Join(lines, "\n"), c.now()) {
-		c.log.Error("invalid dcfw labels; "+consequence,
-			zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
-			zap.Strings("errors", lines))
+		fields := []zap.Field{zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID))}
+		if errors.Is(m.perr, labels.ErrFromImage) && m.ctr.Image != "" {
+			fields = append(fields, zap.String("image", safeName(m.ctr.Image)))
+		}
+		c.log.Error("invalid dcfw labels; "+consequence, append(fields, zap.Strings("errors", lines))...)
 	}
 }
