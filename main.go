@@ -57,8 +57,8 @@ type options struct {
 	onError   reconcile.OnError
 	scope     reconcile.Scope
 	images    reconcile.ImageLabels
-
-	version bool
+	strict    bool
+	version   bool
 }
 
 // parseFlags parses args, then fills every flag not given on the command
@@ -76,6 +76,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
 	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
 	imageLabels := fs.String("image-labels", "lockdown", "dcfw labels a container shares with its image (same key and value): lockdown (treated as label errors) or trust")
+	fs.BoolVar(&o.strict, "strict", false, "lock down labelled containers that could change their own rules (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning")
 	onlyLabel := fs.String("only-label", "", "manage only containers with this label, `KEY[=VALUE]` (e.g. com.docker.compose.project=shop); default: all")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -217,6 +218,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		OnError:     o.onError,
 		Scope:       o.scope,
 		ImageLabels: o.images,
+		Strict:      o.strict,
 		Sandboxes:   reconcile.NewSandboxDir(o.netnsDir, o.procDir),
 	})
 	if err != nil {
@@ -235,6 +237,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Duration("interval", o.interval),
 		zap.Stringer("on_error", o.onError),
 		zap.Stringer("image_labels", o.images),
+		zap.Bool("strict", o.strict),
 		zap.Stringer("scope", o.scope),
 		zap.String("proc_dir", o.procDir),
 		zap.String("netns_dir", o.netnsDir),

@@ -227,3 +227,32 @@ func TestHostileImageLabelsLockedDown(t *testing.T) {
 	pline := waitProtected(p, mark, late)
 	t.Logf("late container: first connect %s; %s", report, pline)
 }
+
+// TestHostileOwnPrivileges: a labelled container with NET_ADMIN could
+// change its own rules; dcfw says so (risk and fix), and with --strict
+// locks it down.
+func TestHostileOwnPrivileges(t *testing.T) {
+	h := Setup(t)
+	n := h.Bridge()
+	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: Serve(80)})
+	admin := h.RunContainer(ContainerSpec{Name: "admin", Network: n, Cmd: Sleep(), CapAdd: []string{"cap_net_admin"},
+		Labels: labels("dcfw.enable=true", "dcfw.output.policy=allow")})
+	flows := []flow{{admin, "tcp", listener.Addr(n, 80), true, "output allow"}}
+	checkAllPass(t, flows)
+
+	p := startDcfw(h)
+	line := p.WaitForLog(logLine("WARN", "the container can change its own firewall rules", admin), protectTimeout)
+	for _, want := range []string{"CAP_NET_ADMIN", `"risk"`, "drop the capability"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("warning lacks %s: %s", want, line)
+		}
+	}
+	waitProtected(p, 0, admin)
+	checkFlows(t, flows)
+	p.Stop()
+
+	strict := startDcfw(h, "--strict")
+	strict.WaitForLog(logLine("ERROR", "the container can change its own firewall rules; locked down (--strict): only loopback traffic passes", admin), protectTimeout)
+	strict.WaitForLog(`INFO\s+protection changed\s+\{"container": "`+regexp.QuoteMeta(admin.Name)+`".*"mode": "lockdown"`, protectTimeout)
+	checkFlows(t, []flow{{admin, "tcp", listener.Addr(n, 80), false, "--strict: locked down"}})
+}

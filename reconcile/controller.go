@@ -59,6 +59,10 @@ type Config struct {
 	// ImageLabels: what to do with dcfw labels that come from the
 	// container's image (images.go).
 	ImageLabels ImageLabels
+	// Strict locks down containers that could change their own rules
+	// (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning about them
+	// (privileges.go).
+	Strict bool
 
 	// ErrorRepeat is how long an unchanged error stays quiet in the log
 	// after it was logged (default 10 minutes).
@@ -136,6 +140,9 @@ type Controller struct {
 	verdicts *verdictCache
 	images   imageCache
 	engine   engineState
+	// rawUnfiltered: the kernel has no egress hook (said once, see
+	// reportEgress).
+	rawUnfiltered bool
 
 	// The fast path (sandbox.go). The maps belong to the loop like the
 	// rest; the finder and the request goroutines (counted by bg, ended

@@ -170,6 +170,9 @@ type member struct {
 	// verdict is where policy comes from (nil on the sandbox path, which
 	// parses the create event's labels itself).
 	verdict *labelVerdict
+	// privs are the container's own privileges (unknown on the sandbox
+	// path, which has not inspected it).
+	privs privileges
 }
 
 // nsGroup is one namespace and the managed containers in it.
@@ -257,7 +260,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			ns.Close()
 		}
 		g.members = append(g.members, member{ctr: ctr, pid: info.PID, policy: policy, perr: perr, errLines: errLines,
-			verdict: lv})
+			verdict: lv, privs: privilegesOf(info)})
 	}
 
 	for _, id := range order {

@@ -28,6 +28,12 @@
 //     and judged once per label set and image (verdicts.go); the sandbox
 //     path looks them up off the loop before it writes, and writes the
 //     lockdown when it cannot.
+//   - A labelled container that could change its own rules (NET_ADMIN,
+//     SYS_ADMIN, --privileged, from inspect) is warned about once per
+//     change, or locked down with Strict (privileges.go); where the kernel
+//     has no egress hook (Linux < 5.16), so raw frames are not filtered,
+//     dcfw says so once and warns about each labelled container that keeps
+//     NET_RAW.
 //   - Label keys and values, container and network names reach the log
 //     escaped and bounded (logsafe.go): they are the containers' input.
 //   - A container in the host's network namespace is never touched: both its

@@ -69,6 +69,13 @@ type ContainerInfo struct {
 	// (/var/run/docker/netns/<sandbox> on the host); empty for containers
 	// that join another container's namespace.
 	SandboxKey string
+	// The container's own privileges (HostConfig): with CAP_NET_ADMIN or
+	// CAP_SYS_ADMIN it can change its own rules (privileges.go). CapAdd
+	// and CapDrop as the engine has them (any case, with or without
+	// CAP_, or ALL).
+	Privileged bool
+	CapAdd     []string
+	CapDrop    []string
 }
 
 // NetworkMode is a container's network mode as the engine reports it:

@@ -46,6 +46,10 @@ type FakeContainer struct {
 	// ImageID and Image are its image's ID and name (see PutImage).
 	ImageID string
 	Image   string
+	// Its own privileges, as inspect reports them.
+	Privileged bool
+	CapAdd     []string
+	CapDrop    []string
 	// Running is whether the container is listed. A listed container
 	// that Exited is not running any more when inspected; one that
 	// Vanished answers 404: it stopped, or was removed, between the list
@@ -301,7 +305,8 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), ErrContainerGone)
 	}
 	running := c.Running && !c.Exited
-	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey}
+	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
+		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop)}
 	if running {
 		info.PID = c.PID
 	}

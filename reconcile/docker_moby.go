@@ -91,6 +91,9 @@ func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 	}
 	if c.HostConfig != nil {
 		info.NetworkMode = NetworkMode(c.HostConfig.NetworkMode)
+		info.Privileged = c.HostConfig.Privileged
+		info.CapAdd = c.HostConfig.CapAdd
+		info.CapDrop = c.HostConfig.CapDrop
 	}
 	if c.NetworkSettings != nil {
 		info.SandboxKey = c.NetworkSettings.SandboxKey

@@ -26,7 +26,7 @@ func fakeEngine(t *testing.T, events chan string) *httptest.Server {
 	})
 	mux.HandleFunc("/v1.41/containers/aaa111/json", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"Id":"aaa111","Name":"/web","State":{"Status":"running","Running":true,"Pid":4242},
-			"HostConfig":{"NetworkMode":"bridge"},"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/0123abcd"}}`)
+			"HostConfig":{"NetworkMode":"bridge","Privileged":false,"CapAdd":["net_admin"],"CapDrop":["ALL"]},"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/0123abcd"}}`)
 	})
 	mux.HandleFunc("/v1.41/images/sha256:feed/json", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"Id":"sha256:feed","Config":{"Labels":{"dcfw.output.rule.0":"allow","maintainer":"x"}}}`)
@@ -112,7 +112,8 @@ func TestMobyDockerAgainstAPI141(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	want := ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd"}
+	want := ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd",
+		CapAdd: []string{"net_admin"}, CapDrop: []string{"ALL"}}
 	if !reflect.DeepEqual(info, want) {
 		t.Errorf("Inspect = %+v, want %+v", info, want)
 	}

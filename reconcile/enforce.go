@@ -65,6 +65,7 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 		return false, false
 	}
 	c.errs.clear("apply:" + nsID.String())
+	c.reportEgress(g, res.EgressUnsupported)
 
 	drift := same
 	now.gen = res.Generation
