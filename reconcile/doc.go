@@ -44,6 +44,10 @@
 //     or made the same desired table there for the same containers and
 //     processes (enforce, nft.Conn.ApplyKnown): any change in the
 //     namespace, such as tampering, moves it and brings back the full read.
+//     A write that fails while the live table differs (one the container
+//     made first with flags owner, say) is an error in every cycle, not
+//     rate-limited like other errors: the namespace is not protected as
+//     labelled.
 //   - All reconciling runs on one goroutine: there are never two writers in
 //     one namespace, and the controller's state needs no locks. The sandbox
 //     path's search for a starting container's namespace runs on other

@@ -61,6 +61,16 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 			prev.gen = nft.Generation{}
 			c.applied[nsID] = prev
 		}
+		if len(res.Differences) > 0 {
+			// The live rules differ from the labels and the write that
+			// should repair them failed (e.g. a table the container made
+			// first with flags owner): the namespace is not protected as
+			// it should be, which must not go quiet for ErrorRepeat.
+			c.errs.clear("apply:" + nsID.String())
+			c.log.Error("cannot write the namespace's rules: they differ from what its labels say and the namespace is NOT protected as labelled; retrying next cycle (logged every cycle)",
+				append(fields, zap.Strings("differences", res.Differences), zap.Error(err))...)
+			return false, false
+		}
 		c.logError("apply:"+nsID.String(), "cannot write the namespace's rules; retrying next cycle", err, fields...)
 		return false, false
 	}

@@ -150,7 +150,8 @@ func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool, know
 		return res, nil
 	}
 	if err := f.fail[ns.ID()]; err != nil {
-		return nft.Result{}, fmt.Errorf("fake write: %w", err)
+		// Like nft: a failed write still says what differed.
+		return nft.Result{Differences: res.Differences}, fmt.Errorf("fake write: %w", err)
 	}
 	f.tables[ns.ID()] = want
 	f.gens[ns.ID()]++
@@ -173,7 +174,7 @@ func (f *FakeFirewall) Remove(ns Namespace, dryRun bool) (nft.Result, error) {
 		return res, nil
 	}
 	if err := f.fail[ns.ID()]; err != nil {
-		return nft.Result{}, fmt.Errorf("fake write: %w", err)
+		return nft.Result{Differences: res.Differences}, fmt.Errorf("fake write: %w", err)
 	}
 	delete(f.tables, ns.ID())
 	f.gens[ns.ID()]++
