@@ -256,3 +256,31 @@ func TestHostileOwnPrivileges(t *testing.T) {
 	strict.WaitForLog(`INFO\s+protection changed\s+\{"container": "`+regexp.QuoteMeta(admin.Name)+`".*"mode": "lockdown"`, protectTimeout)
 	checkFlows(t, []flow{{admin, "tcp", listener.Addr(n, 80), false, "--strict: locked down"}})
 }
+
+// TestHostileUnrepairableTable: a container with NET_ADMIN that made a
+// table of dcfw's name first, owned by its own netlink socket, keeps dcfw
+// out: dcfw cannot stop that, but says so at error level in every cycle.
+func TestHostileUnrepairableTable(t *testing.T) {
+	h := Setup(t)
+	n := h.Bridge()
+	squatter := h.RunContainer(ContainerSpec{Name: "squatter", Network: n, Cmd: []string{"own-table"},
+		CapAdd: []string{"NET_ADMIN"}, Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny")})
+	squatter.WaitForLog(`^owned inet dcfw$`, readyTimeout)
+
+	p := startDcfw(h)
+	const msg = "cannot write the namespace's rules: they differ from what its labels say and the namespace is NOT protected as labelled; retrying next cycle (logged every cycle)"
+	re := regexp.MustCompile(logLine("ERROR", msg, squatter))
+	deadline := time.Now().Add(protectTimeout)
+	for len(re.FindAllString(p.Log(), -1)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("want the failed repair logged in 3 cycles (interval %s), got %d; log:\n%s",
+				dcfwInterval, len(re.FindAllString(p.Log(), -1)), p.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	line := p.WaitForLog(logLine("ERROR", msg, squatter)+".*$", time.Second)
+	if !strings.Contains(line, "flags owner") {
+		t.Errorf("the error does not show the difference: %s", line)
+	}
+	t.Logf("%s", line)
+}

@@ -20,6 +20,10 @@
 //	    "first-connect <outcome> ..." and sleeps, so the test reads the logs
 //	dcfw-testpeer sleep [DURATION]
 //	    print a start line and sleep (forever by default)
+//	dcfw-testpeer own-table [NAME]
+//	    make `table inet NAME { flags owner; }` (default dcfw; needs
+//	    CAP_NET_ADMIN), print "owned inet NAME" and keep it until stopped:
+//	    a table dcfw cannot replace
 //	dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N]
 //	        [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
 //	    send one hand-built UDP frame through an AF_PACKET socket (needs
@@ -55,6 +59,7 @@ const usage = `usage:
   dcfw-testpeer ping IP [--timeout 1s]
   dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
   dcfw-testpeer sleep [DURATION]
+  dcfw-testpeer own-table [NAME]
   dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N] [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
 `
 
@@ -83,6 +88,8 @@ func main() {
 		code = rawCmd(args)
 	case "stream":
 		code = streamCmd(start, args)
+	case "own-table":
+		code = ownTable(start, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -185,6 +192,28 @@ func streamCmd(start time.Time, args []string) int {
 	if err := testpeer.Stream(ctx, pos[0], *every, os.Stdout); err != nil {
 		return testpeer.ExitFailed
 	}
+	return 0
+}
+
+func ownTable(start time.Time, args []string) int {
+	if len(args) > 1 {
+		return usageError("own-table takes at most one NAME", nil)
+	}
+	name := "dcfw"
+	if len(args) == 1 {
+		name = args[0]
+	}
+	printStarted("own-table", start)
+	c, err := testpeer.OwnTable(name)
+	if err != nil {
+		fmt.Printf("%s err=%q\n", testpeer.Failed, err.Error())
+		return testpeer.ExitFailed
+	}
+	defer c.Close()
+	fmt.Printf("owned inet %s\n", name)
+	ctx, stop := signalContext()
+	defer stop()
+	<-ctx.Done()
 	return 0
 }
 
