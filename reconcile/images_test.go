@@ -177,3 +177,27 @@ func TestImageLabelsOnTheSandboxPath(t *testing.T) {
 		})
 	}
 }
+
+func TestImageLabelsOnTheSandboxPathWithOnErrorSkip(t *testing.T) {
+	// --on-error=skip leaves a container with label errors untouched: the
+	// sandbox path leaves it to the PID path rather than lock it down.
+	lbls := map[string]string{"dcfw.enable": "true", "dcfw.output.policy": "deny", "dcfw.output.rule.0": "allow"}
+	e := newSandboxEnv(t, func(c *Config) { c.OnError = Skip })
+	e.docker.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
+	e.startRun()
+	e.n++
+	c := FakeContainer{ID: containerID("web"), Name: "web", Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+		ImageID: sneakyImageID, Image: sneakyImage}
+	e.docker.Put(c)
+	attrs := map[string]string{"name": "web", "image": sneakyImage}
+	for k, v := range lbls {
+		attrs[k] = v
+	}
+	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+	s := &starting{FakeContainer: c, ns: netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)}, file: "sbx-web"}
+	e.sandbox(s, time.Now())
+	eventually(t, "the sandbox path's fallback", func() bool { return len(e.fallbacks("web")) == 1 })
+	if got := e.tableIn(s.ns); got != "" {
+		t.Errorf("sandbox path wrote:\n%s\nwant nothing (--on-error=skip)", got)
+	}
+}

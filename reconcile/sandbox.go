@@ -456,6 +456,11 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	policy, perr := k.parse()
 	if perr == nil {
 		perr = sandboxImageErrors(k, r.req.image)
+		if perr != nil && c.cfg.OnError == Skip {
+			// The PID path leaves such a container untouched.
+			refuse("labels from the image (or its labels unknown), --on-error=skip", zapcore.InfoLevel)
+			return
+		}
 	}
 	var want desired
 	switch {
