@@ -56,6 +56,8 @@ type options struct {
 	netnsDir  string
 	onError   reconcile.OnError
 	scope     reconcile.Scope
+	images    reconcile.ImageLabels
+	strict    bool
 	version   bool
 }
 
@@ -73,6 +75,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.procDir, "proc-dir", "/proc", "where the host's procfs is mounted")
 	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
 	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
+	imageLabels := fs.String("image-labels", "lockdown", "dcfw labels a container shares with its image (same key and value): lockdown (treated as label errors) or trust")
+	fs.BoolVar(&o.strict, "strict", false, "lock down labelled containers that could change their own rules (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning")
 	onlyLabel := fs.String("only-label", "", "manage only containers with this label, `KEY[=VALUE]` (e.g. com.docker.compose.project=shop); default: all")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -116,6 +120,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.onError, err = reconcile.ParseOnError(*onError); err != nil {
 		return o, fmt.Errorf("invalid --on-error %q: want lockdown or skip", *onError)
+	}
+	if o.images, err = reconcile.ParseImageLabels(*imageLabels); err != nil {
+		return o, fmt.Errorf("invalid --image-labels %q: want lockdown or trust", *imageLabels)
 	}
 	if o.scope, err = reconcile.ParseScope(*onlyLabel); err != nil {
 		return o, fmt.Errorf("invalid --only-label: %v", err)
@@ -202,15 +209,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	reportEngine(log, docker)
 
 	ctrl, err := reconcile.New(reconcile.Config{
-		Docker:     docker,
-		Namespaces: reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
-		Firewall:   explainedFirewall{reconcile.NFTFirewall{}},
-		Log:        log,
-		Interval:   o.interval,
-		DryRun:     o.dryRun,
-		OnError:    o.onError,
-		Scope:      o.scope,
-		Sandboxes:  reconcile.NewSandboxDir(o.netnsDir, o.procDir),
+		Docker:      docker,
+		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
+		Firewall:    explainedFirewall{reconcile.NFTFirewall{}},
+		Log:         log,
+		Interval:    o.interval,
+		DryRun:      o.dryRun,
+		OnError:     o.onError,
+		Scope:       o.scope,
+		ImageLabels: o.images,
+		Strict:      o.strict,
+		Sandboxes:   reconcile.NewSandboxDir(o.netnsDir, o.procDir),
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -227,6 +236,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Bool("dry_run", o.dryRun),
 		zap.Duration("interval", o.interval),
 		zap.Stringer("on_error", o.onError),
+		zap.Stringer("image_labels", o.images),
+		zap.Bool("strict", o.strict),
 		zap.Stringer("scope", o.scope),
 		zap.String("proc_dir", o.procDir),
 		zap.String("netns_dir", o.netnsDir),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,10 +73,31 @@ type explainedFirewall struct{ next reconcile.Firewall }
 
 func (e explainedFirewall) Apply(ns reconcile.Namespace, desired *nft.Table, dryRun bool, known nft.Generation) (nft.Result, error) {
 	res, err := e.next.Apply(ns, desired, dryRun, known)
-	return res, preflight.ExplainError(err)
+	return res, explain(res, err)
+}
+
+// explain names the likely cause of a failed write.
+func explain(res nft.Result, err error) error {
+	if err != nil && ownedTable(res.Differences) {
+		// Not dcfw's missing capability: the kernel refuses everyone but
+		// the table's owner.
+		return fmt.Errorf("%w (the table has flags owner: a process in the namespace made it, which takes CAP_NET_ADMIN there, and no one else can change it while that process runs)", err)
+	}
+	return preflight.ExplainError(err)
+}
+
+// ownedTable reports whether nft found the table with the owner flag
+// (its difference "table flags owner, want none").
+func ownedTable(differences []string) bool {
+	for _, d := range differences {
+		if flags, ok := strings.CutPrefix(d, "table flags "); ok && slices.Contains(strings.Split(strings.TrimSuffix(flags, ", want none"), ","), "owner") {
+			return true
+		}
+	}
+	return false
 }
 
 func (e explainedFirewall) Remove(ns reconcile.Namespace, dryRun bool) (nft.Result, error) {
 	res, err := e.next.Remove(ns, dryRun)
-	return res, preflight.ExplainError(err)
+	return res, explain(res, err)
 }

@@ -28,7 +28,7 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o options) {
 				if o.interval != 10*time.Second || o.once || o.dryRun || o.logLevel != zapcore.InfoLevel ||
 					o.logFormat != "console" || o.procDir != "/proc" || o.netnsDir != "/var/run/docker/netns" ||
-					o.onError != reconcile.Lockdown {
+					o.onError != reconcile.Lockdown || o.images != reconcile.ImageLabelsLockdown || o.strict {
 					t.Errorf("defaults: %+v", o)
 				}
 			},
@@ -36,13 +36,15 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"--interval=3s", "--once", "--dry-run", "--log-level=debug", "--log-format=json",
-				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip", "--only-label=project=shop"},
+				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip", "--only-label=project=shop",
+				"--image-labels=trust", "--strict"},
 			check: func(t *testing.T, o options) {
 				if o.scope != (reconcile.Scope{Key: "project", Value: "shop", HasValue: true}) {
 					t.Errorf("scope: %+v", o.scope)
 				}
 				if o.interval != 3*time.Second || !o.once || !o.dryRun || o.logLevel != zapcore.DebugLevel ||
-					o.logFormat != "json" || o.procDir != "/host/proc" || o.netnsDir != "/run/netns" || o.onError != reconcile.Skip {
+					o.logFormat != "json" || o.procDir != "/host/proc" || o.netnsDir != "/run/netns" || o.onError != reconcile.Skip ||
+					o.images != reconcile.ImageLabelsTrust || !o.strict {
 					t.Errorf("flags: %+v", o)
 				}
 			},
@@ -50,9 +52,10 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "environment",
 			env: map[string]string{"DCFW_INTERVAL": "30s", "DCFW_ON_ERROR": "skip", "DCFW_DRY_RUN": "true",
-				"DCFW_LOG_FORMAT": "json", "DCFW_PROC_DIR": "/hp"},
+				"DCFW_LOG_FORMAT": "json", "DCFW_PROC_DIR": "/hp", "DCFW_IMAGE_LABELS": "trust", "DCFW_STRICT": "true"},
 			check: func(t *testing.T, o options) {
-				if o.interval != 30*time.Second || o.onError != reconcile.Skip || !o.dryRun || o.logFormat != "json" || o.procDir != "/hp" {
+				if o.interval != 30*time.Second || o.onError != reconcile.Skip || !o.dryRun || o.logFormat != "json" || o.procDir != "/hp" ||
+					o.images != reconcile.ImageLabelsTrust || !o.strict {
 					t.Errorf("env: %+v", o)
 				}
 			},
@@ -97,6 +100,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{nil, map[string]string{"DCFW_INTERVAL": "-1s"}, "--interval"},
 		{nil, map[string]string{"DCFW_ONCE": "perhaps"}, "DCFW_ONCE"},
 		{nil, map[string]string{"DCFW_ON_ERROR": "later"}, "--on-error"},
+		{[]string{"--image-labels=maybe"}, nil, "--image-labels"},
+		{nil, map[string]string{"DCFW_IMAGE_LABELS": "Trust"}, "--image-labels"},
+		{nil, map[string]string{"DCFW_STRICT": "very"}, "DCFW_STRICT"},
 		{[]string{"--only-label==x"}, nil, "--only-label"},
 	}
 	for _, tt := range tests {

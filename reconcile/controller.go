@@ -56,6 +56,13 @@ type Config struct {
 	OnError OnError
 	// Scope limits dcfw to containers with a label (zero: all).
 	Scope Scope
+	// ImageLabels: what to do with dcfw labels that come from the
+	// container's image (images.go).
+	ImageLabels ImageLabels
+	// Strict locks down containers that could change their own rules
+	// (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning about them
+	// (privileges.go).
+	Strict bool
 
 	// ErrorRepeat is how long an unchanged error stays quiet in the log
 	// after it was logged (default 10 minutes).
@@ -131,7 +138,11 @@ type Controller struct {
 	errs    *errorLimiter
 	// verdicts remembers what each distinct set of dcfw labels says.
 	verdicts *verdictCache
+	images   imageCache
 	engine   engineState
+	// rawUnfiltered: the kernel has no egress hook (said once, see
+	// reportEgress).
+	rawUnfiltered bool
 
 	// The fast path (sandbox.go). The maps belong to the loop like the
 	// rest; the finder and the request goroutines (counted by bg, ended
@@ -159,6 +170,7 @@ func New(cfg Config) (*Controller, error) {
 		applied:  appliedState{},
 		errs:     newErrorLimiter(cfg.ErrorRepeat),
 		verdicts: newVerdictCache(),
+		images:   imageCache{},
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
 	}, nil

@@ -44,6 +44,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 		running[ctr.ID] = true
 	}
 	c.cache.keepOnly(running)
+	c.images.keepOnly(list)
 	c.pruneStartups(running)
 	c.errs.endCycle()
 	c.verdicts.endCycle()
@@ -163,10 +164,15 @@ type member struct {
 	ctr    Container
 	pid    int
 	policy labels.Policy
-	perr   error // label errors
-	// verdict is where policy and perr come from (nil on the sandbox
-	// path, which parses the create event's labels itself).
+	perr   error // label errors (labels that come from the image too)
+	// errLines are perr, one problem a line (nil: labelErrorLines(perr)).
+	errLines []string
+	// verdict is where policy comes from (nil on the sandbox path, which
+	// parses the create event's labels itself).
 	verdict *labelVerdict
+	// privs are the container's own privileges (unknown on the sandbox
+	// path, which has not inspected it).
+	privs privileges
 }
 
 // nsGroup is one namespace and the managed containers in it.
@@ -217,7 +223,17 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			st.Errors += c.refuseHost(ctr, policy, perr)
 			continue
 		}
-		ns, pid, err := c.openNamespace(ctx, ctr)
+		errLines := lv.errLines
+		ic, err := c.imageErrors(ctx, ctr, lv)
+		if err != nil {
+			st.Errors++
+			continue
+		}
+		if ic != nil && ic.perr != nil {
+			perr = errors.Join(perr, ic.perr)
+			errLines = append(slices.Clip(errLines), ic.errLines...)
+		}
+		ns, info, err := c.openNamespace(ctx, ctr)
 		if err != nil {
 			if errors.Is(err, errHostNamespace) {
 				st.Errors += c.refuseHost(ctr, policy, perr)
@@ -243,7 +259,8 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 		} else {
 			ns.Close()
 		}
-		g.members = append(g.members, member{ctr: ctr, pid: pid, policy: policy, perr: perr, verdict: lv})
+		g.members = append(g.members, member{ctr: ctr, pid: info.PID, policy: policy, perr: perr, errLines: errLines,
+			verdict: lv, privs: privilegesOf(info)})
 	}
 
 	for _, id := range order {
@@ -260,10 +277,11 @@ var (
 	errHostNamespace = errors.New("host network namespace")
 )
 
-// openNamespace opens the namespace of a running container. Containers
-// that stopped or vanished meanwhile yield errGone after a debug line:
-// that is normal churn. Other failures are logged here.
-func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespace, int, error) {
+// openNamespace opens the namespace of a running container and returns
+// it with what inspect said about the container. Containers that stopped
+// or vanished meanwhile yield errGone after a debug line: that is normal
+// churn. Other failures are logged here.
+func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespace, ContainerInfo, error) {
 	// Two attempts: the first may use a cached PID whose process has
 	// exited (the container restarted and the event is still on its way);
 	// the second inspects afresh.
@@ -271,21 +289,21 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 		info, cached, err := c.inspect(ctx, ctr.ID)
 		if errors.Is(err, ErrContainerGone) {
 			c.log.Debug("container gone before it could be reconciled", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
-			return nil, 0, errGone
+			return nil, ContainerInfo{}, errGone
 		}
 		if err != nil {
 			if !c.engine.stalled {
 				c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
 			}
-			return nil, 0, err
+			return nil, ContainerInfo{}, err
 		}
 		c.errs.clear("inspect:" + ctr.ID)
 		if !info.Running || info.PID <= 0 {
 			c.log.Debug("container not running (any more)", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
-			return nil, 0, errGone
+			return nil, ContainerInfo{}, errGone
 		}
 		if info.NetworkMode.IsHost() {
-			return nil, 0, errHostNamespace
+			return nil, ContainerInfo{}, errHostNamespace
 		}
 		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
 		if err == nil {
@@ -302,11 +320,11 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 				c.cache.forget(ctr.ID)
 				c.logError("sandbox:"+ctr.ID, "the process's network namespace is not the container's sandbox; nothing written, tried again next cycle", verr,
 					zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
-				return nil, 0, verr
+				return nil, ContainerInfo{}, verr
 			}
 			c.errs.clear("open:" + ctr.ID)
 			c.errs.clear("sandbox:" + ctr.ID)
-			return ns, info.PID, nil
+			return ns, info, nil
 		}
 		if errors.Is(err, netnsutil.ErrNotFound) {
 			c.cache.forget(ctr.ID)
@@ -314,7 +332,7 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 				continue
 			}
 			c.log.Debug("container exited before its namespace could be opened", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Error(err))
-			return nil, 0, errGone
+			return nil, ContainerInfo{}, errGone
 		}
 		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID)}
 		if errors.Is(err, netnsutil.ErrPermission) && info.SandboxKey != "" {
@@ -325,7 +343,7 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			if serr == nil {
 				c.log.Debug("opened namespace through the sandbox file", zap.String("container", ctr.Name()), zap.Error(err))
 				c.errs.clear("open:" + ctr.ID)
-				return sns, info.PID, nil
+				return sns, info, nil
 			}
 			fields = append(fields, zap.NamedError("sandbox_error", serr))
 		}
@@ -333,9 +351,9 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			fields = append(fields, zap.String("hint", permissionHint))
 		}
 		c.logError("open:"+ctr.ID, "cannot open the container's network namespace; it is not protected", err, fields...)
-		return nil, 0, err
+		return nil, ContainerInfo{}, err
 	}
-	return nil, 0, errGone
+	return nil, ContainerInfo{}, errGone
 }
 
 // permissionHint says which privileges opening a namespace takes: the

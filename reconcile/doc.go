@@ -21,6 +21,19 @@
 //     compiled once per distinct set of dcfw labels (verdicts.go), not in
 //     every cycle; keys that look like dcfw labels but are not
 //     (labels.NearMisses) are warned about, on unmanaged containers too.
+//   - dcfw labels a container shares (same key and value) with its image
+//     are label errors unless ImageLabels is Trust (images.go): the engine
+//     merges an image's LABELs into its containers' labels, and rules are
+//     the deployer's to write. Image labels are asked for once per image ID
+//     and judged once per label set and image (verdicts.go); the sandbox
+//     path looks them up off the loop before it writes, and writes the
+//     lockdown when it cannot.
+//   - A labelled container that could change its own rules (NET_ADMIN,
+//     SYS_ADMIN, --privileged, from inspect) is warned about once per
+//     change, or locked down with Strict (privileges.go); where the kernel
+//     has no egress hook (Linux < 5.16), so raw frames are not filtered,
+//     dcfw says so once and warns about each labelled container that keeps
+//     NET_RAW.
 //   - Label keys and values, container and network names reach the log
 //     escaped and bounded (logsafe.go): they are the containers' input.
 //   - A container in the host's network namespace is never touched: both its
@@ -31,6 +44,10 @@
 //     or made the same desired table there for the same containers and
 //     processes (enforce, nft.Conn.ApplyKnown): any change in the
 //     namespace, such as tampering, moves it and brings back the full read.
+//     A write that fails while the live table differs (one the container
+//     made first with flags owner, say) is an error in every cycle, not
+//     rate-limited like other errors: the namespace is not protected as
+//     labelled.
 //   - All reconciling runs on one goroutine: there are never two writers in
 //     one namespace, and the controller's state needs no locks. The sandbox
 //     path's search for a starting container's namespace runs on other

@@ -22,6 +22,10 @@ type Docker interface {
 	// once the engine has accepted the subscription. The stream ends when
 	// ctx is cancelled or the connection breaks; see EventStream.
 	Subscribe(ctx context.Context, since time.Time) (*EventStream, error)
+	// ImageLabels returns the labels of an image (its LABELs, which the
+	// engine merges into the labels of its containers), by ID or name. An
+	// image that does not exist yields an error that matches ErrImageGone.
+	ImageLabels(ctx context.Context, image string) (map[string]string, error)
 }
 
 // ErrContainerGone means the engine no longer knows the container (HTTP 404):
@@ -29,12 +33,19 @@ type Docker interface {
 // error worth more than a debug line.
 var ErrContainerGone = errors.New("container no longer exists")
 
+// ErrImageGone means the engine does not know the image (HTTP 404).
+var ErrImageGone = errors.New("image does not exist")
+
 // Container is one running container as the engine lists it.
 type Container struct {
 	ID          string
 	Names       []string // without the leading "/"
 	Labels      map[string]string
 	NetworkMode NetworkMode
+	// ImageID is the ID of the container's image; Image is the name it
+	// was created from (for logs).
+	ImageID string
+	Image   string
 }
 
 // Name is the container's primary name, or its short ID when it has none,
@@ -58,6 +69,13 @@ type ContainerInfo struct {
 	// (/var/run/docker/netns/<sandbox> on the host); empty for containers
 	// that join another container's namespace.
 	SandboxKey string
+	// The container's own privileges (HostConfig): with CAP_NET_ADMIN or
+	// CAP_SYS_ADMIN it can change its own rules (privileges.go). CapAdd
+	// and CapDrop as the engine has them (any case, with or without
+	// CAP_, or ALL).
+	Privileged bool
+	CapAdd     []string
+	CapDrop    []string
 }
 
 // NetworkMode is a container's network mode as the engine reports it:

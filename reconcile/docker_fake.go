@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,7 +17,8 @@ import (
 type FakeDocker struct {
 	mu         sync.Mutex
 	containers map[string]*FakeContainer
-	order      []string // creation order, newest last
+	images     map[string]map[string]string // by ID and by name
+	order      []string                     // creation order, newest last
 	inspects   map[string]int
 	lists      int
 
@@ -41,6 +43,13 @@ type FakeContainer struct {
 	NetworkMode NetworkMode
 	PID         int
 	SandboxKey  string
+	// ImageID and Image are its image's ID and name (see PutImage).
+	ImageID string
+	Image   string
+	// Its own privileges, as inspect reports them.
+	Privileged bool
+	CapAdd     []string
+	CapDrop    []string
 	// Running is whether the container is listed. A listed container
 	// that Exited is not running any more when inspected; one that
 	// Vanished answers 404: it stopped, or was removed, between the list
@@ -62,6 +71,7 @@ var _ Docker = (*FakeDocker)(nil)
 func NewFakeDocker() *FakeDocker {
 	return &FakeDocker{
 		containers: map[string]*FakeContainer{},
+		images:     map[string]map[string]string{},
 		inspects:   map[string]int{},
 		subscribed: make(chan struct{}),
 	}
@@ -80,6 +90,51 @@ func (d *FakeDocker) Put(c FakeContainer) {
 	cp := c
 	cp.Labels = maps.Clone(c.Labels)
 	d.containers[c.ID] = &cp
+}
+
+// PutImage adds an image with its labels, found by its ID and by each of
+// its names.
+func (d *FakeDocker) PutImage(id string, lbls map[string]string, names ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range append([]string{id}, names...) {
+		d.images[k] = maps.Clone(lbls)
+	}
+}
+
+// DeleteImage removes an image by ID or name.
+func (d *FakeDocker) DeleteImage(ref string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.images, ref)
+}
+
+// ImageLabels implements Docker.
+func (d *FakeDocker) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
+	if err := d.wait(ctx, "image "+image); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, "image "+image)
+	l, ok := d.images[image]
+	if !ok {
+		return nil, fmt.Errorf("inspect image %s: %w", image, ErrImageGone)
+	}
+	return maps.Clone(l), nil
+}
+
+// ImageCalls returns how many image inspects were made.
+func (d *FakeDocker) ImageCalls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, c := range d.calls {
+		if strings.HasPrefix(c, "image ") {
+			n++
+		}
+	}
+	return n
 }
 
 // Update changes a stored container in place.
@@ -162,7 +217,7 @@ func (d *FakeDocker) wait(ctx context.Context, call string) error {
 }
 
 // Calls returns the engine calls so far, in order: "list", "inspect <id>",
-// "subscribe", "network-inspect <id>".
+// "subscribe", "image <id or name>".
 func (d *FakeDocker) Calls() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -230,7 +285,8 @@ func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
 		if !c.Running {
 			continue
 		}
-		out = append(out, Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode})
+		out = append(out, Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode,
+			ImageID: c.ImageID, Image: c.Image})
 	}
 	return out, nil
 }
@@ -249,7 +305,8 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), ErrContainerGone)
 	}
 	running := c.Running && !c.Exited
-	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey}
+	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
+		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop)}
 	if running {
 		info.PID = c.PID
 	}

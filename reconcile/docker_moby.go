@@ -67,6 +67,8 @@ func (d *MobyDocker) ListRunning(ctx context.Context) ([]Container, error) {
 			Names:       names,
 			Labels:      s.Labels,
 			NetworkMode: NetworkMode(s.HostConfig.NetworkMode),
+			ImageID:     s.ImageID,
+			Image:       s.Image,
 		})
 	}
 	return out, nil
@@ -89,11 +91,30 @@ func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 	}
 	if c.HostConfig != nil {
 		info.NetworkMode = NetworkMode(c.HostConfig.NetworkMode)
+		info.Privileged = c.HostConfig.Privileged
+		info.CapAdd = c.HostConfig.CapAdd
+		info.CapDrop = c.HostConfig.CapDrop
 	}
 	if c.NetworkSettings != nil {
 		info.SandboxKey = c.NetworkSettings.SandboxKey
 	}
 	return info, nil
+}
+
+// ImageLabels inspects one image and returns its labels; a 404 matches
+// ErrImageGone.
+func (d *MobyDocker) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
+	res, err := d.cli.ImageInspect(ctx, image)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("inspect image %s: %w", safeName(image), errors.Join(ErrImageGone, err))
+		}
+		return nil, fmt.Errorf("inspect image %s: %w", safeName(image), err)
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Labels, nil
 }
 
 // Subscribe opens the event stream for container and network events.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +21,20 @@ func fakeEngine(t *testing.T, events chan string) *httptest.Server {
 		if got := r.URL.Query().Get("filters"); !strings.Contains(got, `"status":{"running":true}`) {
 			t.Errorf("list filters = %s, want running only", got)
 		}
-		fmt.Fprint(w, `[{"Id":"aaa111","Names":["/web"],"Labels":{"dcfw.enable":"true"},"State":"running",
+		fmt.Fprint(w, `[{"Id":"aaa111","Names":["/web"],"Image":"shop/web:1","ImageID":"sha256:feed","Labels":{"dcfw.enable":"true"},"State":"running",
 			"HostConfig":{"NetworkMode":"container:bbb222"}}]`)
 	})
 	mux.HandleFunc("/v1.41/containers/aaa111/json", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"Id":"aaa111","Name":"/web","State":{"Status":"running","Running":true,"Pid":4242},
-			"HostConfig":{"NetworkMode":"bridge"},"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/0123abcd"}}`)
+			"HostConfig":{"NetworkMode":"bridge","Privileged":false,"CapAdd":["net_admin"],"CapDrop":["ALL"]},"NetworkSettings":{"SandboxKey":"/var/run/docker/netns/0123abcd"}}`)
+	})
+	mux.HandleFunc("/v1.41/images/sha256:feed/json", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"Id":"sha256:feed","Config":{"Labels":{"dcfw.output.rule.0":"allow","maintainer":"x"}}}`)
+	})
+	mux.HandleFunc("/v1.41/images/gone/json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"No such image: gone"}`)
 	})
 	mux.HandleFunc("/v1.41/containers/gone/json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -92,7 +101,7 @@ func TestMobyDockerAgainstAPI141(t *testing.T) {
 		t.Fatalf("ListRunning: %v", err)
 	}
 	if len(list) != 1 || list[0].ID != "aaa111" || list[0].Name() != "web" || list[0].Labels["dcfw.enable"] != "true" ||
-		list[0].NetworkMode.JoinedContainer() != "bbb222" {
+		list[0].NetworkMode.JoinedContainer() != "bbb222" || list[0].ImageID != "sha256:feed" || list[0].Image != "shop/web:1" {
 		t.Errorf("ListRunning = %+v", list)
 	}
 	if d.APIVersion() != "1.41" {
@@ -103,9 +112,17 @@ func TestMobyDockerAgainstAPI141(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	want := ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd"}
-	if info != want {
+	want := ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd",
+		CapAdd: []string{"net_admin"}, CapDrop: []string{"ALL"}}
+	if !reflect.DeepEqual(info, want) {
 		t.Errorf("Inspect = %+v, want %+v", info, want)
+	}
+	il, err := d.ImageLabels(ctx, "sha256:feed")
+	if err != nil || il["dcfw.output.rule.0"] != "allow" || il["maintainer"] != "x" {
+		t.Errorf("ImageLabels = %v, %v", il, err)
+	}
+	if _, err := d.ImageLabels(ctx, "gone"); !errors.Is(err, ErrImageGone) {
+		t.Errorf("ImageLabels of a removed image: %v, want ErrImageGone", err)
 	}
 	if _, err := d.Inspect(ctx, "gone"); !errors.Is(err, ErrContainerGone) {
 		t.Errorf("Inspect of a removed container: %v, want ErrContainerGone", err)

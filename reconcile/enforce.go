@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
 
@@ -59,10 +61,21 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 			prev.gen = nft.Generation{}
 			c.applied[nsID] = prev
 		}
+		if len(res.Differences) > 0 {
+			// The live rules differ from the labels and the write that
+			// should repair them failed (e.g. a table the container made
+			// first with flags owner): the namespace is not protected as
+			// it should be, which must not go quiet for ErrorRepeat.
+			c.errs.clear("apply:" + nsID.String())
+			c.log.Error("cannot write the namespace's rules: they differ from what its labels say and the namespace is NOT protected as labelled; retrying next cycle (logged every cycle)",
+				append(fields, zap.Strings("differences", res.Differences), zap.Error(err))...)
+			return false, false
+		}
 		c.logError("apply:"+nsID.String(), "cannot write the namespace's rules; retrying next cycle", err, fields...)
 		return false, false
 	}
 	c.errs.clear("apply:" + nsID.String())
+	c.reportEgress(g, res.EgressUnsupported)
 
 	drift := same
 	now.gen = res.Generation
@@ -163,10 +176,8 @@ func groupFields(g *nsGroup, owner Container, want desired) []zap.Field {
 // reportLabelErrors logs a container's label errors, each with its label
 // key and rule text, once per change (then again after ErrorRepeat).
 func (c *Controller) reportLabelErrors(m member) {
-	var lines []string
-	if m.verdict != nil {
-		lines = m.verdict.errLines
-	} else {
+	lines := m.errLines
+	if lines == nil {
 		lines = labelErrorLines(m.perr)
 	}
 	consequence := "container locked down: only loopback traffic passes until the labels are fixed"
@@ -174,8 +185,10 @@ func (c *Controller) reportLabelErrors(m member) {
 		consequence = "container left untouched (--on-error=skip): its labels are NOT enforced"
 	}
 	if c.errs.allow("labels:"+m.ctr.ID, strings.Join(lines, "\n"), c.now()) {
-		c.log.Error("invalid dcfw labels; "+consequence,
-			zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
-			zap.Strings("errors", lines))
+		fields := []zap.Field{zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID))}
+		if errors.Is(m.perr, labels.ErrFromImage) && m.ctr.Image != "" {
+			fields = append(fields, zap.String("image", safeName(m.ctr.Image)))
+		}
+		c.log.Error("invalid dcfw labels; "+consequence, append(fields, zap.Strings("errors", lines))...)
 	}
 }

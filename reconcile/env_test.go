@@ -104,6 +104,11 @@ func joining(other FakeContainer) ctrOpt {
 	}
 }
 
+// fromImage makes the container run image id (see FakeDocker.PutImage).
+func fromImage(id, name string) ctrOpt {
+	return func(e *testEnv, c *FakeContainer) { c.ImageID, c.Image = id, name }
+}
+
 // hostNetwork makes the container run with network_mode host.
 func hostNetwork(e *testEnv, c *FakeContainer) {
 	c.NetworkMode = "host"

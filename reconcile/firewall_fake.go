@@ -23,6 +23,17 @@ type FakeFirewall struct {
 	calls  int
 	reads  int
 	skips  int
+	// noEgress: act like a kernel without the egress hook
+	// (nft.Result.EgressUnsupported on every Apply).
+	noEgress bool
+}
+
+// SetNoEgress makes the firewall act like a kernel without the netdev
+// egress hook (Linux < 5.16), as nft.Memory's NoEgress does.
+func (f *FakeFirewall) SetNoEgress(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noEgress = on
 }
 
 // FakeWrite is one write the fake firewall performed.
@@ -116,18 +127,20 @@ func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool, know
 	defer f.mu.Unlock()
 	f.calls++
 	gen := f.gens[ns.ID()]
+	unsupported := f.noEgress && desired.Egress != nil
 	if known.Known && known.ID == gen {
 		f.skips++
-		return nft.Result{DryRun: dryRun, Generation: known, Skipped: true}, nil
+		return nft.Result{DryRun: dryRun, Generation: known, Skipped: true, EgressUnsupported: unsupported}, nil
 	}
 	f.reads++
 	want := desired.String()
 	have, ok := f.tables[ns.ID()]
 	if ok && have == want {
-		return nft.Result{DryRun: dryRun, Generation: nft.Generation{ID: gen, Known: true}}, nil
+		return nft.Result{DryRun: dryRun, Generation: nft.Generation{ID: gen, Known: true}, EgressUnsupported: unsupported}, nil
 	}
 	// Like nft.Result: Writes is what is (or in a dry run would be) sent.
-	res := nft.Result{Created: !ok, Chains: []string{nft.InputChain, nft.OutputChain}, Writes: 1, DryRun: dryRun}
+	res := nft.Result{Created: !ok, Chains: []string{nft.InputChain, nft.OutputChain}, Writes: 1, DryRun: dryRun,
+		EgressUnsupported: unsupported}
 	if ok {
 		res.Differences = []string{"table differs from the desired one"}
 	} else {
@@ -137,7 +150,8 @@ func (f *FakeFirewall) Apply(ns Namespace, desired *nft.Table, dryRun bool, know
 		return res, nil
 	}
 	if err := f.fail[ns.ID()]; err != nil {
-		return nft.Result{}, fmt.Errorf("fake write: %w", err)
+		// Like nft: a failed write still says what differed.
+		return nft.Result{Differences: res.Differences}, fmt.Errorf("fake write: %w", err)
 	}
 	f.tables[ns.ID()] = want
 	f.gens[ns.ID()]++
@@ -160,7 +174,7 @@ func (f *FakeFirewall) Remove(ns Namespace, dryRun bool) (nft.Result, error) {
 		return res, nil
 	}
 	if err := f.fail[ns.ID()]; err != nil {
-		return nft.Result{}, fmt.Errorf("fake write: %w", err)
+		return nft.Result{Differences: res.Differences}, fmt.Errorf("fake write: %w", err)
 	}
 	delete(f.tables, ns.ID())
 	f.gens[ns.ID()]++

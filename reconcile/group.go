@@ -30,6 +30,7 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
 	wants := make([]desired, len(g.members))
 	skip := false
 	for i, m := range g.members {
+		strictLock := c.checkPrivileges(m)
 		switch {
 		case m.perr != nil:
 			st.Errors++
@@ -38,6 +39,11 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
 				skip = true
 				continue
 			}
+			wants[i] = wantLockdown(owner.ID)
+		case strictLock:
+			// Logged by checkPrivileges.
+			st.Errors++
+			c.errs.clear("labels:" + m.ctr.ID)
 			wants[i] = wantLockdown(owner.ID)
 		case m.policy.State == labels.Disabled:
 			c.errs.clear("labels:" + m.ctr.ID)
@@ -124,7 +130,7 @@ func describe(d desired) string {
 		in, out, nin, nout := d.chainSummary()
 		return fmt.Sprintf("input %s (%d rules), output %s (%d rules)", in, nin, out, nout)
 	case ModeLockdown:
-		return "lockdown (its labels have errors)"
+		return "lockdown (its labels have errors, or --strict)"
 	}
 	return "no table (dcfw.enable=false)"
 }

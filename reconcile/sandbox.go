@@ -73,9 +73,12 @@ type knownContainer struct {
 	// Interval after stoppedAt that still shows it running (its start
 	// event was lost: recoverLostStarts).
 	stopped bool
-	parsed  bool
-	policy  labels.Policy
-	perr    error
+	// image is the container's image: its name from the create event, or
+	// its ID from a listing.
+	image  string
+	parsed bool
+	policy labels.Policy
+	perr   error
 
 	// stoppedAt is when the loop took the event that set stopped.
 	stoppedAt time.Time
@@ -141,7 +144,8 @@ func (c *Controller) learnCreated(ev Event) {
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, fromEvent: true, stopped: true, stoppedAt: c.now()}
+	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, image: ev.Attributes["image"],
+		fromEvent: true, stopped: true, stoppedAt: c.now()}
 	k.parse()
 	c.known[ev.ContainerID] = k
 	// The current engine has the namespace and the runtime's init process
@@ -161,10 +165,10 @@ func (c *Controller) learnListed(list []Container) {
 		k := c.known[ctr.ID]
 		switch {
 		case k == nil:
-			c.known[ctr.ID] = &knownContainer{name: ctr.Name(), labels: ctr.Labels}
+			c.known[ctr.ID] = &knownContainer{name: ctr.Name(), labels: ctr.Labels, image: ctr.ImageID}
 		case k.fromEvent:
 			// A listing's labels are the real ones.
-			*k = knownContainer{name: ctr.Name(), labels: ctr.Labels, stopped: k.stopped, stoppedAt: k.stoppedAt}
+			*k = knownContainer{name: ctr.Name(), labels: ctr.Labels, image: ctr.ImageID, stopped: k.stopped, stoppedAt: k.stoppedAt}
 		}
 	}
 }
@@ -300,12 +304,42 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 		name:     k.name,
 		since:    at.Add(-requestSlack),
 		deadline: time.Now().Add(c.cfg.SandboxTimeout),
+		image:    c.imageCheckFor(k),
 	}
+	docker, timeout := c.cfg.Docker, c.cfg.APITimeout
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
+		if a := req.image; a != nil && !a.done && a.ref != "" {
+			// Off the loop, before the search: an image inspect takes
+			// milliseconds, the namespace appears tens of them after the
+			// create event, and the search considers files born since a
+			// little before the request anyway.
+			ctx, cancel := context.WithTimeout(req.ctx, timeout)
+			a.labels, a.err = docker.ImageLabels(ctx, a.ref)
+			a.done = true
+			cancel()
+		}
 		c.finder.submit(req.ctx, req)
 	}()
+}
+
+// imageCheckFor says what the sandbox path's write must be checked
+// against: nothing when dcfw labels from images are trusted or the labels
+// lock the container down anyway; the image's labels when the loop knows
+// them (a listing's image ID); else an answer for the request goroutine to
+// fill in. The PID path checks again with the listed image ID.
+func (c *Controller) imageCheckFor(k *knownContainer) *imageAnswer {
+	if c.cfg.ImageLabels == ImageLabelsTrust {
+		return nil
+	}
+	if _, perr := k.parse(); perr != nil {
+		return nil
+	}
+	if l, ok := c.images[k.image]; ok {
+		return &imageAnswer{ref: k.image, labels: l, done: true}
+	}
+	return &imageAnswer{ref: k.image}
 }
 
 // fastPathRefusal says why a starting container is not for the fast path
@@ -450,6 +484,14 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	}
 
 	policy, perr := k.parse()
+	if perr == nil {
+		perr = sandboxImageErrors(k, r.req.image)
+		if perr != nil && c.cfg.OnError == Skip {
+			// The PID path leaves such a container untouched.
+			refuse("labels from the image (or its labels unknown), --on-error=skip", zapcore.InfoLevel)
+			return
+		}
+	}
 	var want desired
 	switch {
 	case perr != nil:
@@ -476,6 +518,29 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	st.ns = ns
 	st.appliedAt = time.Now()
 	st.fallback = ""
+}
+
+// sandboxImageErrors is labels.FromImage on the sandbox path. The write
+// before the process must never be weaker than what the PID path writes a
+// moment later: an image whose labels could not be read (no image name in
+// the event, an engine that did not answer) is a lockdown here, which the
+// PID path, knowing the image by its ID, lifts if nothing comes from it.
+func sandboxImageErrors(k *knownContainer, a *imageAnswer) error {
+	switch {
+	case a == nil:
+		return nil
+	case !a.done || a.err != nil || a.ref == "":
+		why := "unknown"
+		if a.err != nil {
+			why = safeText(a.err.Error())
+		}
+		return labels.Errors{&labels.Error{Offset: -1, Err: labels.ErrFromImage,
+			Msg: "the labels of the container's image are not known yet (" + why + ")"}}
+	}
+	if errs := labels.FromImage(k.labels, a.labels); len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // started handles a start (or restart) event.

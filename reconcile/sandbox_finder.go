@@ -36,6 +36,18 @@ type sandboxRequest struct {
 	// 20.10 after it; the owner check, not the time, tells them apart.
 	since    time.Time
 	deadline time.Time
+	// image is what the write must be checked against when dcfw labels
+	// from the image are refused (nil: no check, see imageCheckFor).
+	image *imageAnswer
+}
+
+// imageAnswer is a starting container's image and its labels, looked up
+// before the search (the request goroutine) or known already.
+type imageAnswer struct {
+	ref    string // ID or name, as the create event or a listing has it
+	labels map[string]string
+	err    error
+	done   bool
 }
 
 func (r sandboxRequest) describe() string {

@@ -29,6 +29,9 @@ type sbxEnv struct {
 const (
 	sbxNetID   = "net1"
 	sbxNetName = "br"
+	// The image every created container runs (without dcfw labels).
+	sbxImage   = "dcfw-test:latest"
+	sbxImageID = "sha256:d1f0"
 )
 
 func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
@@ -40,6 +43,7 @@ func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 		c.SandboxTimeout = 5 * time.Second
 	}
 	e := &sbxEnv{testEnv: newTestEnv(t, append([]func(*Config){base}, mods...)...), dir: dir}
+	e.docker.PutImage(sbxImageID, map[string]string{"maintainer": "dcfw"}, sbxImage)
 	// Registered before run's cleanup, so it runs after Run has stopped.
 	t.Cleanup(func() {
 		if n := dir.OpenCount(); n != 0 {
@@ -61,13 +65,14 @@ type starting struct {
 func (e *sbxEnv) create(name string, lbls map[string]string) *starting {
 	e.t.Helper()
 	e.n++
-	c := FakeContainer{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n}
+	c := FakeContainer{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+		ImageID: sbxImageID, Image: sbxImage}
 	e.docker.Put(c)
 	attrs := map[string]string{}
 	for k, v := range lbls {
 		attrs[k] = v
 	}
-	attrs["name"], attrs["image"] = name, "dcfw-test:latest"
+	attrs["name"], attrs["image"] = name, sbxImage
 	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
 	return &starting{
 		FakeContainer: c,
@@ -819,13 +824,13 @@ func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
 	// would block until its new process runs (stalling the loop and the
 	// fast path): it is not inspected until its start event.
 	e := newSandboxEnv(t)
-	web := e.start("web", webLabels)
+	web := e.start("web", webLabels, fromImage(sbxImageID, sbxImage))
 	e.startRun()
 	want := policyTable(t, webLabels, web.ID)
 	if e.table(web) != want {
 		t.Fatal("not protected at start")
 	}
-	inspects := e.docker.Inspects(web.ID)
+	inspects, images := e.docker.Inspects(web.ID), e.docker.ImageCalls()
 
 	e.emit(Event{Kind: EventDie, ContainerID: web.ID}) // still listed as running
 	s := &starting{FakeContainer: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
@@ -835,6 +840,9 @@ func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
 	eventually(t, "the new namespace protected before the start event", func() bool { return e.tableIn(s.ns) == want })
 	if n := e.docker.Inspects(web.ID); n != inspects {
 		t.Errorf("inspected %d times between die and start", n-inspects)
+	}
+	if n := e.docker.ImageCalls(); n != images {
+		t.Errorf("asked for the image's labels %d times; the listing's image ID was known", n-images)
 	}
 	s.PID = 7777
 	e.startProcess(s, s.ns)

@@ -26,7 +26,25 @@ type labelVerdict struct {
 	// tables are the compiled policy by the ID in its log prefixes (the
 	// namespace owner's): the one part that depends on the container.
 	tables map[string]*compiledPolicy
+	// images are what labels.FromImage says about this label set on each
+	// image (by ID) a container with it runs.
+	images map[string]*imageCheck
 	used   uint64
+}
+
+// imageCheck is the labels a container shares with its image, as label
+// errors (perr nil: none).
+type imageCheck struct {
+	perr     error
+	errLines []string
+	used     uint64
+}
+
+func newImageCheck(errs labels.Errors) *imageCheck {
+	if len(errs) == 0 {
+		return &imageCheck{}
+	}
+	return &imageCheck{perr: errs, errLines: labelErrorLines(errs)}
 }
 
 type compiledPolicy struct {
@@ -41,8 +59,8 @@ type compiledPolicy struct {
 type verdictCache struct {
 	entries map[[sha256.Size]byte]*labelVerdict
 	cycle   uint64
-	// parses and compiles count the work done, for tests.
-	parses, compiles int
+	// parses, compiles and imageChecks count the work done, for tests.
+	parses, compiles, imageChecks int
 }
 
 func newVerdictCache() *verdictCache {
@@ -63,6 +81,7 @@ func (v *verdictCache) of(lbls map[string]string) *labelVerdict {
 			ignored: labels.IgnoredKeys(lbls),
 			near:    labels.NearMisses(lbls),
 			tables:  map[string]*compiledPolicy{},
+			images:  map[string]*imageCheck{},
 		}
 		if perr != nil {
 			lv.errLines = labelErrorLines(perr)
@@ -87,6 +106,24 @@ func (v *verdictCache) want(lv *labelVerdict, prefixID string) (desired, error) 
 	return cp.want, cp.err
 }
 
+// fromImage returns what labels.FromImage says about a verdict's labels
+// (lbls, any container with them) on an image, calling imageLabels only
+// the first time for this pair.
+func (v *verdictCache) fromImage(lv *labelVerdict, lbls map[string]string, imageID string, imageLabels func() (map[string]string, error)) (*imageCheck, error) {
+	ic := lv.images[imageID]
+	if ic == nil {
+		il, err := imageLabels()
+		if err != nil {
+			return nil, err
+		}
+		v.imageChecks++
+		ic = newImageCheck(labels.FromImage(lbls, il))
+		lv.images[imageID] = ic
+	}
+	ic.used = v.cycle
+	return ic, nil
+}
+
 // startCycle and endCycle bracket a full cycle: what it did not use is
 // forgotten at its end.
 func (v *verdictCache) startCycle() { v.cycle++ }
@@ -97,6 +134,7 @@ func (v *verdictCache) endCycle() {
 			return true
 		}
 		maps.DeleteFunc(lv.tables, func(_ string, cp *compiledPolicy) bool { return cp.used != v.cycle })
+		maps.DeleteFunc(lv.images, func(_ string, ic *imageCheck) bool { return ic.used != v.cycle })
 		return false
 	})
 }

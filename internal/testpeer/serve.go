@@ -21,6 +21,7 @@ type Server struct {
 	log      *lineLogger
 	tcp      []net.Listener
 	udp      []net.PacketConn
+	stream   []net.Listener
 	wg       sync.WaitGroup
 }
 
@@ -76,6 +77,10 @@ func (s *Server) Serve(ctx context.Context) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.serveUDP(c) }()
 	}
+	for _, l := range s.stream {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.serveStream(l) }()
+	}
 	s.log.printf("ready tcp=%s udp=%s", addrList(s.TCPAddrs()), addrList(s.UDPAddrs()))
 	<-ctx.Done()
 	s.Close()
@@ -89,6 +94,9 @@ func (s *Server) Close() {
 	}
 	for _, c := range s.udp {
 		c.Close()
+	}
+	for _, l := range s.stream {
+		l.Close()
 	}
 }
 

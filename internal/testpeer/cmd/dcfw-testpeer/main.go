@@ -2,9 +2,13 @@
 // (FROM scratch, this static binary alone). The tests run containers with it
 // as the entrypoint and `docker exec` it to make connections:
 //
-//	dcfw-testpeer serve [--tcp 80,81] [--udp 53]
+//	dcfw-testpeer serve [--tcp 80,81] [--udp 53] [--stream 7000]
 //	    listen on all addresses; TCP gets "ok <host> <addr>", UDP is echoed;
-//	    every connection is logged on stdout
+//	    every connection is logged on stdout, and every line received on a
+//	    stream port ("stream from <addr>: seq N")
+//	dcfw-testpeer stream HOST:PORT [--every 100ms]
+//	    open one TCP connection and write "seq N" into it every interval
+//	    until stopped (a long-lived connection for the firewall tests)
 //	dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
 //	    one attempt; prints the outcome word first and exits with its code:
 //	    0 connected (tcp) or answered (udp), 10 refused, 11 timeout,
@@ -16,6 +20,10 @@
 //	    "first-connect <outcome> ..." and sleeps, so the test reads the logs
 //	dcfw-testpeer sleep [DURATION]
 //	    print a start line and sleep (forever by default)
+//	dcfw-testpeer own-table [NAME]
+//	    make `table inet NAME { flags owner; }` (default dcfw; needs
+//	    CAP_NET_ADMIN), print "owned inet NAME" and keep it until stopped:
+//	    a table dcfw cannot replace
 //	dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N]
 //	        [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
 //	    send one hand-built UDP frame through an AF_PACKET socket (needs
@@ -45,11 +53,13 @@ import (
 )
 
 const usage = `usage:
-  dcfw-testpeer serve [--tcp PORTS] [--udp PORTS]
+  dcfw-testpeer serve [--tcp PORTS] [--udp PORTS] [--stream PORTS]
+  dcfw-testpeer stream HOST:PORT [--every 100ms]
   dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
   dcfw-testpeer ping IP [--timeout 1s]
   dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
   dcfw-testpeer sleep [DURATION]
+  dcfw-testpeer own-table [NAME]
   dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N] [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
 `
 
@@ -76,6 +86,10 @@ func main() {
 		code = sleep(start, args)
 	case "raw":
 		code = rawCmd(args)
+	case "stream":
+		code = streamCmd(start, args)
+	case "own-table":
+		code = ownTable(start, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -131,9 +145,14 @@ func serve(start time.Time, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	tcpList := fs.String("tcp", "", "comma-separated TCP ports")
 	udpList := fs.String("udp", "", "comma-separated UDP ports")
+	streamList := fs.String("stream", "", "comma-separated TCP ports whose received lines are logged")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil || len(pos) != 0 {
-		return usageError("serve takes only --tcp and --udp", err)
+		return usageError("serve takes only --tcp, --udp and --stream", err)
+	}
+	streamPorts, err := parsePorts(*streamList)
+	if err != nil {
+		return usageError("--stream", err)
 	}
 	tcpPorts, err := parsePorts(*tcpList)
 	if err != nil {
@@ -145,6 +164,11 @@ func serve(start time.Time, args []string) int {
 	}
 	printStarted("serve", start)
 	srv, err := testpeer.Listen(tcpPorts, udpPorts, os.Stdout)
+	if err == nil {
+		if err = srv.ListenStream(streamPorts); err != nil {
+			srv.Close()
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dcfw-testpeer:", err)
 		return testpeer.ExitFailed
@@ -152,6 +176,44 @@ func serve(start time.Time, args []string) int {
 	ctx, stop := signalContext()
 	defer stop()
 	srv.Serve(ctx)
+	return 0
+}
+
+func streamCmd(start time.Time, args []string) int {
+	fs := flag.NewFlagSet("stream", flag.ContinueOnError)
+	every := fs.Duration("every", 100*time.Millisecond, "time between two lines")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 1 || *every <= 0 {
+		return usageError("stream wants HOST:PORT and a positive --every", err)
+	}
+	printStarted("stream", start)
+	ctx, stop := signalContext()
+	defer stop()
+	if err := testpeer.Stream(ctx, pos[0], *every, os.Stdout); err != nil {
+		return testpeer.ExitFailed
+	}
+	return 0
+}
+
+func ownTable(start time.Time, args []string) int {
+	if len(args) > 1 {
+		return usageError("own-table takes at most one NAME", nil)
+	}
+	name := "dcfw"
+	if len(args) == 1 {
+		name = args[0]
+	}
+	printStarted("own-table", start)
+	c, err := testpeer.OwnTable(name)
+	if err != nil {
+		fmt.Printf("%s err=%q\n", testpeer.Failed, err.Error())
+		return testpeer.ExitFailed
+	}
+	defer c.Close()
+	fmt.Printf("owned inet %s\n", name)
+	ctx, stop := signalContext()
+	defer stop()
+	<-ctx.Done()
 	return 0
 }
 
