@@ -303,6 +303,7 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 		id:       id,
 		name:     k.name,
 		since:    at.Add(-requestSlack),
+		asked:    at,
 		deadline: time.Now().Add(c.cfg.SandboxTimeout),
 		image:    c.imageCheckFor(k),
 	}

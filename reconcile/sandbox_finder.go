@@ -34,7 +34,10 @@ type sandboxRequest struct {
 	// little before the event that made the request: the current engine
 	// creates the sandbox file before its network connect event, Debian's
 	// 20.10 after it; the owner check, not the time, tells them apart.
-	since    time.Time
+	since time.Time
+	// asked is when the event that made the request happened (zero:
+	// since); the fast polling counts from it.
+	asked    time.Time
 	deadline time.Time
 	// image is what the write must be checked against when dcfw labels
 	// from the image are refused (nil: no check, see imageCheckFor).
@@ -175,7 +178,11 @@ func (f *sandboxFinder) run(ctx context.Context) {
 // interval is the time to the next look.
 func (f *sandboxFinder) interval(now time.Time) time.Duration {
 	for _, r := range f.pending {
-		if now.Sub(r.since) < pollFastFor {
+		asked := r.asked
+		if asked.IsZero() {
+			asked = r.since
+		}
+		if now.Sub(asked) < pollFastFor {
 			return f.poll
 		}
 	}

@@ -940,3 +940,19 @@ func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
 		t.Error("not protected")
 	}
 }
+
+// A request made at its event is looked for every poll for a while,
+// although it considers files born up to requestSlack before the event.
+func TestSandboxRequestIsPolledFastFromItsEvent(t *testing.T) {
+	var got []sandboxResult
+	_, f := newFinderUnderTest(t, &got)
+	f.poll = 5 * time.Millisecond
+	at := time.Now()
+	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: at.Add(-requestSlack), asked: at, deadline: at.Add(time.Minute)}}
+	if d := f.interval(at.Add(100 * time.Millisecond)); d != f.poll {
+		t.Errorf("interval right after the event %s, want %s", d, f.poll)
+	}
+	if d := f.interval(at.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
+		t.Errorf("interval long after the event %s", d)
+	}
+}
