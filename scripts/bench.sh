@@ -59,7 +59,10 @@ esac
 echo "    commit:  $commit"
 echo "    machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(free -m | awk '/^Mem:/ {print $2 " MB RAM"}')"
 echo "    go:      $("$GO" version)"
-if docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
+if [ "${DCFW_BENCH_SKIP_DOCKER:-}" = 1 ]; then
+	# Skipping part 4 means not touching the engine at all.
+	echo "    docker:  not asked (DCFW_BENCH_SKIP_DOCKER=1)"
+elif docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
 	echo "    docker:  $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 else
 	echo "    docker:  not reachable"
