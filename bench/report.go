@@ -118,7 +118,7 @@ func PrintSteady(w io.Writer, rs []SteadyResult) {
 	}
 	fmt.Fprintf(w, "\n     where a steady cycle's time goes: the same cycle with the firewall's part replaced (not dcfw's behaviour):\n")
 	fmt.Fprintf(w, "     \"gen-ID check only\" dials each namespace and asks for its nf_tables generation (one request) and nothing else,\n")
-	fmt.Fprintf(w, "     which is what minimal diff's steady cycle comes down to while no namespace's generation moves;\n")
+	fmt.Fprintf(w, "     which is what minimal diff's steady cycle comes down to, but for listing each namespace's interfaces, while no generation moves;\n")
 	fmt.Fprintf(w, "     \"no firewall\" leaves the controller's own work (list, open namespaces, parse labels, compile, fingerprint)\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tcycle\twall p50\tCPU p50\tCPU vs minimal diff\tallocs/cycle\t")
