@@ -21,21 +21,24 @@ type Op struct {
 
 // ApplyCost is the cost of Apply for one table size.
 type ApplyCost struct {
-	Rules int // kernel rules in the table
-	// First: creating the table in a namespace without one.
+	Rules int // kernel rules of `table inet dcfw` (RuleCount)
+	// First: creating both tables in a namespace without them.
 	First Op
-	// Change: one kernel rule of the input chain differs (a label rule's
-	// port), alternately one way and back.
+	// Change: one label rule of the input chain differs (its port), so its
+	// kernel rule and the rule's mirror in the output chain do;
+	// alternately one way and back.
 	Change Op
 	// NoChange: the live table is the desired one.
 	NoChange Op
 }
 
-// OneChain reports whether the one-rule change wrote one chain (the input
-// chain) and left the table and the other chain alone.
-func (c ApplyCost) OneChain() bool {
+// FilterChains reports whether the one-rule change wrote the two filter
+// chains and nothing else: not the table, not the stamp, unstamp or egress
+// chains. Both filter chains, since a write to either draws a new
+// conntrack mark, which both carry.
+func (c ApplyCost) FilterChains() bool {
 	r := c.Change.Result
-	return !r.Created && !r.Removed && slices.Equal(r.Chains, []string{nft.InputChain})
+	return !r.Created && !r.Removed && slices.Equal(r.Chains, []string{nft.InputChain, nft.OutputChain})
 }
 
 // ApplySizes measures Apply, as the controller calls it

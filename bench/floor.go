@@ -28,8 +28,8 @@ func (NoFirewall) Remove(reconcile.Namespace, bool) (nft.Result, error) { return
 // GenerationOnly dials the namespace (nft.Dial) and asks for its nf_tables
 // generation ID, one request, and nothing else. dcfw's steady cycle does
 // this too (nft.Conn.ApplyKnown skips the read while the generation is the
-// one it remembers); this measures that request alone, without the
-// remembering.
+// one it remembers), and lists the namespace's interfaces; this measures
+// that request alone, without the remembering and the listing.
 type GenerationOnly struct{}
 
 var _ reconcile.Firewall = GenerationOnly{}

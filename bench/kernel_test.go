@@ -52,6 +52,38 @@ func liveTable(t *testing.T, pid int) *nft.Table {
 	return tbl
 }
 
+// createWrites is what creating both tables costs in netlink messages: each
+// table, each chain, each rule. The egress chains are those the live table
+// has (one per interface, which is the kernel's and the namespace's
+// business), each with the rules of nft.EgressChain, which checkEgress
+// checks.
+func createWrites(tbl, live *nft.Table) int {
+	n := 1 + len(tbl.Chains) + RuleCount(tbl)
+	if live.Egress != nil {
+		n++
+		for _, c := range live.Egress.Chains {
+			n += 1 + len(nft.EgressChain(c.Device).Rules)
+		}
+	}
+	return n
+}
+
+// checkEgress checks the live netdev table: present (this kernel has the
+// egress hook), and every chain as nft.EgressChain makes it, rule count
+// included.
+func checkEgress(t *testing.T, pid int, live *nft.Table) {
+	t.Helper()
+	if live.Egress == nil {
+		t.Errorf("namespace of %d: no table netdev dcfw", pid)
+		return
+	}
+	for _, c := range live.Egress.Chains {
+		if want := nft.EgressChain(c.Device); c.Name != want.Name || len(c.Rules) != len(want.Rules) {
+			t.Errorf("namespace of %d: egress chain %s on %q with %d rules, want %s with %d", pid, c.Name, c.Device, len(c.Rules), want.Name, len(want.Rules))
+		}
+	}
+}
+
 func TestSleepers(t *testing.T) {
 	testenv.RequireNetAdmin(t)
 	s, err := StartSleepers(3)
@@ -84,8 +116,9 @@ func TestSleepers(t *testing.T) {
 	}
 }
 
-// TestSteadyMinimalDiff: the first cycle creates every table, the measured
-// ones write nothing and reconcile every namespace, and Counting counts.
+// TestSteadyMinimalDiff: the first cycle creates both tables in every
+// namespace, the measured ones write nothing, are answered by the
+// generation alone and reconcile every namespace, and Counting counts.
 func TestSteadyMinimalDiff(t *testing.T) {
 	const n = 3
 	f := newFleet(t, n)
@@ -94,9 +127,20 @@ func TestSteadyMinimalDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	tbl, _ := Table(SteadyLabels(), ContainerID(0))
-	perTable := RuleCount(tbl) + 3 // the rules, the table and its two chains
-	if c := r.First.Counts; c.Applies != n || c.Created != n || c.Written != n || c.Writes != n*perTable {
-		t.Errorf("first cycle: %+v, want %d applies creating %d tables with %d writes", c, n, n, n*perTable)
+	if r.RulesPerTable != RuleCount(tbl) {
+		t.Errorf("RulesPerTable %d, want %d", r.RulesPerTable, RuleCount(tbl))
+	}
+	writes := 0
+	for _, pid := range f.PIDs() {
+		live := liveTable(t, pid)
+		if live == nil || RuleCount(live) != RuleCount(tbl) {
+			t.Fatalf("namespace of %d: table %v, want %d rules", pid, live, RuleCount(tbl))
+		}
+		checkEgress(t, pid, live)
+		writes += createWrites(tbl, live)
+	}
+	if c := r.First.Counts; c.Applies != n || c.Created != n || c.Written != n || c.Writes != writes {
+		t.Errorf("first cycle: %+v, want %d applies creating %d tables with %d writes", c, n, n, writes)
 	}
 	if len(r.Cycles) != 2 {
 		t.Fatalf("%d measured cycles, want 2", len(r.Cycles))
@@ -116,11 +160,6 @@ func TestSteadyMinimalDiff(t *testing.T) {
 	}
 	if r.Memory.RSS <= 0 || r.Memory.HWM < r.Memory.RSS {
 		t.Errorf("memory %+v", r.Memory)
-	}
-	for _, pid := range f.PIDs() {
-		if live := liveTable(t, pid); live == nil || RuleCount(live) != RuleCount(tbl) {
-			t.Errorf("namespace of %d: table %v, want %d rules", pid, live, RuleCount(tbl))
-		}
 	}
 }
 
@@ -155,28 +194,32 @@ func TestSteadyNotSteady(t *testing.T) {
 	}
 }
 
-// TestSteadyFullRewrite: every cycle deletes and rewrites every table, the
-// controller is told nothing changed, and the tables end up as desired.
+// TestSteadyFullRewrite: every cycle deletes and rewrites both tables in
+// every namespace, the controller is told nothing changed, and the tables
+// end up as desired.
 func TestSteadyFullRewrite(t *testing.T) {
 	const n = 2
 	f := newFleet(t, n)
 	tbl, _ := Table(SteadyLabels(), ContainerID(0))
-	perTable := RuleCount(tbl) + 3 + 1 // as created, plus the deletion
 	r, err := f.Steady(context.Background(), SteadyOptions{Strategy: Rewrite, Warmup: 1, Cycles: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	writes := 0
+	for _, pid := range f.PIDs() {
+		live := liveTable(t, pid)
+		if live == nil || RuleCount(live) != RuleCount(tbl) {
+			t.Fatalf("namespace of %d after the rewrites: table %v, want %d rules", pid, live, RuleCount(tbl))
+		}
+		checkEgress(t, pid, live)
+		writes += createWrites(tbl, live) + 2 // as created, plus deleting both tables
+	}
 	for i, c := range r.Cycles {
-		if c.Counts.Written != n || c.Counts.Created != n || c.Counts.Writes != n*perTable {
-			t.Errorf("cycle %d: %+v, want %d tables rewritten with %d writes", i+1, c.Counts, n, n*perTable)
+		if c.Counts.Written != n || c.Counts.Created != n || c.Counts.Writes != writes {
+			t.Errorf("cycle %d: %+v, want %d tables rewritten with %d writes", i+1, c.Counts, n, writes)
 		}
 		if c.Stats.Changed != 0 {
 			t.Errorf("cycle %d: the controller saw %d changes; Quiet should hide them", i+1, c.Stats.Changed)
-		}
-	}
-	for _, pid := range f.PIDs() {
-		if live := liveTable(t, pid); live == nil || RuleCount(live) != RuleCount(tbl) {
-			t.Errorf("namespace of %d after the rewrites: table %v, want %d rules", pid, live, RuleCount(tbl))
 		}
 	}
 	// The floors write nothing and still go through every namespace.
@@ -231,27 +274,67 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-// TestApplySizes: the apply benchmark's one-rule change rewrites the input
-// chain only, the first apply creates the table, an unchanged table costs
-// no write.
+// TestApplySizes: the apply benchmark's first apply creates both tables,
+// its one-rule change rewrites the two filter chains (a new conntrack mark)
+// and nothing else, and an unchanged table costs no write.
 func TestApplySizes(t *testing.T) {
 	testenv.RequireNetAdmin(t)
-	cs, err := ApplySizes([]int{10, 100}, 3)
+	base, err := sizedBase()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range cs {
+	// Both parities: an odd remainder logs the variant rule.
+	sizes := []int{base + 2, 100}
+	cs, err := ApplySizes(sizes, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != len(sizes) {
+		t.Fatalf("%d sizes measured, want %d", len(cs), len(sizes))
+	}
+	for i, c := range cs {
+		if c.Rules != sizes[i] {
+			t.Errorf("size %d: table of %d rules", sizes[i], c.Rules)
+		}
 		la, _ := SizedLabels(c.Rules, 0)
-		tbl, _ := Table(la, ContainerID(0))
-		in, _ := tbl.RuleCount()
-		if !c.First.Result.Created || c.First.Result.Writes != c.Rules+3 {
-			t.Errorf("%d rules: first apply %+v, want the table created with %d writes", c.Rules, c.First.Result, c.Rules+3)
+		a, _ := Table(la, ContainerID(0))
+		lb, _ := SizedLabels(c.Rules, 1)
+		b, _ := Table(lb, ContainerID(0))
+
+		// Both tables created: each table, chain and rule, the egress
+		// chains (one per interface) as nft.EgressChain makes them.
+		first := c.First.Result
+		egress := 0
+		var chains []string
+		for _, ch := range a.Chains {
+			chains = append(chains, ch.Name)
 		}
-		if !c.OneChain() || c.Change.Result.Writes != in+1 {
-			t.Errorf("%d rules: one-rule change %+v, want the input chain flushed and its %d rules written", c.Rules, c.Change.Result, in)
+		for _, name := range first.Chains {
+			if dev, ok := strings.CutPrefix(name, nft.EgressChainPrefix); ok {
+				egress += 1 + len(nft.EgressChain(dev).Rules)
+				chains = append(chains, name)
+			}
 		}
-		if c.NoChange.Result.Writes != 0 {
-			t.Errorf("%d rules: no change wrote %d", c.Rules, c.NoChange.Result.Writes)
+		slices.Sort(chains)
+		if want := 2 + len(a.Chains) + RuleCount(a) + egress; !first.Created || first.EgressUnsupported || first.Writes != want || !slices.Equal(first.Chains, chains) {
+			t.Errorf("%d rules: first apply %+v, want both tables created, chains %v, %d writes", c.Rules, first, chains, want)
+		}
+
+		// Flush and rules of each filter chain (of b, the last change
+		// measured; a's have as many).
+		in, out := b.RuleCount()
+		if ain, aout := a.RuleCount(); ain != in || aout != out {
+			t.Errorf("%d rules: the variants' filter chains have %d/%d and %d/%d rules", c.Rules, ain, aout, in, out)
+		}
+		if c.Change.Result.Writes != 1+in+1+out {
+			t.Errorf("%d rules: one-rule change wrote %d messages, want %d (both filter chains flushed, %d and %d rules written)",
+				c.Rules, c.Change.Result.Writes, 1+in+1+out, in, out)
+		}
+		if !c.FilterChains() {
+			t.Errorf("%d rules: one-rule change %+v, want the input and output chains rewritten and nothing else", c.Rules, c.Change.Result)
+		}
+		if r := c.NoChange.Result; r.Writes != 0 || r.Chains != nil || r.Skipped {
+			t.Errorf("%d rules: no change %+v, want a full read and no write", c.Rules, r)
 		}
 		for _, op := range []Op{c.First, c.Change, c.NoChange} {
 			if len(op.Walls) != 3 || slices.Contains(op.Walls, 0) {

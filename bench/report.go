@@ -118,7 +118,7 @@ func PrintSteady(w io.Writer, rs []SteadyResult) {
 	}
 	fmt.Fprintf(w, "\n     where a steady cycle's time goes: the same cycle with the firewall's part replaced (not dcfw's behaviour):\n")
 	fmt.Fprintf(w, "     \"gen-ID check only\" dials each namespace and asks for its nf_tables generation (one request) and nothing else,\n")
-	fmt.Fprintf(w, "     which is what minimal diff's steady cycle comes down to while no namespace's generation moves;\n")
+	fmt.Fprintf(w, "     which is what minimal diff's steady cycle comes down to, but for listing each namespace's interfaces, while no generation moves;\n")
 	fmt.Fprintf(w, "     \"no firewall\" leaves the controller's own work (list, open namespaces, parse labels, compile, fingerprint)\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tcycle\twall p50\tCPU p50\tCPU vs minimal diff\tallocs/cycle\t")
@@ -152,12 +152,12 @@ func PrintApply(w io.Writer, cs []ApplyCost) {
 	}
 	fmt.Fprintf(w, "\n3. Apply cost vs table size (reconcile.NFTFirewall.Apply: dial, read, diff, one batch); median of %d each\n\n", len(cs[0].First.Walls))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rules\tfirst apply\tCPU\twrites\tone-rule change\tCPU\twrites\tchains written\tone chain, not the table\tno change\tCPU\twrites\t")
+	fmt.Fprintln(tw, "rules\tfirst apply\tCPU\twrites\tone-rule change\tCPU\twrites\tchains written\tfilter chains only, not the table\tno change\tCPU\twrites\t")
 	for _, c := range cs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%v\t%s\t%s\t%d\t\n", c.Rules,
 			Ms(Percentile(c.First.Walls, 0.5)), Ms(Percentile(c.First.CPUs, 0.5)), c.First.Result.Writes,
 			Ms(Percentile(c.Change.Walls, 0.5)), Ms(Percentile(c.Change.CPUs, 0.5)), c.Change.Result.Writes,
-			strings.Join(c.Change.Result.Chains, ","), c.OneChain(),
+			strings.Join(c.Change.Result.Chains, ","), c.FilterChains(),
 			Ms(Percentile(c.NoChange.Walls, 0.5)), Ms(Percentile(c.NoChange.CPUs, 0.5)), c.NoChange.Result.Writes)
 	}
 	tw.Flush()
@@ -209,8 +209,12 @@ func PrintTargets(w io.Writer, rs []SteadyResult, cs []ApplyCost) {
 	} else {
 		first := Percentile(big.First.Walls, 0.5)
 		fmt.Fprintf(w, "  1,000-rule table, first apply < %s: %s (p50 %s, max %s)\n", Ms(TargetFirstApply), verdict(first < TargetFirstApply), Ms(first), Ms(Max(big.First.Walls)))
-		fmt.Fprintf(w, "  1,000-rule table, one-rule change writes one chain, not the table: %s (chains %v, table created: %v, %d messages)\n",
-			verdict(big.OneChain()), big.Change.Result.Chains, big.Change.Result.Created, big.Change.Result.Writes)
+		// Judged as the target is worded; a write to either filter chain
+		// draws a new conntrack mark and rewrites both by design, which the
+		// line says apart.
+		r := big.Change.Result
+		fmt.Fprintf(w, "  1,000-rule table, one-rule change writes one chain, not the table: %s (chains %v, table created: %v, %d messages; the two filter chains only, by design: %v)\n",
+			verdict(len(r.Chains) == 1 && !r.Created && !r.Removed), r.Chains, r.Created, r.Writes, big.FilterChains())
 	}
 }
 

@@ -17,7 +17,7 @@
 #
 # Knobs (environment): DCFW_BENCH_N (steady-state sizes, default 100,500),
 # DCFW_BENCH_CYCLES (measured cycles, default 15), DCFW_BENCH_SIZES (table
-# sizes, default 10,100,1000), DCFW_BENCH_REPS (applies per size and kind,
+# sizes, default 20,100,1000), DCFW_BENCH_REPS (applies per size and kind,
 # default 20), DCFW_BENCH_CONTAINERS (containers per time-to-protect run,
 # default 20), DCFW_BENCH_PROFILE_DIR (write CPU profiles of the largest
 # steady-state cycle there), DCFW_BENCH_SKIP_DOCKER=1 (skip part 4),
@@ -29,7 +29,7 @@ set -euo pipefail
 
 N=${DCFW_BENCH_N:-100,500}
 CYCLES=${DCFW_BENCH_CYCLES:-15}
-SIZES=${DCFW_BENCH_SIZES:-10,100,1000}
+SIZES=${DCFW_BENCH_SIZES:-20,100,1000}
 REPS=${DCFW_BENCH_REPS:-20}
 CONTAINERS=${DCFW_BENCH_CONTAINERS:-20}
 OUT=${DCFW_BENCH_OUT:-/tmp/dcfw-bench-$(date +%Y%m%d-%H%M%S).txt}
@@ -59,7 +59,10 @@ esac
 echo "    commit:  $commit"
 echo "    machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(free -m | awk '/^Mem:/ {print $2 " MB RAM"}')"
 echo "    go:      $("$GO" version)"
-if docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
+if [ "${DCFW_BENCH_SKIP_DOCKER:-}" = 1 ]; then
+	# Skipping part 4 means not touching the engine at all.
+	echo "    docker:  not asked (DCFW_BENCH_SKIP_DOCKER=1)"
+elif docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
 	echo "    docker:  $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 else
 	echo "    docker:  not reachable"

@@ -4,7 +4,7 @@
 // BENCHMARKS.md). It needs root. scripts/bench.sh runs it, then the
 // time-to-protect benchmark against the Docker engine.
 //
-//	sudo dcfw-bench                       # N=100,500; 10/100/1000 rules
+//	sudo dcfw-bench                       # N=100,500; 20/100/1000 rules
 //	sudo dcfw-bench -n 500 -cycles 30 -cpuprofile steady.pprof
 //	go tool pprof -top dcfw-bench steady.pprof
 package main
@@ -36,7 +36,7 @@ func run() error {
 	ns := flag.String("n", "100,500", "numbers of managed namespaces for the steady-state cycle (comma-separated; empty: skip)")
 	cycles := flag.Int("cycles", 15, "measured cycles per N and strategy")
 	warmup := flag.Int("warmup", 2, "warm-up cycles before the measured ones (the first creates the tables)")
-	sizes := flag.String("sizes", "10,100,1000", "table sizes, in kernel rules, for the apply cost (comma-separated; empty: skip)")
+	sizes := flag.String("sizes", "20,100,1000", "table sizes, in kernel rules of table inet dcfw, for the apply cost (comma-separated; empty: skip)")
 	reps := flag.Int("reps", 20, "repetitions per table size and kind of apply")
 	floors := flag.Bool("floors", true, "also measure the cycle with the firewall's part replaced (gen-ID check only, no firewall), to show where the time goes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured minimal-diff cycles at the largest N to `file`")
