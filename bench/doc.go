@@ -1,7 +1,6 @@
 // Package bench measures dcfw's cost on real network namespaces and the
-// real kernel (issue 7; the figures and how to reproduce them are in
-// BENCHMARKS.md). Run it all with `sudo bash scripts/bench.sh`; the
-// pieces:
+// real kernel (the figures and how to reproduce them are in BENCHMARKS.md).
+// Run it all with `sudo bash scripts/bench.sh`; the pieces:
 //
 //   - Steady state (SteadyState): N synthetic containers in a
 //     reconcile.FakeDocker, each backed by a real network namespace held by

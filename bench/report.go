@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Targets of issue 7 (2-core machine).
+// The benchmark targets (2-core machine).
 const (
 	TargetSteadyWall   = 250 * time.Millisecond // per cycle at N=500
 	TargetSteadyMemory = 50 << 20               // resident, bytes
@@ -69,7 +69,8 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
-// PrintSteady prints the steady-state table (parts 1 and 2 of issue 7).
+// PrintSteady prints the steady-state table (parts 1 and 2 of the
+// benchmarks).
 func PrintSteady(w io.Writer, rs []SteadyResult) {
 	if len(rs) == 0 {
 		return
@@ -166,7 +167,7 @@ func PrintApply(w io.Writer, cs []ApplyCost) {
 // PrintTargets prints the targets of parts 1-3 and whether each is met by
 // the figures given (those not measured are said to be).
 func PrintTargets(w io.Writer, rs []SteadyResult, cs []ApplyCost) {
-	fmt.Fprintf(w, "\nTargets (issue 7):\n")
+	fmt.Fprintf(w, "\nTargets:\n")
 	var min500, full500 *SteadyResult
 	for i := range rs {
 		if rs[i].N != TargetSteadyN {
@@ -254,7 +255,7 @@ func PrintProtect(w io.Writer, rows map[string]ProtectStats, order []string) {
 			fmt.Fprintf(w, "     PID path because: %s\n", f)
 		}
 	}
-	fmt.Fprintf(w, "\nTarget (issue 7): time-to-protect p99 < %s after the network connect event:\n", Ms(TargetProtectP99))
+	fmt.Fprintf(w, "\nTarget: time-to-protect p99 < %s after the network connect event:\n", Ms(TargetProtectP99))
 	for _, name := range order {
 		s := rows[name]
 		fmt.Fprintf(w, "  %s: %s (p99 %s, path %s)\n", name, verdict(s.FromConnect.N > 0 && s.FromConnect.P99 < TargetProtectP99), Ms(s.FromConnect.P99), s.PathsString())

@@ -15,10 +15,10 @@ import (
 	"github.com/dcfw/dcfw/bench"
 )
 
-// TestBenchTimeToProtect is part 4 of the benchmarks (issue 7,
-// BENCHMARKS.md): how long a new container waits for its table, measured
-// against the real engine. It runs only with DCFW_BENCH=1 (scripts/bench.sh
-// sets it), so the normal test run stays quick:
+// TestBenchTimeToProtect is part 4 of the benchmarks (BENCHMARKS.md): how
+// long a new container waits for its table, measured against the real
+// engine. It runs only with DCFW_BENCH=1 (scripts/bench.sh sets it), so the
+// normal test run stays quick:
 //
 //	DCFW_BENCH=1 go test ./e2e -run TestBenchTimeToProtect -count=1 -v
 //
@@ -28,12 +28,12 @@ import (
 // each after the previous one is protected, and as many again all at once.
 // For each it takes the engine's timestamps of the container's start event
 // and of its network connect event, the process's own start time (the test
-// peer's first line), and the timestamp of dcfw's "protection applied"
-// line about it (logged once the batch that created the table was
-// acknowledged), and prints p50, p99 and max of the differences, with
-// dcfw's own since_connect and path fields where its build logs them
-// (issue 5's fast path). The only assertions are that every container gets
-// its table: no timing is asserted.
+// peer's first line), and the timestamp of dcfw's "protection applied" line
+// about it (logged once the batch that created the table was acknowledged),
+// and prints p50, p99 and max of the differences, with dcfw's own
+// since_connect and path fields where its build logs them (the sandbox
+// path: protection before the first packet). The only assertions are that
+// every container gets its table: no timing is asserted.
 func TestBenchTimeToProtect(t *testing.T) {
 	if os.Getenv("DCFW_BENCH") != "1" {
 		t.Skip("a benchmark: runs with DCFW_BENCH=1 (sudo bash scripts/bench.sh)")

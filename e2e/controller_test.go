@@ -1,8 +1,8 @@
 package e2e
 
-// End-to-end tests of the dcfw controller (issue 4): dcfw built from this
-// module runs against the real engine, containers carry real labels, and
-// traffic is checked from inside them. Every dcfw a test starts is scoped
+// End-to-end tests of the dcfw controller: dcfw built from this module runs
+// against the real engine, containers carry real labels, and traffic is
+// checked from inside them. Every dcfw a test starts is scoped
 // (--only-label) to this run's containers.
 
 import (
@@ -32,7 +32,7 @@ func webServerPolicy(allowed, db string) map[string]string {
 	)
 }
 
-// testWebServer is checks 1 and 2: the README's web server on network n.
+// testWebServer checks the README's web server on network n.
 func testWebServer(t *testing.T, h *Harness, n *Network) {
 	db := h.RunContainer(ContainerSpec{Name: "db", Network: n, IPv4: n.Addr(30), Cmd: Serve(3306, 5432)})
 	web := h.RunContainer(ContainerSpec{
@@ -71,22 +71,22 @@ func testWebServer(t *testing.T, h *Harness, n *Network) {
 	}
 }
 
-// Check 1.
+// The README's web server on a bridge network.
 func TestControllerWebServerBridge(t *testing.T) {
 	h := Setup(t)
 	testWebServer(t, h, h.Bridge())
 }
 
-// Check 2.
+// The README's web server on a macvlan network.
 func TestControllerWebServerMacvlan(t *testing.T) {
 	h := Setup(t)
 	testWebServer(t, h, h.Macvlan())
 }
 
-// Check 3: a restarted container (new process, new namespace) is
-// protected again at once. The time from the engine's start event to the
-// rules being in place is measured and logged; what is asserted is that
-// the new namespace gets its rules after the event, not how fast.
+// A restarted container (new process, new namespace) is protected again at
+// once. The time from the engine's start event to the rules being in place
+// is measured and logged; what is asserted is that the new namespace gets
+// its rules after the event, not how fast.
 func TestControllerContainerRestart(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()
@@ -147,8 +147,8 @@ func logDelay(t *testing.T, line string, at time.Time) string {
 	return logged.Sub(at).Round(time.Millisecond).String() + " after the event (ms resolution)"
 }
 
-// Check 4: a second dcfw finds everything in place: no writes (the rule
-// handles are the same) and no change in its log.
+// A second dcfw finds everything in place: no writes (the rule handles are
+// the same) and no change in its log.
 func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()
@@ -197,8 +197,8 @@ func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 	expectNoTable(t, off)
 }
 
-// Check 5: tampering inside a container's namespace is repaired within an
-// interval, and logged as drift.
+// Tampering inside a container's namespace is repaired within an interval,
+// and logged as drift.
 func TestControllerRepairsTampering(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()
@@ -233,8 +233,8 @@ func TestControllerRepairsTampering(t *testing.T) {
 	checkFlows(t, []flow{{cli, "tcp", web.Addr(n, 81), false, "blocked port after the repairs"}})
 }
 
-// Check 6: a labelled container with network_mode host is refused, and
-// the host's ruleset is byte-for-byte the same.
+// A labelled container with network_mode host is refused, and the host's
+// ruleset is byte-for-byte the same.
 //
 // The engine programs the host's ruleset itself (iptables-nft) whenever
 // any network or container of anyone comes or goes, and the engine here
@@ -290,8 +290,8 @@ func TestControllerRefusesHostNetwork(t *testing.T) {
 	}
 }
 
-// Check 7: containers sharing a namespace (--network container:X) get one
-// ruleset; conflicting labels lock the namespace down.
+// Containers sharing a namespace (--network container:X) get one ruleset;
+// conflicting labels lock the namespace down.
 func TestControllerSharedNamespace(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()
@@ -342,8 +342,8 @@ func TestControllerSharedNamespace(t *testing.T) {
 	checkFlows(t, flows)
 }
 
-// Check 8: invalid labels lock the container down, and the log names the
-// label and the rule.
+// Invalid labels lock the container down, and the log names the label and
+// the rule.
 func TestControllerInvalidLabelsLockDown(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()
@@ -393,8 +393,8 @@ func TestControllerInvalidLabelsLockDown(t *testing.T) {
 	}
 }
 
-// Check 10: --dry-run leaves namespaces untouched; --once reconciles once
-// and its exit status says whether everything is in its desired state.
+// --dry-run leaves namespaces untouched; --once reconciles once and its
+// exit status says whether everything is in its desired state.
 func TestControllerOnceAndDryRun(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()

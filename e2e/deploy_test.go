@@ -1,9 +1,9 @@
 package e2e
 
-// End-to-end tests of the deployment (issue 6): dcfw's image built from
-// the repository's Dockerfile, run as a container with exactly the
-// settings of deploy/docker-compose.yml (read from the file), protecting
-// real containers, and failing loudly without each of its privileges.
+// End-to-end tests of the deployment: dcfw's image built from the
+// repository's Dockerfile, run as a container with exactly the settings of
+// deploy/docker-compose.yml (read from the file), protecting real
+// containers, and failing loudly without each of its privileges.
 
 import (
 	"debug/elf"
@@ -21,7 +21,7 @@ import (
 	"github.com/dcfw/dcfw/internal/testpeer"
 )
 
-// maxImageBytes is the issue's bound on the image size.
+// maxImageBytes is the bound on the size of dcfw's image.
 const maxImageBytes = 15 << 20
 
 // exitTimeout bounds how long a dcfw that must refuse to start may take.

@@ -24,7 +24,7 @@ import (
 
 const (
 	// firstPacketRuns is how many containers in a row must have their
-	// first connect blocked (and as many allowed) — issue 5's figure.
+	// first connect blocked (and as many allowed).
 	firstPacketRuns = 20
 	// firstConnectTimeout bounds the peer's first connect. A connect
 	// dropped on output times out (TCP retransmits); a second is plenty
@@ -35,9 +35,9 @@ const (
 	outcomeTimeout = 30 * time.Second
 )
 
-// TestFirstPacket is issue 5's first check. A container's entrypoint
-// connects, as its very first action, to a listener its labels forbid
-// (output policy deny): the connect must fail, 20 runs in a row. The
+// TestFirstPacket checks protection before the first packet. A container's
+// entrypoint connects, as its very first action, to a listener its labels
+// forbid (output policy deny): the connect must fail, 20 runs in a row. The
 // control: the same labels, first connect to the listener they allow,
 // succeeds 20 of 20, so what was in place was the full ruleset, not a
 // lockdown. Before dcfw runs, both first connects succeed, so a block is
@@ -249,11 +249,10 @@ func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 	}
 }
 
-// TestConcurrentStartsGetTheirOwnRules is issue 5's second check: ten
-// containers with different policies start at once, while dcfw runs; each
-// namespace ends up with exactly its own ruleset (the live table, as nft
-// lists it inside the container, equals the rendering of the container's
-// own labels), written once.
+// TestConcurrentStartsGetTheirOwnRules starts ten containers with different
+// policies at once, while dcfw runs; each namespace ends up with exactly its
+// own ruleset (the live table, as nft lists it inside the container, equals
+// the rendering of the container's own labels), written once.
 func TestConcurrentStartsGetTheirOwnRules(t *testing.T) {
 	h := Setup(t)
 	n := h.Bridge()

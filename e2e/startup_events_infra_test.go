@@ -28,11 +28,11 @@ import (
 const dockerNetnsDir = "/var/run/docker/netns"
 
 // TestStartupEventsMeasurement measures what protection "before the first
-// packet" (issue 5) builds on: the engine's events around a container's
-// start, and where the container's namespace and interface are from the
-// moment of its `network connect` event until its process runs. It asserts
-// only what is deterministic (the events arrive, in order, naming the
-// container); the findings are logged, run it with -v to read them:
+// packet" builds on: the engine's events around a container's start, and
+// where the container's namespace and interface are from the moment of its
+// `network connect` event until its process runs. It asserts only what is
+// deterministic (the events arrive, in order, naming the container); the
+// findings are logged, run it with -v to read them:
 //
 //	go test ./e2e -run TestStartupEventsMeasurement -v -count=1
 //

@@ -1,11 +1,11 @@
 package e2e
 
-// Check 9 restarts the Docker engine. The engine is shared by every test
-// (and, on a developer machine, by other runs), so this test lives in a
-// file that sorts last: go test runs the tests of a package in file order,
-// so all other sequential tests of this run are done before it stops the
-// engine (parallel tests only start after it). It waits until no other
-// live test run uses the engine, and it puts
+// TestControllerSurvivesEngineRestart restarts the Docker engine. The
+// engine is shared by every test (and, on a developer machine, by other
+// runs), so this test lives in a file that sorts last: go test runs the
+// tests of a package in file order, so all other sequential tests of this
+// run are done before it stops the engine (parallel tests only start after
+// it). It waits until no other live test run uses the engine, and it puts
 // the engine back as it found it: running, started the same way, with the
 // containers that ran before running again.
 
@@ -35,8 +35,8 @@ const (
 	quietTimeout = 15 * time.Minute
 )
 
-// Check 9: the engine restarts while dcfw runs; dcfw keeps running,
-// reconnects, and protects a container started afterwards.
+// The engine restarts while dcfw runs; dcfw keeps running, reconnects, and
+// protects a container started afterwards.
 func TestControllerSurvivesEngineRestart(t *testing.T) {
 	h := Setup(t)
 	waitForQuietEngine(t, h)

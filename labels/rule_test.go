@@ -414,7 +414,7 @@ type wantErr struct {
 	sugg  string // Suggestion, exactly
 }
 
-// invalidRules: every kind of bad rule the issue lists, and more.
+// invalidRules: every kind of bad rule, each with the error it must give.
 var invalidRules = []struct {
 	name string
 	text string

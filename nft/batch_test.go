@@ -14,8 +14,8 @@ import (
 	"github.com/dcfw/dcfw/labels"
 )
 
-// Kernel tests of the batch itself: atomicity (issue 3, check 10), a
-// rejected batch, large rulesets and their socket buffers.
+// Kernel tests of the batch itself: atomicity, a rejected batch, large
+// rulesets and their socket buffers.
 
 // A batch the kernel rejects changes nothing, not even the parts of it
 // that were valid.
@@ -43,7 +43,7 @@ func TestKernelRejectedBatchIsAtomic(t *testing.T) {
 	}
 }
 
-// Check 10: while a client connects in a tight loop to a port that a
+// Atomicity: while a client connects in a tight loop to a port that a
 // reject rule closes (each attempt answered at once with a reset), 200
 // different rulesets are applied. Each Apply flushes the input chain and
 // re-adds its rules; were that not one atomic batch, the chain would be

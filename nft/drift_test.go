@@ -11,12 +11,12 @@ import (
 	"github.com/dcfw/dcfw/labels"
 )
 
-// Kernel tests of drift repair (issue 3, check 12): tampering done with the
-// nft tool inside the namespace.
+// Kernel tests of drift repair: tampering done with the nft tool inside the
+// namespace.
 
-// Check 12: tampering with the `nft` tool inside the namespace is repaired
-// by the next Apply and reported; chains that were not tampered with keep
-// their rule handles.
+// Tampering with the `nft` tool inside the namespace is repaired by the
+// next Apply and reported; chains that were not tampered with keep their
+// rule handles.
 func TestKernelDriftRepair(t *testing.T) {
 	type tamperCtx struct {
 		t         *testing.T

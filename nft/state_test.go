@@ -13,8 +13,8 @@ import (
 	"github.com/dcfw/dcfw/labels"
 )
 
-// Kernel tests of reading, comparing and writing (issue 3, checks 9, 11,
-// 13, and the rendering): real nf_tables in fresh namespaces.
+// Kernel tests of reading, comparing and writing (log rules, idempotence,
+// foreign tables, and the rendering): real nf_tables in fresh namespaces.
 
 // newFirewallNS returns a fresh namespace (no links) and a Conn into it.
 func newFirewallNS(t *testing.T) (*testnet.Host, *Conn) {
@@ -84,9 +84,8 @@ func addVeth(t *testing.T, h *testnet.Host, a, b string) {
 	}
 }
 
-// Check 9: `log` rules and the default-policy log rule are in the kernel
-// with the documented prefixes and rate limit, right before the rules they
-// log for.
+// `log` rules and the default-policy log rule are in the kernel with the
+// documented prefixes and rate limit, right before the rules they log for.
 //
 // Whether the kernel's log then reaches the host's journal depends on the
 // host (net.netfilter.nf_log_all_netns=1), which tests must not change.
@@ -129,8 +128,8 @@ func TestKernelLogRules(t *testing.T) {
 	}
 }
 
-// Check 11: applying the same policy again writes nothing (the ruleset
-// generation does not move) and the rule handles stay.
+// Applying the same policy again writes nothing (the ruleset generation
+// does not move) and the rule handles stay.
 func TestKernelIdempotence(t *testing.T) {
 	h, c := newFirewallNS(t)
 	want := webTable(t)
@@ -195,9 +194,8 @@ func TestKernelMinimalWrites(t *testing.T) {
 	}
 }
 
-// Check 13: other tables (Docker's NAT for its embedded DNS, another
-// filter table with a chain named like ours) are untouched by Apply and by
-// Remove.
+// Other tables (Docker's NAT for its embedded DNS, another filter table
+// with a chain named like ours) are untouched by Apply and by Remove.
 func TestKernelForeignTablesUntouched(t *testing.T) {
 	h, c := newFirewallNS(t)
 	h.NFTScript(t, `

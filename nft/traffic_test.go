@@ -7,10 +7,10 @@ import (
 	"github.com/dcfw/dcfw/labels"
 )
 
-// Kernel tests with real packets between real namespaces (issue 3, checks
-// 1-8). Each first proves the traffic passes without dcfw's table.
+// Kernel tests with real packets between real namespaces. Each first
+// proves the traffic passes without dcfw's table.
 
-// Check 1: input deny + `allow proto tcp from <client> to any port 80`.
+// Input deny + `allow proto tcp from <client> to any port 80`.
 func TestTrafficInputAllowClientPort(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -27,8 +27,8 @@ func TestTrafficInputAllowClientPort(t *testing.T) {
 	})
 }
 
-// Check 2: input policy reject refuses at once (TCP reset, ICMP
-// port-unreachable), it does not time out.
+// Input policy reject refuses at once (TCP reset, ICMP port-unreachable),
+// it does not time out.
 func TestTrafficInputPolicyReject(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -42,7 +42,7 @@ func TestTrafficInputPolicyReject(t *testing.T) {
 	})
 }
 
-// Check 3: output deny + `allow proto tcp to <server> port 3306`.
+// Output deny + `allow proto tcp to <server> port 3306`.
 func TestTrafficOutputAllowServerPort(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -58,8 +58,8 @@ func TestTrafficOutputAllowServerPort(t *testing.T) {
 	})
 }
 
-// Check 4: a `reject` rule: TCP gets a reset, UDP a port-unreachable (a
-// connected UDP socket reads ECONNREFUSED), in both families; output too.
+// A `reject` rule: TCP gets a reset, UDP a port-unreachable (a connected
+// UDP socket reads ECONNREFUSED), in both families; output too.
 func TestTrafficRejectRule(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -83,8 +83,8 @@ func TestTrafficRejectRule(t *testing.T) {
 	})
 }
 
-// Check 5: `on IFACE` applies to traffic on the named interface only (exact
-// name and wildcard, input and output).
+// `on IFACE` applies to traffic on the named interface only (exact name and
+// wildcard, input and output).
 func TestTrafficOnInterface(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -109,8 +109,8 @@ func TestTrafficOnInterface(t *testing.T) {
 	})
 }
 
-// Check 6: port lists and ranges, source ports, and `port` without `proto`
-// matching both TCP and UDP.
+// Port lists and ranges, source ports, and `port` without `proto` matching
+// both TCP and UDP.
 func TestTrafficPortListsAndRanges(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -137,8 +137,8 @@ func TestTrafficPortListsAndRanges(t *testing.T) {
 	})
 }
 
-// Check 7: an IPv6 allow rule works (neighbour discovery gets through a
-// deny policy), and deny policies block IPv6 as well as IPv4; ping is not
+// An IPv6 allow rule works (neighbour discovery gets through a deny
+// policy), and deny policies block IPv6 as well as IPv4; ping is not
 // allowed by default.
 func TestTrafficIPv6(t *testing.T) {
 	t.Parallel()
@@ -173,8 +173,8 @@ func TestTrafficPingAllowed(t *testing.T) {
 	})
 }
 
-// Check 8: replies get through the opposite chain's deny policy, and
-// loopback always works.
+// Replies get through the opposite chain's deny policy, and loopback
+// always works.
 func TestTrafficRepliesAndLoopback(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)

@@ -16,9 +16,9 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// Unit tests of the sandbox fast path (issue 5) on fakes: the engine's
-// events, the sandbox directory and the firewall are in memory, and the
-// controller's Run loop drives them as it drives the real ones.
+// Unit tests of the sandbox fast path on fakes: the engine's events, the
+// sandbox directory and the firewall are in memory, and the controller's
+// Run loop drives them as it drives the real ones.
 
 // sbxEnv is a testEnv with a fake sandbox directory and the fast path on.
 type sbxEnv struct {

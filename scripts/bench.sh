@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# dcfw's benchmarks (issue 7; the figures are in BENCHMARKS.md), in one
-# command, as root:
+# dcfw's benchmarks (the figures are in BENCHMARKS.md), in one command,
+# as root:
 #
 #     bash scripts/bench.sh        (as root; from a user account: sudo bash ...)
 #

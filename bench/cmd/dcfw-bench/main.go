@@ -1,8 +1,8 @@
 // Command dcfw-bench measures dcfw's steady-state cycle (minimal diff and
 // full rewrite) and its apply cost against table size, on real network
-// namespaces and the real kernel, and prints a table (issue 7; see
-// BENCHMARKS.md). It needs root. scripts/bench.sh runs it, then the
-// time-to-protect benchmark against the Docker engine.
+// namespaces and the real kernel, and prints a table (see BENCHMARKS.md).
+// It needs root. scripts/bench.sh runs it, then the time-to-protect
+// benchmark against the Docker engine.
 //
 //	sudo dcfw-bench                       # N=100,500; 20/100/1000 rules
 //	sudo dcfw-bench -n 500 -cycles 30 -cpuprofile steady.pprof
