@@ -25,3 +25,21 @@ func TestEngineNote(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.44-fc-v595", true},
+		{"5.16.0", true},
+		{"5.15.0-91-generic", false},
+		{"4.19.0", false},
+		{"6.1.0-28-amd64", true},
+		{"weird", true},
+	} {
+		if got := kernelAtLeast(c.release, 5, 16); got != c.want {
+			t.Errorf("kernelAtLeast(%q) = %v", c.release, got)
+		}
+	}
+}

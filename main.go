@@ -241,6 +241,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Stringer("scope", o.scope),
 		zap.String("proc_dir", o.procDir),
 		zap.String("netns_dir", o.netnsDir),
+		zap.String("raw_frame_filter", rawFrameFilter()),
 	)
 
 	if o.once {
