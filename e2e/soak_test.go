@@ -17,7 +17,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +27,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 
+	"github.com/dcfw/dcfw/internal/testenv"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -83,7 +87,8 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak for %s, seed %d (DCFW_SOAK_SEED=%d repeats its labels)", dur, seed, seed)
 
 	h := Setup(t)
-	s := &soak{t: t, h: h, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), net: h.Bridge(), sandboxes: map[string]string{}}
+	s := &soak{t: t, h: h, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), net: h.Bridge(),
+		sandboxes: map[string]string{}, actions: map[string]int{}, kinds: map[string]int{}}
 	for i := 2; i <= 63; i++ {
 		s.freeHosts = append(s.freeHosts, i)
 	}
@@ -92,6 +97,7 @@ func TestSoak(t *testing.T) {
 	// one this code lost track of when it failed.
 	t.Cleanup(s.removeAll)
 
+	s.home = homeNetNS(t)
 	s.dcfw = startDcfw(h)
 	s.dcfw.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
 	pid := s.dcfw.PID()
@@ -156,9 +162,17 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("dcfw exited during the soak")
 	}
 
-	t.Logf("SOAK: %d cycles in %s, containers %d (≤%d running at a time, seed %d), rss %s→%s→%s (VmHWM %s), fds %d→%d, threads %d→%d (peak %d), ns fds end %d, sandbox files left 0 of %d",
+	var leftFiles []string
+	for file, id := range s.sandboxes {
+		if _, err := os.Stat(file); err == nil {
+			leftFiles = append(leftFiles, fmt.Sprintf("%s (container %.12s)", file, id))
+		}
+	}
+
+	t.Logf("SOAK: %d cycles in %s, containers %d (≤%d running at a time, seed %d), rss %s→%s→%s (VmHWM %s), fds %d→%d, threads %d→%d (peak %d), ns fds end %d, sandbox files left %d of %d",
 		s.cycles, elapsed.Round(time.Second), s.created, soakMaxRunning, seed,
-		mb(start.rssKB), mb(peak.rssKB), mb(end.rssKB), mb(end.hwmKB), start.fds, end.fds, start.threads, end.threads, peak.threads, end.nsFDs, len(s.sandboxes))
+		mb(start.rssKB), mb(peak.rssKB), mb(end.rssKB), mb(end.hwmKB), start.fds, end.fds, start.threads, end.threads, peak.threads, end.nsFDs,
+		len(leftFiles), len(s.sandboxes))
 	if warm.rssKB != 0 {
 		t.Logf("after warm-up (%s in): %s", dur/10, warm)
 	}
@@ -180,15 +194,13 @@ func TestSoak(t *testing.T) {
 		t.Errorf("dcfw has %d threads at the end, %d at the start", end.threads, start.threads)
 	}
 	if end.nsFDs != 0 {
-		t.Errorf("dcfw holds %d descriptors of network namespaces other than its own after every container is gone:\n%s", end.nsFDs, strings.Join(end.fdLinks, "\n"))
+		t.Errorf("dcfw holds %d descriptors of network namespaces other than the host's after every container is gone:\n%s", end.nsFDs, strings.Join(end.fdLinks, "\n"))
 	}
 	if end.foreignTasks != 0 {
-		t.Errorf("%d of dcfw's threads are in a network namespace other than its own after every container is gone", end.foreignTasks)
+		t.Errorf("%d of dcfw's threads are in a network namespace other than the host's after every container is gone", end.foreignTasks)
 	}
-	for id, key := range s.sandboxes {
-		if _, err := os.Stat(key); err == nil {
-			t.Errorf("the sandbox file %s of the removed container %.12s still exists", key, id)
-		}
+	if len(leftFiles) > 0 {
+		t.Errorf("sandbox files of removed containers still exist: %s", strings.Join(leftFiles, ", "))
 	}
 }
 
@@ -200,10 +212,11 @@ type soak struct {
 	rng  *rand.Rand
 	net  *Network
 	dcfw *Process
+	home string // the test's network namespace, and dcfw's
 
 	live      []*soakContainer
 	freeHosts []int             // host numbers of net not in use
-	sandboxes map[string]string // container ID → its sandbox file, of every start
+	sandboxes map[string]string // sandbox file of every start → container ID
 	created   int
 	cycles    int // containers created and removed again
 	actions   map[string]int
@@ -228,13 +241,6 @@ func (s *soak) running() []*soakContainer {
 	return r
 }
 
-func (s *soak) count(m *map[string]int, k string) {
-	if *m == nil {
-		*m = map[string]int{}
-	}
-	(*m)[k]++
-}
-
 // step does one random thing: a new container (started, or stopped while
 // it starts), or a stop, start, restart or removal of one that exists.
 func (s *soak) step() {
@@ -252,22 +258,22 @@ func (s *soak) step() {
 	c := s.live[s.rng.IntN(len(s.live))]
 	switch r := s.rng.IntN(10); {
 	case !c.running && r < 5:
-		s.count(&s.actions, "start again")
+		s.actions["start again"]++
 		s.start(c)
 	case !c.running:
 		s.remove(c)
 	case r < 4:
 		s.remove(c) // running: forcibly
 	case r < 6:
-		s.count(&s.actions, "stop")
+		s.actions["stop"]++
 		c.Stop()
 		c.running = false
 	case r < 8:
-		s.count(&s.actions, "restart")
+		s.actions["restart"]++
 		c.Restart()
 		s.noteStarted(c)
 	default:
-		s.count(&s.actions, "kill")
+		s.actions["kill"]++
 		c.Kill()
 		c.WaitExit(readyTimeout)
 		c.running = false
@@ -300,7 +306,7 @@ func (s *soak) create(l map[string]string) *soakContainer {
 
 func (s *soak) startNew(l map[string]string) {
 	s.t.Helper()
-	s.count(&s.actions, "create+start")
+	s.actions["create+start"]++
 	s.start(s.create(l))
 }
 
@@ -315,7 +321,7 @@ func (s *soak) noteStarted(c *soakContainer) {
 	s.t.Helper()
 	c.running, c.started = true, time.Now()
 	if ns := c.Inspect().NetworkSettings; ns != nil && ns.SandboxKey != "" {
-		s.sandboxes[c.ID+" "+ns.SandboxKey] = ns.SandboxKey
+		s.sandboxes[ns.SandboxKey] = c.ID
 	}
 }
 
@@ -331,16 +337,16 @@ func (s *soak) startAndAbort(l map[string]string) {
 	ctx, cancel := s.h.ctx()
 	defer cancel()
 	if s.rng.IntN(2) == 0 {
-		s.count(&s.actions, "start+kill at once")
+		s.actions["start+kill at once"]++
 		_, _ = s.h.Docker().ContainerKill(ctx, c.ID, client.ContainerKillOptions{Signal: "KILL"})
 	} else {
-		s.count(&s.actions, "start+remove at once")
+		s.actions["start+remove at once"]++
 		_, _ = s.h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
 	}
 	<-started
 	if res, err := s.h.Docker().ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{}); err == nil {
 		if ns := res.Container.NetworkSettings; ns != nil && ns.SandboxKey != "" {
-			s.sandboxes[c.ID+" "+ns.SandboxKey] = ns.SandboxKey
+			s.sandboxes[ns.SandboxKey] = c.ID
 		}
 	}
 	s.remove(c)
@@ -351,9 +357,9 @@ func (s *soak) remove(c *soakContainer) {
 	s.t.Helper()
 	c.Remove()
 	if c.running {
-		s.count(&s.actions, "remove running")
+		s.actions["remove running"]++
 	} else {
-		s.count(&s.actions, "remove")
+		s.actions["remove"]++
 	}
 	c.running = false
 	if c.host != 0 {
@@ -405,7 +411,7 @@ func (s *soak) checkOneRunning() {
 // labels ask for, and reports the difference if it does not in time.
 func (s *soak) expectTableMatches(c *soakContainer, timeout time.Duration) {
 	s.t.Helper()
-	s.count(&s.actions, "table checked")
+	s.actions["table checked"]++
 	want, wantOK := soakExpected(c.labels, c.ID)
 	deadline := time.Now().Add(timeout)
 	for {
@@ -541,7 +547,7 @@ func (s *soak) randomLabels() map[string]string {
 	r := s.rng.IntN(total)
 	for _, k := range kinds {
 		if r < k.weight {
-			s.count(&s.kinds, k.name)
+			s.kinds[k.name]++
 			return k.make()
 		}
 		r -= k.weight
@@ -594,8 +600,8 @@ type procStats struct {
 	rssKB, hwmKB int64 // VmRSS, VmHWM
 	threads      int
 	fds          int
-	nsFDs        int // descriptors of network namespaces other than its own
-	foreignTasks int // threads in a network namespace other than its own
+	nsFDs        int // descriptors of network namespaces other than home
+	foreignTasks int // threads in a network namespace other than home
 	fdLinks      []string
 }
 
@@ -616,17 +622,30 @@ func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 
 func (s *soak) sample(pid int) procStats {
 	s.t.Helper()
-	st, err := readProcStats(pid)
+	st, err := readProcStats(pid, s.home)
 	if err != nil {
 		s.t.Fatalf("read /proc of dcfw: %v", err)
 	}
 	return st
 }
 
+// homeNetNS names the network namespace of the test (the host's), where
+// dcfw runs and where each of its threads must be between its visits to
+// containers. Not dcfw's /proc/PID/ns/net: that is its main thread's,
+// which could itself be the one that stayed in a container's namespace.
+func homeNetNS(t *testing.T) string {
+	t.Helper()
+	home, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // readProcStats reads memory and threads from /proc/PID/status and looks
-// at every descriptor and thread for network namespaces. Descriptors and
-// threads that go away while it looks are not counted.
-func readProcStats(pid int) (procStats, error) {
+// at every descriptor and thread for network namespaces other than home.
+// Descriptors and threads that go away while it looks are not counted.
+func readProcStats(pid int, home string) (procStats, error) {
 	var st procStats
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
 	status, err := os.ReadFile(filepath.Join(dir, "status"))
@@ -649,10 +668,6 @@ func readProcStats(pid int) (procStats, error) {
 			st.threads = int(n)
 		}
 	}
-	own, err := os.Readlink(filepath.Join(dir, "ns", "net"))
-	if err != nil {
-		return st, err
-	}
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {
 		return st, err
@@ -667,7 +682,7 @@ func readProcStats(pid int) (procStats, error) {
 		}
 		st.fds++
 		st.fdLinks = append(st.fdLinks, fd.Name()+" -> "+link)
-		if strings.HasPrefix(link, "net:[") && link != own {
+		if strings.HasPrefix(link, "net:[") && link != home {
 			st.nsFDs++
 		}
 	}
@@ -677,7 +692,7 @@ func readProcStats(pid int) (procStats, error) {
 	}
 	for _, task := range tasks {
 		link, err := os.Readlink(filepath.Join(dir, "task", task.Name(), "ns", "net"))
-		if err == nil && link != own {
+		if err == nil && link != home {
 			st.foreignTasks++
 		}
 	}
@@ -704,4 +719,97 @@ func logSummary(t *testing.T, log string) {
 		line, _, _ = strings.Cut(line, "\n")
 		t.Logf("  %q %d times, e.g. %s", msg, n, line)
 	}
+}
+
+// TestSoakProcStats checks the soak's own eyes, without the engine: a
+// descriptor of another network namespace and a thread that entered one
+// are seen (in this process), and go unseen once closed and left.
+func TestSoakProcStats(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	other := exec.Command("unshare", "--net", "sleep", "60")
+	if err := other.Start(); err != nil {
+		testenv.SkipOrFail(t, "needs unshare (util-linux): "+err.Error())
+	}
+	t.Cleanup(func() {
+		other.Process.Kill()
+		other.Wait()
+	})
+	self := os.Getpid()
+	home := homeNetNS(t)
+	before := readOrFail(t, self, home)
+	if before.nsFDs != 0 || before.foreignTasks != 0 {
+		t.Fatalf("before: %s", before)
+	}
+	// Once unshare has become sleep, its namespace is the new one.
+	path := fmt.Sprintf("/proc/%d/ns/net", other.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", other.Process.Pid))
+		if strings.HasSuffix(exe, "/sleep") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never held another network namespace", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readOrFail(t, self, home); got.nsFDs != 1 || got.fds != before.fds+1 {
+		t.Errorf("with a descriptor of another namespace open: %s; want 1 ns fd, %d fds", got, before.fds+1)
+	}
+
+	// A thread in the other namespace, as if a setns had not gone back;
+	// it goes back after the look (a locked main thread is never ended).
+	entered, leave, left := make(chan error), make(chan struct{}), make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		back, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			entered <- err
+			return
+		}
+		defer back.Close()
+		entered <- unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		<-leave
+		err = unix.Setns(int(back.Fd()), unix.CLONE_NEWNET)
+		if err == nil {
+			runtime.UnlockOSThread()
+		}
+		left <- err
+	}()
+	if err := <-entered; err != nil {
+		t.Fatalf("setns: %v", err)
+	}
+	if got := readOrFail(t, self, home); got.foreignTasks != 1 {
+		t.Errorf("with a thread in another namespace: %s; want 1 such thread", got)
+	}
+	close(leave)
+	if err := <-left; err != nil {
+		t.Fatalf("setns back: %v", err)
+	}
+	f.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		got := readOrFail(t, self, home)
+		if got.nsFDs == 0 && got.foreignTasks == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing and leaving: %s", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readOrFail(t *testing.T, pid int, home string) procStats {
+	t.Helper()
+	st, err := readProcStats(pid, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
