@@ -14,6 +14,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -99,6 +100,14 @@ func TestSoak(t *testing.T) {
 
 	s.home = homeNetNS(t)
 	s.dcfw = startDcfw(h)
+	if path := os.Getenv("DCFW_SOAK_LOG"); path != "" {
+		// Also when the soak fails half-way.
+		t.Cleanup(func() {
+			if err := os.WriteFile(path, []byte(s.dcfw.Log()), 0o644); err != nil {
+				t.Errorf("DCFW_SOAK_LOG: %v", err)
+			}
+		})
+	}
 	s.dcfw.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
 	pid := s.dcfw.PID()
 	start := s.sample(pid)
@@ -178,11 +187,6 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("actions: %v; labels: %v", s.actions, s.kinds)
 	logSummary(t, s.dcfw.Log())
-	if path := os.Getenv("DCFW_SOAK_LOG"); path != "" {
-		if err := os.WriteFile(path, []byte(s.dcfw.Log()), 0o644); err != nil {
-			t.Errorf("DCFW_SOAK_LOG: %v", err)
-		}
-	}
 
 	if end.rssKB > start.rssKB+soakMaxRSSGrowthKB || end.rssKB > soakMaxRSSKB {
 		t.Errorf("dcfw's resident memory grew from %s to %s (at most %s more, %s in all)", mb(start.rssKB), mb(end.rssKB), mb(soakMaxRSSGrowthKB), mb(soakMaxRSSKB))
@@ -457,7 +461,8 @@ func soakExpected(l map[string]string, id string) (string, bool) {
 // describeLabels shows labels for an error message, long values cut.
 func describeLabels(l map[string]string) string {
 	var parts []string
-	for k, v := range l {
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		v := l[k]
 		if len(v) > 80 {
 			v = fmt.Sprintf("%.60s… (%d bytes)", v, len(v))
 		}
