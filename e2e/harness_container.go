@@ -118,6 +118,25 @@ func (h *Harness) RunContainer(spec ContainerSpec) *Container {
 // CreateContainer creates a container without starting it.
 func (h *Harness) CreateContainer(spec ContainerSpec) *Container {
 	h.t.Helper()
+	c := h.createContainer(spec)
+	h.t.Cleanup(func() {
+		if h.t.Failed() {
+			h.t.Logf("logs of container %s (%.12s):\n%s", c.Name, c.ID, indent(c.tryLogs()))
+		}
+		ctx, cancel := h.ctx()
+		defer cancel()
+		_, err := h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !isNotFound(err) {
+			h.t.Errorf("remove container %s: %v", c.Name, err)
+		}
+	})
+	return c
+}
+
+// createContainer is CreateContainer without the cleanup, for a test that
+// creates so many containers that it removes them itself (TestSoak).
+func (h *Harness) createContainer(spec ContainerSpec) *Container {
+	h.t.Helper()
 	c := &Container{h: h, Name: h.UniqueName(spec.Name), Spec: spec}
 	cfg := &container.Config{
 		Image:      spec.Image,
@@ -175,17 +194,6 @@ func (h *Harness) CreateContainer(spec ContainerSpec) *Container {
 		h.t.Fatalf("create container %s: %v", c.Name, err)
 	}
 	c.ID = res.ID
-	h.t.Cleanup(func() {
-		if h.t.Failed() {
-			h.t.Logf("logs of container %s (%.12s):\n%s", c.Name, c.ID, indent(c.tryLogs()))
-		}
-		ctx, cancel := h.ctx()
-		defer cancel()
-		_, err := h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !isNotFound(err) {
-			h.t.Errorf("remove container %s: %v", c.Name, err)
-		}
-	})
 	return c
 }
 
