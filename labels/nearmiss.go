@@ -85,6 +85,12 @@ func nearMiss(key string) (Warning, bool) {
 		!strings.ContainsRune(".-_:", rune(trimmed[len(Prefix)-1])) {
 		return Warning{}, false
 	}
+	// Another separator after "dcfw" is a near miss only when the rest
+	// then names a dcfw key, or nearly: dcfw-backup.schedule or
+	// dcfw-e2e.run are other tools' labels, not mistakes.
+	if trimmed[len(Prefix)-1] != '.' && visible == key && trimmed == visible && meantKey(Prefix+trimmed[len(Prefix):]) == "" {
+		return Warning{}, false
+	}
 	var msg string
 	switch {
 	case visible != key:
@@ -121,12 +127,27 @@ func firstInvisible(s string) rune {
 // means: a known key or rule key up to case and separators, otherwise the
 // closest one (suggestKey), or "".
 func meantKey(key string) string {
-	l := strings.ToLower(Prefix) + strings.Map(func(r rune) rune {
+	if k := exactKey(key); k != "" {
+		return k
+	}
+	return suggestKey(normalKey(key))
+}
+
+// normalKey lowers a key under "dcfw." and turns its other separators
+// into dots.
+func normalKey(key string) string {
+	return strings.ToLower(Prefix) + strings.Map(func(r rune) rune {
 		if r == '-' || r == '_' || r == ':' {
 			return '.'
 		}
 		return unicode.ToLower(r)
 	}, key[len(Prefix):])
+}
+
+// exactKey is the known key or rule key that key names up to case and
+// separators, or "".
+func exactKey(key string) string {
+	l := normalKey(key)
 	switch l {
 	case KeyEnable, KeyInputPolicy, KeyOutputPolicy:
 		return l
@@ -136,5 +157,5 @@ func meantKey(key string) string {
 			return l
 		}
 	}
-	return suggestKey(l)
+	return ""
 }

@@ -23,7 +23,6 @@ func TestNearMisses(t *testing.T) {
 		{"dcfw:enable", "with a dot", "dcfw.enable"},
 		{"dcfw_input_rule_12", "with a dot", "dcfw.input.rule.12"},
 		{"DCFW-Input-Polcy", "with a dot", "dcfw.input.policy"},
-		{"dcfw-whatever", "with a dot", ""},
 		// White space around the key.
 		{" dcfw.enable", "white space", "dcfw.enable"},
 		{"dcfw.input.policy\t", "", ""}, // under "dcfw.": Parse reports it
@@ -101,5 +100,20 @@ func TestNearMissesBounded(t *testing.T) {
 	}
 	if ws[0].Key != "DCFW.input.rule.0" || ws[1].Key != "DCFW.input.rule.1" {
 		t.Errorf("not sorted by key: %q, %q", ws[0].Key, ws[1].Key)
+	}
+}
+
+// Other tools' labels that begin with "dcfw" and another separator are
+// not taken for mistakes; the same separators before a dcfw key are.
+func TestNearMissesLeaveOtherToolsAlone(t *testing.T) {
+	for _, k := range []string{"dcfw-e2e.run", "dcfw-e2e.pid", "dcfw_backup.schedule", "dcfw:owner", "dcfw-whatever"} {
+		if ws := NearMisses(map[string]string{k: "x"}); len(ws) != 0 {
+			t.Errorf("%s: %v", k, ws)
+		}
+	}
+	for k, want := range map[string]string{"dcfw-enable": "dcfw.enable", "dcfw_output.policy": "dcfw.output.policy", "dcfw:input:rule:3": "dcfw.input.rule.3"} {
+		if ws := NearMisses(map[string]string{k: "x"}); len(ws) != 1 || ws[0].Suggestion != want {
+			t.Errorf("%s: %v, want a warning meaning %s", k, ws, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"go.uber.org/zap"
+
+	"github.com/dcfw/dcfw/labels"
 )
 
 // recoverLostStarts clears "stopped by events" (knownContainer.stopped)
@@ -25,7 +27,13 @@ func (c *Controller) recoverLostStarts(list []Container) {
 		}
 		k.stopped = false
 		c.cache.forget(ctr.ID)
-		c.log.Warn("container runs but its start event never came; protecting it now",
+		// Said at warn only about containers dcfw protects: an engine
+		// slower than the interval to start one looks the same.
+		level := zap.DebugLevel
+		if _, managed := ctr.Labels[labels.KeyEnable]; managed && c.cfg.Scope.Includes(ctr.Labels) {
+			level = zap.WarnLevel
+		}
+		c.log.Log(level, "container runs but no start event came within an interval; protecting it now",
 			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
 			zap.Duration("since_event", now.Sub(k.stoppedAt)))
 	}

@@ -48,7 +48,7 @@ func TestLostStartEventIsRecoveredWithinAnInterval(t *testing.T) {
 			if got := e.table(web); got != want {
 				t.Errorf("not protected an interval after the lost start event:\n%s", got)
 			}
-			if len(e.entries(zapcore.WarnLevel, "start event never came")) != 1 {
+			if len(e.entries(zapcore.WarnLevel, "no start event came within an interval")) != 1 {
 				t.Errorf("no warning about the lost event: %v", e.logs.All())
 			}
 		})
