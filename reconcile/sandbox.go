@@ -47,6 +47,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/netnsutil"
 )
 
 // Paths that protect a container, as the "protection applied" log line
@@ -108,6 +109,7 @@ type startup struct {
 	// reused meanwhile).
 	fast      bool
 	ns        Namespace
+	file      string // the sandbox file of ns
 	appliedAt time.Time
 }
 
@@ -517,6 +519,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	}
 	st.fast = true
 	st.ns = ns
+	st.file = r.file
 	st.appliedAt = time.Now()
 	st.fallback = ""
 }
@@ -597,6 +600,17 @@ func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
 		return
 	}
 	st.fast = false
+	if c.sandboxGone(st.file, fast.ID()) {
+		// The process that ran there exited and the container started
+		// again (a restart, or a process that died at once) before the
+		// events said so: the namespace protected was this container's,
+		// of its previous run, and Docker has removed it. Nothing to
+		// repair; the new namespace is protected below as usual.
+		delete(c.applied, fast.ID())
+		c.log.Debug("sandbox path protected the container's previous namespace, since removed",
+			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("sandbox", st.file))
+		return
+	}
 	st.fallback = "the sandbox path protected another namespace"
 	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
 		zap.String("protected", fast.ID().String()), zap.String("process_namespace", ns.ID().String())}
@@ -613,6 +627,20 @@ func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
 	delete(c.applied, fast.ID())
 	c.log.Error("sandbox path protected a namespace that is not the container's; rules removed there",
 		append(fields, zap.Int("writes", res.Writes))...)
+}
+
+// sandboxGone reports whether the sandbox file no longer binds namespace
+// id (Docker removed it, or the name now holds another namespace).
+func (c *Controller) sandboxGone(file string, id netnsutil.ID) bool {
+	if file == "" || c.cfg.Sandboxes == nil {
+		return false
+	}
+	ns, err := c.cfg.Sandboxes.Open(file)
+	if err != nil {
+		return errors.Is(err, netnsutil.ErrNotFound) || errors.Is(err, netnsutil.ErrNotNetNS)
+	}
+	defer ns.Close()
+	return ns.ID() != id
 }
 
 // doneStarting forgets the startups of the group's members whose

@@ -956,3 +956,26 @@ func TestSandboxRequestIsPolledFastFromItsEvent(t *testing.T) {
 		t.Errorf("interval long after the event %s", d)
 	}
 }
+
+// A process that exits at once and a container started again before the
+// events say so: the namespace the sandbox path protected was the
+// container's previous one, which Docker removed. Not an error.
+func TestSandboxPreviousNamespaceRemovedIsNoError(t *testing.T) {
+	e := newSandboxEnv(t)
+	e.startRun()
+	web := e.create("web", webLabels)
+	at := time.Now()
+	e.connect(web, at)
+	e.sandbox(web, at.Add(time.Millisecond))
+	want := policyTable(t, webLabels, web.ID)
+	eventually(t, "sandbox path", func() bool { return e.tableIn(web.ns) == want })
+
+	e.dir.Remove(web.file) // the first run is over; Docker removed its sandbox
+	second := netnsutil.ID{Dev: 4, Ino: 4026535556}
+	e.startProcess(web, second)
+	e.waitLog(zapcore.DebugLevel, "previous namespace, since removed", 1)
+	eventually(t, "the new namespace protected", func() bool { return e.tableIn(second) == want })
+	if n := len(e.entries(zapcore.ErrorLevel, "not the container's")); n != 0 {
+		t.Errorf("%d errors about the previous namespace", n)
+	}
+}
