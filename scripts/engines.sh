@@ -142,6 +142,12 @@ engine_start() {
 	log=/tmp/dcfw-dockerd-$name.log
 	case $name in
 	debian)
+		# The current engine filters IPv6 itself and leaves ip6tables'
+		# FORWARD policy at DROP when it stops; Debian's 20.10 does not
+		# touch ip6tables, so its bridged IPv6 traffic would stay dropped.
+		if command -v ip6tables >/dev/null 2>&1 && ip6tables -S DOCKER-FORWARD >/dev/null 2>&1; then
+			ip6tables -P FORWARD ACCEPT
+		fi
 		if systemd_docker; then
 			systemctl start docker
 		else
