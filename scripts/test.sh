@@ -382,11 +382,11 @@ summary() {
 	done
 	if [ "$skipped" -gt 0 ]; then
 		note "skipped tests:"
-		grep -HE '^ *--- SKIP' "${logs[@]}" | sed 's|^.*/go-test||; s/^ */      /' || true
+		grep -HE '^ *--- SKIP' "${logs[@]}" | sed 's|^.*/go-test\.log:|unit+kernel |; s|^.*/go-test-||; s|\.log:| |; s/^/      /' || true
 	fi
 	if [ "$failed_tests" -gt 0 ]; then
 		note "failed tests:"
-		grep -HE '^ *--- FAIL' "${logs[@]}" | sed 's|^.*/go-test||; s/^ */      /' || true
+		grep -HE '^ *--- FAIL' "${logs[@]}" | sed 's|^.*/go-test\.log:|unit+kernel |; s|^.*/go-test-||; s|\.log:| |; s/^/      /' || true
 	fi
 	note "total time: $(($(date +%s) - SCRIPT_START))s"
 	echo "tests: $passed passed, $failed_tests failed, $skipped skipped"
