@@ -152,15 +152,18 @@ engine_start() {
 			systemctl start docker
 		else
 			# Its own session: it outlives this script and a ^C to the tests.
-			(cd / && setsid nohup dockerd >"$log" 2>&1 </dev/null &)
+			# exec, and every descriptor redirected: no shell stays behind
+			# holding this script's output open (a caller reading it to its
+			# end would wait for the engine to exit).
+			(cd / && exec setsid nohup dockerd) >"$log" 2>&1 </dev/null &
 		fi
 		;;
 	current)
 		# runc first in PATH: Debian's runc 1.1 cannot start containers
 		# for this daemon ("namespace time does not exist").
-		(cd / && PATH="$CURRENT_BIN:$PATH" setsid nohup "$CURRENT_BIN/dockerd" \
-			--data-root "$CURRENT_DATA_ROOT" --userland-proxy-path "$CURRENT_BIN/docker-proxy" \
-			>"$log" 2>&1 </dev/null &)
+		(cd / && PATH="$CURRENT_BIN:$PATH" exec setsid nohup "$CURRENT_BIN/dockerd" \
+			--data-root "$CURRENT_DATA_ROOT" --userland-proxy-path "$CURRENT_BIN/docker-proxy") \
+			>"$log" 2>&1 </dev/null &
 		;;
 	*) engine_die "unknown engine $name (debian or current)" ;;
 	esac
