@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/bench"
 	"github.com/dcfw/dcfw/internal/testpeer"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -69,32 +69,15 @@ func TestLabelBombs(t *testing.T) {
 
 	// A few more cycles with the bombs, then dcfw's memory.
 	time.Sleep(3 * dcfwInterval)
-	rss, hwm := procStatusKB(t, p.PID(), "VmRSS"), procStatusKB(t, p.PID(), "VmHWM")
-	t.Logf("MEASURED dcfw with both bombs: VmRSS %d KB, VmHWM %d KB", rss, hwm)
-	if hwm*1024 > bombRSSLimit {
-		t.Errorf("dcfw's peak resident memory %d KB is over %d MB", hwm, bombRSSLimit>>20)
+	m, err := bench.ReadMemory(p.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED dcfw with both bombs: VmRSS %s, VmHWM %s", bench.MB(m.RSS), bench.MB(m.HWM))
+	if m.HWM > bombRSSLimit {
+		t.Errorf("dcfw's peak resident memory %s is over %d MB", bench.MB(m.HWM), bombRSSLimit>>20)
 	}
 	if k := strings.Count(p.LogSince(0), "kernel rules"); k > 4 {
 		t.Errorf("the too-large policy was logged %d times; want once per change", k)
 	}
-}
-
-// procStatusKB reads one "kB" field of /proc/PID/status.
-func procStatusKB(t *testing.T, pid int, field string) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }

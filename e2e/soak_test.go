@@ -30,6 +30,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
+	"github.com/dcfw/dcfw/bench"
 	"github.com/dcfw/dcfw/internal/testenv"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
@@ -650,32 +651,22 @@ func homeNetNS(t *testing.T) string {
 	return home
 }
 
-// readProcStats reads memory and threads from /proc/PID/status and looks
+// readProcStats reads memory (bench.ReadMemory) and the threads, and looks
 // at every descriptor and thread for network namespaces other than home.
 // Descriptors and threads that go away while it looks are not counted.
 func readProcStats(pid int, home string) (procStats, error) {
 	var st procStats
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
-	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	mem, err := bench.ReadMemory(pid)
 	if err != nil {
 		return st, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			st.rssKB = n
-		case "VmHWM":
-			st.hwmKB = n
-		case "Threads":
-			st.threads = int(n)
-		}
+	st.rssKB, st.hwmKB = mem.RSS>>10, mem.HWM>>10
+	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	if err != nil {
+		return st, err
 	}
+	st.threads = len(tasks)
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {
 		return st, err
@@ -693,10 +684,6 @@ func readProcStats(pid int, home string) (procStats, error) {
 		if strings.HasPrefix(link, "net:[") && link != home {
 			st.nsFDs++
 		}
-	}
-	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
-	if err != nil {
-		return st, err
 	}
 	for _, task := range tasks {
 		link, err := os.Readlink(filepath.Join(dir, "task", task.Name(), "ns", "net"))
