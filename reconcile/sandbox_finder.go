@@ -92,9 +92,10 @@ type sandboxFinder struct {
 	host    map[string]bool        // files that are the host's namespace
 	// claimed holds the files already handed to the controller (by name,
 	// with the time each was born, so that a name used again is a new
-	// file). Kept while no request waits: a request that arrives late (its
-	// network inspect was slow) may be older than a namespace handed out
-	// meanwhile, which must not be found a second time.
+	// file). Kept while no request waits: a second request for the same
+	// start (made at its connect event, after the one made at its create
+	// event was answered) may be older than the namespace handed out, which
+	// must not be found a second time.
 	claimed map[string]time.Time
 	// unreadable holds why a new file could not be read in the last scan
 	// (not bound to a namespace yet, or for good when the sandbox
