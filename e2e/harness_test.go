@@ -1,7 +1,11 @@
 // Package e2e holds dcfw's end-to-end tests: dcfw runs against the real
 // Docker engine of this machine, and traffic is checked from inside real
-// containers. This file and the other harness*.go files are the harness the
-// tests are written with:
+// containers. This file and the other harness*_test.go files are the harness
+// the tests are written with. They are _test.go files on purpose: the harness
+// is how these tests are written, not an API, and nothing outside them can
+// import it.
+//
+// For example:
 //
 //	func TestWebServer(t *testing.T) {
 //		h := Setup(t)   // skips (fails under CI) without Docker or root
