@@ -17,6 +17,11 @@
 #             other (scripts/engines.sh): Debian's Docker 20.10 with
 #             docker-compose 1.29, and the current engine (moby daemon
 #             v2, API 1.56) with Compose v2, built once and cached
+#   e2e-ENGINE-restart
+#             go test ./e2e -run TestControllerSurvivesEngineRestart, right
+#             after e2e-ENGINE: the one test that stops and starts the
+#             engine, alone, so that no other test of the run is using the
+#             engine meanwhile (e2e-ENGINE skips it)
 #   fuzz      a short run of every fuzz target (go test -fuzz)
 #
 # and prints a summary. It exits non-zero if any step failed. The engine
@@ -29,9 +34,10 @@
 # Knobs (environment): DCFW_GO_TEST_TIMEOUT (default 60m), DCFW_FUZZTIME
 # (per fuzz target, default 20s; 0 skips fuzzing), DCFW_TEST_LOG_DIR (where
 # logs go; default a fresh directory under /tmp), DCFW_GO_TEST_FLAGS (extra
-# flags for go test, e.g. "-run TestX"; default none), DCFW_ENGINES (the
-# engines the e2e suite runs on, in order; default "debian current"; e.g.
-# DCFW_ENGINES=current for the current engine alone).
+# flags for go test, e.g. "-run TestX"; default none; with a -run of its
+# own, the e2e-ENGINE-restart steps are left out: the tests were chosen),
+# DCFW_ENGINES (the engines the e2e suite runs on, in order; default
+# "debian current"; e.g. DCFW_ENGINES=current for the current engine alone).
 set -euo pipefail
 
 # shellcheck source=scripts/engines.sh
@@ -289,14 +295,40 @@ run_go_test() {
 	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} "${pkgs[@]}" 2>&1 | tee "$LOG_DIR/go-test.log"
 }
 
-# run_e2e ENGINE runs the end-to-end suite against ENGINE.
+# The e2e test that restarts the engine: run_e2e skips it, and
+# run_e2e_restart runs it alone afterwards.
+ENGINE_RESTART_TEST='^TestControllerSurvivesEngineRestart$'
+
+# run_e2e ENGINE runs the end-to-end suite against ENGINE, all but the
+# engine restart test. DCFW_GO_TEST_FLAGS comes last, so a -skip of its own
+# replaces this one (go test keeps the last): the restart test then runs
+# here too, in the middle of the suite, which it survives (it waits for
+# other runs and puts the engine back), and once more in run_e2e_restart.
 run_e2e() {
 	local engine=$1
 	engine_use "$engine"
 	ensure_shared_netns_mount
 	say "e2e on the $engine engine: Docker $(engine_describe), compose: $(compose_version)"
 	# shellcheck disable=SC2086
-	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} ./e2e/ 2>&1 | tee "$LOG_DIR/go-test-e2e-$engine.log"
+	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" -skip "$ENGINE_RESTART_TEST" ${DCFW_GO_TEST_FLAGS:-} ./e2e/ 2>&1 | tee "$LOG_DIR/go-test-e2e-$engine.log"
+}
+
+# run_e2e_restart ENGINE runs the engine restart test alone against ENGINE
+# (already in use: run_e2e ENGINE ran just before). Its log is a go-test*
+# log like the others, so the summary counts and names its test.
+run_e2e_restart() {
+	local engine=$1
+	[ "$(engine_which)" = "$engine" ] || engine_use "$engine"
+	# shellcheck disable=SC2086
+	go test -count=1 -v -timeout "$GO_TEST_TIMEOUT" ${DCFW_GO_TEST_FLAGS:-} -run "$ENGINE_RESTART_TEST" ./e2e/ 2>&1 | tee "$LOG_DIR/go-test-e2e-$engine-restart.log"
+}
+
+# go_test_flags_choose_tests: does DCFW_GO_TEST_FLAGS pick the tests (-run)?
+go_test_flags_choose_tests() {
+	case " ${DCFW_GO_TEST_FLAGS:-} " in
+	*" -run"* | *" --run"*) return 0 ;;
+	esac
+	return 1
 }
 
 compose_version() {
@@ -374,7 +406,7 @@ summary() {
 	echo
 	say "summary (log: $LOG_DIR)"
 	for i in "${!STEP_NAMES[@]}"; do
-		printf '    %-8s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"
+		printf '    %-20s %-20s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_TIMES[$i]}"
 	done
 	note "packages: $pkg_ok ok, $pkg_fail failed"
 	for i in "${FUZZ_NOTES[@]}"; do
@@ -417,6 +449,11 @@ main() {
 	run_step test run_go_test
 	for engine in $ENGINES; do
 		run_step "e2e-$engine" run_e2e "$engine"
+		if go_test_flags_choose_tests; then
+			note "e2e-$engine-restart left out: DCFW_GO_TEST_FLAGS chose the tests (${DCFW_GO_TEST_FLAGS})"
+		else
+			run_step "e2e-$engine-restart" run_e2e_restart "$engine"
+		fi
 	done
 	run_step fuzz run_fuzz
 	case $before in

@@ -2,12 +2,14 @@ package e2e
 
 // TestControllerSurvivesEngineRestart restarts the Docker engine. The
 // engine is shared by every test (and, on a developer machine, by other
-// runs), so this test lives in a file that sorts last: go test runs the
-// tests of a package in file order, so all other sequential tests of this
-// run are done before it stops the engine (parallel tests only start after
-// it). It waits until no other live test run uses the engine, and it puts
-// the engine back as it found it: running, started the same way, with the
-// containers that ran before running again.
+// runs), so scripts/test.sh runs it in a go test of its own, after the
+// rest of the e2e suite on each engine (which skips it): no test of the
+// same run is using the engine when it stops. It waits until no other
+// live test run uses the engine, and it puts the engine back as it found
+// it: running, started the same way, with the containers that ran before
+// running again. Run by hand, alone:
+//
+//	go test ./e2e/ -run '^TestControllerSurvivesEngineRestart$' -count=1
 
 import (
 	"context"
