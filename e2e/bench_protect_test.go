@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dcfw/dcfw/bench"
+	"github.com/dcfw/dcfw/internal/harness"
 )
 
 // TestBenchTimeToProtect is part 4 of the benchmarks (BENCHMARKS.md): how
@@ -46,17 +47,17 @@ func TestBenchTimeToProtect(t *testing.T) {
 		}
 		count = n
 	}
-	h := Setup(t)
+	h := harness.Setup(t)
 	net := h.Bridge()
 	rec := h.RecordEvents(make(client.Filters).Add("type", "container", "network"), nil)
-	p := h.StartDcfw("--only-label", LabelRun+"="+h.RunID(), "--log-format", "json", "--log-level", "info")
+	p := h.StartDcfw("--only-label", harness.LabelRun+"="+h.RunID(), "--log-format", "json", "--log-level", "info")
 	p.WaitForLog(`"msg":"initial reconcile"`, protectTimeout)
 
-	spec := func(name string) ContainerSpec {
-		return ContainerSpec{Name: name, Network: net, Labels: bench.SteadyLabels()}
+	spec := func(name string) harness.ContainerSpec {
+		return harness.ContainerSpec{Name: name, Network: net, Labels: bench.SteadyLabels()}
 	}
 	// protected waits for dcfw's line about c (logged after mark).
-	protected := func(mark int, c *Container) {
+	protected := func(mark int, c *harness.Container) {
 		t.Helper()
 		p.WaitForLogSince(mark, `"msg":"protection applied".*"id":"`+regexp.QuoteMeta(c.ID[:12])+`"`, protectTimeout)
 	}
@@ -64,7 +65,7 @@ func TestBenchTimeToProtect(t *testing.T) {
 	type run struct {
 		name string
 		mark int
-		cs   []*Container
+		cs   []*harness.Container
 	}
 	var runs []run
 
@@ -81,7 +82,7 @@ func TestBenchTimeToProtect(t *testing.T) {
 	runs = append(runs, one)
 
 	// All at once, as `docker compose up` starts a project.
-	var burst []*Container
+	var burst []*harness.Container
 	for i := range count {
 		burst = append(burst, h.CreateContainer(spec(fmt.Sprintf("ttpN-%d", i))))
 	}
@@ -98,8 +99,8 @@ func TestBenchTimeToProtect(t *testing.T) {
 		lines := bench.ParseLog(p.LogSince(r.mark))
 		var ps []bench.Protection
 		for _, c := range r.cs {
-			start := rec.WaitFor(protectTimeout, "start of "+c.Name, IsEvent(events.ContainerEventType, events.ActionStart, c.ID))
-			connect := rec.WaitFor(protectTimeout, "network connect of "+c.Name, IsEvent(events.NetworkEventType, events.ActionConnect, c.ID))
+			start := rec.WaitFor(protectTimeout, "start of "+c.Name, harness.IsEvent(events.ContainerEventType, events.ActionStart, c.ID))
+			connect := rec.WaitFor(protectTimeout, "network connect of "+c.Name, harness.IsEvent(events.NetworkEventType, events.ActionConnect, c.ID))
 			line, ok := bench.FindProtected(lines, c.ID, time.Time{})
 			if !ok {
 				t.Fatalf("no JSON \"protection applied\" line about %s (%.12s) in dcfw's log", c.Name, c.ID)
@@ -127,9 +128,9 @@ func TestBenchTimeToProtect(t *testing.T) {
 
 // processStart is when the container's test peer process started, by its
 // own first timestamp ("started sleep at=<RFC 3339> ...").
-func processStart(t *testing.T, c *Container) time.Time {
+func processStart(t *testing.T, c *harness.Container) time.Time {
 	t.Helper()
-	line := c.WaitForLog(`^started sleep at=\S+`, readyTimeout)
+	line := c.WaitForLog(`^started sleep at=\S+`, harness.ReadyTimeout)
 	at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "started sleep at="))
 	if err != nil {
 		t.Fatalf("%s: process start time in %q: %v", c.Name, line, err)

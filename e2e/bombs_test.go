@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dcfw/dcfw/bench"
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -22,9 +23,9 @@ const bombRSSLimit = 100 << 20
 // 100 MB resident, and a normal container started beside them is still
 // protected before its first packet.
 func TestLabelBombs(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: Serve(9002)})
+	listener := h.RunContainer(harness.ContainerSpec{Name: "listener", Network: n, Cmd: harness.Serve(9002)})
 
 	bad := strings.Repeat("frm ", 12000) // ~48 KB
 	garbage := labels("dcfw.enable=true", "dcfw.input.rule.1=allow "+bad)
@@ -37,9 +38,9 @@ func TestLabelBombs(t *testing.T) {
 	for i := range 400 {
 		big[fmt.Sprintf("dcfw.input.rule.%d", i)] = fmt.Sprintf("allow proto tcp from %s to any port %s", strings.Join(addrs, ","), strings.Join(ports, ","))
 	}
-	bombs := []*Container{
-		h.RunContainer(ContainerSpec{Name: "garbage", Network: n, Labels: garbage, Cmd: Sleep()}),
-		h.RunContainer(ContainerSpec{Name: "big", Network: n, Labels: big, Cmd: Sleep()}),
+	bombs := []*harness.Container{
+		h.RunContainer(harness.ContainerSpec{Name: "garbage", Network: n, Labels: garbage, Cmd: harness.Sleep()}),
+		h.RunContainer(harness.ContainerSpec{Name: "big", Network: n, Labels: big, Cmd: harness.Sleep()}),
 	}
 
 	p := startDcfw(h)
@@ -57,8 +58,8 @@ func TestLabelBombs(t *testing.T) {
 
 	// A normal container beside them: its first connect is blocked.
 	mark := p.Mark()
-	c := h.RunContainer(ContainerSpec{Name: "normal", Network: n, Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
-		Cmd: FirstConnect("tcp", listener.Addr(n, 9002), firstConnectTimeout)})
+	c := h.RunContainer(harness.ContainerSpec{Name: "normal", Network: n, Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
+		Cmd: harness.FirstConnect("tcp", listener.Addr(n, 9002), firstConnectTimeout)})
 	report := c.FirstConnectOutcome(outcomeTimeout)
 	word, _, _ := strings.Cut(report, " ")
 	if o, err := testpeer.ParseOutcome(word); err != nil || o.Passed() || o == testpeer.Failed {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 )
 
@@ -25,14 +26,14 @@ const (
 // startDcfw starts the dcfw daemon scoped to this run's containers: the
 // engine is shared with other test runs (and people), whose labelled
 // containers this run's dcfw must not touch.
-func startDcfw(h *Harness, args ...string) *Process {
+func startDcfw(h *harness.Harness, args ...string) *harness.Process {
 	h.T().Helper()
 	return h.StartDcfw(dcfwArgs(h, args...)...)
 }
 
-func dcfwArgs(h *Harness, args ...string) []string {
+func dcfwArgs(h *harness.Harness, args ...string) []string {
 	return append([]string{
-		"--only-label", LabelRun + "=" + h.RunID(),
+		"--only-label", harness.LabelRun + "=" + h.RunID(),
 		"--interval", dcfwInterval.String(),
 		"--log-level", "debug",
 	}, args...)
@@ -40,7 +41,7 @@ func dcfwArgs(h *Harness, args ...string) []string {
 
 // runDcfwOnce runs `dcfw --once` (scoped, with args) to its end and
 // returns its exit code and output.
-func runDcfwOnce(h *Harness, args ...string) (int, string) {
+func runDcfwOnce(h *harness.Harness, args ...string) (int, string) {
 	h.T().Helper()
 	p := h.StartDcfw(dcfwArgs(h, append([]string{"--once"}, args...)...)...)
 	code := p.Wait(2 * time.Minute)
@@ -49,18 +50,18 @@ func runDcfwOnce(h *Harness, args ...string) (int, string) {
 
 // logLine is the pattern of dcfw's console log line with message msg
 // about container c (the "container" field comes first).
-func logLine(level, msg string, c *Container) string {
+func logLine(level, msg string, c *harness.Container) string {
 	return level + `\s+` + regexp.QuoteMeta(msg) + `\s+\{"container": "` + regexp.QuoteMeta(c.Name) + `"`
 }
 
 // waitProtected waits until dcfw logged that c's protection was applied
 // (after mark) and returns the line.
-func waitProtected(p *Process, mark int, c *Container) string {
+func waitProtected(p *harness.Process, mark int, c *harness.Container) string {
 	return p.WaitForLogSince(mark, logLine("INFO", "protection applied", c), protectTimeout)
 }
 
 // expectTable checks that c's namespace holds dcfw's table and returns it.
-func expectTable(t *testing.T, c *Container) string {
+func expectTable(t *testing.T, c *harness.Container) string {
 	t.Helper()
 	table, ok := c.NftTable()
 	if !ok {
@@ -70,7 +71,7 @@ func expectTable(t *testing.T, c *Container) string {
 }
 
 // expectNoTable checks that c's namespace has no dcfw table.
-func expectNoTable(t *testing.T, c *Container) {
+func expectNoTable(t *testing.T, c *harness.Container) {
 	t.Helper()
 	if table, ok := c.NftTable(); ok {
 		t.Fatalf("%s's namespace has a dcfw table:\n%s", c.Name, table)
@@ -79,7 +80,7 @@ func expectNoTable(t *testing.T, c *Container) {
 
 // flow is one connection attempt and what it must come to.
 type flow struct {
-	from    *Container
+	from    *harness.Container
 	proto   string
 	to      string // ip:port
 	passes  bool   // Connected/Answered; otherwise dropped (timeout or EPERM)
@@ -126,7 +127,7 @@ func labels(kv ...string) map[string]string {
 
 // allowedNet is the part of n's subnet the web server policy admits: the
 // first /27 (host numbers 0-31). Clients outside it use numbers 32-63.
-func allowedNet(n *Network) netip.Prefix {
+func allowedNet(n *harness.Network) netip.Prefix {
 	return netip.PrefixFrom(n.Subnet.Addr(), 27)
 }
 

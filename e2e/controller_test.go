@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testenv"
 )
 
@@ -33,14 +34,14 @@ func webServerPolicy(allowed, db string) map[string]string {
 }
 
 // testWebServer checks the README's web server on network n.
-func testWebServer(t *testing.T, h *Harness, n *Network) {
-	db := h.RunContainer(ContainerSpec{Name: "db", Network: n, IPv4: n.Addr(30), Cmd: Serve(3306, 5432)})
-	web := h.RunContainer(ContainerSpec{
-		Name: "web", Network: n, IPv4: n.Addr(10), Cmd: Serve(80, 8080),
+func testWebServer(t *testing.T, h *harness.Harness, n *harness.Network) {
+	db := h.RunContainer(harness.ContainerSpec{Name: "db", Network: n, IPv4: n.Addr(30), Cmd: harness.Serve(3306, 5432)})
+	web := h.RunContainer(harness.ContainerSpec{
+		Name: "web", Network: n, IPv4: n.Addr(10), Cmd: harness.Serve(80, 8080),
 		Labels: webServerPolicy(allowedNet(n).String(), db.IP(n).String()),
 	})
-	allowedClient := h.RunContainer(ContainerSpec{Name: "allowed", Network: n, IPv4: n.Addr(20), Cmd: Serve(9000)})
-	otherClient := h.RunContainer(ContainerSpec{Name: "other", Network: n, IPv4: n.Addr(40), Cmd: Serve(9000)})
+	allowedClient := h.RunContainer(harness.ContainerSpec{Name: "allowed", Network: n, IPv4: n.Addr(20), Cmd: harness.Serve(9000)})
+	otherClient := h.RunContainer(harness.ContainerSpec{Name: "other", Network: n, IPv4: n.Addr(40), Cmd: harness.Serve(9000)})
 	if allowedNet(n).Contains(otherClient.IP(n)) || !allowedNet(n).Contains(allowedClient.IP(n)) {
 		t.Fatalf("test addresses: allowed %s, other %s, allowed net %s", allowedClient.IP(n), otherClient.IP(n), allowedNet(n))
 	}
@@ -66,20 +67,20 @@ func testWebServer(t *testing.T, h *Harness, n *Network) {
 		t.Errorf("table lacks the BLOCK log prefix of %s:\n%s", web.ID[:12], table)
 	}
 	checkFlows(t, flows)
-	for _, c := range []*Container{db, allowedClient, otherClient} {
+	for _, c := range []*harness.Container{db, allowedClient, otherClient} {
 		expectNoTable(t, c) // unlabelled: never touched
 	}
 }
 
 // The README's web server on a bridge network.
 func TestControllerWebServerBridge(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testWebServer(t, h, h.Bridge())
 }
 
 // The README's web server on a macvlan network.
 func TestControllerWebServerMacvlan(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testWebServer(t, h, h.Macvlan())
 }
 
@@ -88,13 +89,13 @@ func TestControllerWebServerMacvlan(t *testing.T) {
 // is measured and logged; what is asserted is that the new namespace gets
 // its rules after the event, not how fast.
 func TestControllerContainerRestart(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	web := h.RunContainer(ContainerSpec{
-		Name: "web", Network: n, Cmd: Serve(80, 81),
+	web := h.RunContainer(harness.ContainerSpec{
+		Name: "web", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80"),
 	})
-	client1 := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+	client1 := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 	p := startDcfw(h)
 	waitProtected(p, 0, web)
 	before := expectTable(t, web)
@@ -103,7 +104,7 @@ func TestControllerContainerRestart(t *testing.T) {
 	rec := h.RecordEvents(make(client.Filters).Add("type", "container").Add("container", web.ID), nil)
 	mark := p.Mark()
 	web.Restart()
-	start := rec.WaitFor(protectTimeout, "start of "+web.Name, IsEvent(events.ContainerEventType, events.ActionStart, web.ID))
+	start := rec.WaitFor(protectTimeout, "start of "+web.Name, harness.IsEvent(events.ContainerEventType, events.ActionStart, web.ID))
 
 	// Poll the new namespace until the rules are there (bounded).
 	var seen time.Time
@@ -150,11 +151,11 @@ func logDelay(t *testing.T, line string, at time.Time) string {
 // A second dcfw finds everything in place: no writes (the rule handles are
 // the same) and no change in its log.
 func TestControllerDcfwRestartWritesNothing(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	web := h.RunContainer(ContainerSpec{Name: "web", Network: n, Cmd: Serve(80), Labels: webServerPolicy(allowedNet(n).String(), n.Addr(30).String())})
-	bad := h.RunContainer(ContainerSpec{Name: "bad", Network: n, Labels: labels("dcfw.enable=true", "dcfw.output.rule.1=allow to 10.0.0.300")})
-	off := h.RunContainer(ContainerSpec{Name: "off", Network: n, Labels: labels("dcfw.enable=false")})
+	web := h.RunContainer(harness.ContainerSpec{Name: "web", Network: n, Cmd: harness.Serve(80), Labels: webServerPolicy(allowedNet(n).String(), n.Addr(30).String())})
+	bad := h.RunContainer(harness.ContainerSpec{Name: "bad", Network: n, Labels: labels("dcfw.enable=true", "dcfw.output.rule.1=allow to 10.0.0.300")})
+	off := h.RunContainer(harness.ContainerSpec{Name: "off", Network: n, Labels: labels("dcfw.enable=false")})
 
 	first := startDcfw(h)
 	waitProtected(first, 0, web)
@@ -165,9 +166,9 @@ func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 	}
 	// SIGTERM leaves the rules in place. `nft -a` shows the rule handles,
 	// which change with every rewrite.
-	handles := map[*Container]string{}
-	for _, c := range []*Container{web, bad} {
-		out, err := c.Nft("-a", "list", "table", DcfwTableFamily, DcfwTableName)
+	handles := map[*harness.Container]string{}
+	for _, c := range []*harness.Container{web, bad} {
+		out, err := c.Nft("-a", "list", "table", harness.DcfwTableFamily, harness.DcfwTableName)
 		if err != nil {
 			t.Fatalf("rules of %s gone after dcfw stopped: %v", c.Name, err)
 		}
@@ -189,7 +190,7 @@ func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 		t.Errorf("initial reconcile of the second dcfw is not a no-op:\n%s", log)
 	}
 	for c, want := range handles {
-		got, err := c.Nft("-a", "list", "table", DcfwTableFamily, DcfwTableName)
+		got, err := c.Nft("-a", "list", "table", harness.DcfwTableFamily, harness.DcfwTableName)
 		if err != nil || got != want {
 			t.Errorf("rules of %s changed by the second dcfw (err %v):\n%s\nbefore:\n%s", c.Name, err, got, want)
 		}
@@ -200,11 +201,11 @@ func TestControllerDcfwRestartWritesNothing(t *testing.T) {
 // Tampering inside a container's namespace is repaired within an interval,
 // and logged as drift.
 func TestControllerRepairsTampering(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	web := h.RunContainer(ContainerSpec{Name: "web", Network: n, Cmd: Serve(80, 81),
+	web := h.RunContainer(harness.ContainerSpec{Name: "web", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80")})
-	cli := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 	p := startDcfw(h)
 	waitProtected(p, 0, web)
 	want := expectTable(t, web)
@@ -242,14 +243,14 @@ func TestControllerRepairsTampering(t *testing.T) {
 // in which the engine reported no network or container activity besides
 // this test's; a busy window is retried.
 func TestControllerRefusesHostNetwork(t *testing.T) {
-	h := Setup(t)
-	hostC := h.RunContainer(ContainerSpec{Name: "hostnet", NetworkMode: "host",
+	h := harness.Setup(t)
+	hostC := h.RunContainer(harness.ContainerSpec{Name: "hostnet", NetworkMode: "host",
 		Labels: labels("dcfw.enable=true", "dcfw.input.policy=deny", "dcfw.output.policy=deny")})
 
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		rec := h.RecordEvents(make(client.Filters).Add("type", "network", "container"), nil)
-		before := HostNftRuleset(t)
+		before := harness.HostNftRuleset(t)
 
 		p := startDcfw(h)
 		p.WaitForLog(logLine("ERROR", "container shares the host's network namespace; dcfw never changes the host's firewall, so it is NOT protected", hostC), protectTimeout)
@@ -260,7 +261,7 @@ func TestControllerRefusesHostNetwork(t *testing.T) {
 		if p.Exited() {
 			t.Fatal("dcfw exited")
 		}
-		after := HostNftRuleset(t)
+		after := harness.HostNftRuleset(t)
 		p.Stop()
 
 		if strings.Contains(after, "table inet dcfw") {
@@ -293,15 +294,15 @@ func TestControllerRefusesHostNetwork(t *testing.T) {
 // Containers sharing a namespace (--network container:X) get one ruleset;
 // conflicting labels lock the namespace down.
 func TestControllerSharedNamespace(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
 	policy := labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80")
-	app := h.RunContainer(ContainerSpec{Name: "app", Network: n, Cmd: Serve(80, 81), Labels: policy})
-	side := h.RunContainer(ContainerSpec{Name: "side", ShareNetworkWith: app, Labels: policy})
-	app2 := h.RunContainer(ContainerSpec{Name: "app2", Network: n, Cmd: Serve(80, 81), Labels: policy})
-	side2 := h.RunContainer(ContainerSpec{Name: "side2", ShareNetworkWith: app2,
+	app := h.RunContainer(harness.ContainerSpec{Name: "app", Network: n, Cmd: harness.Serve(80, 81), Labels: policy})
+	side := h.RunContainer(harness.ContainerSpec{Name: "side", ShareNetworkWith: app, Labels: policy})
+	app2 := h.RunContainer(harness.ContainerSpec{Name: "app2", Network: n, Cmd: harness.Serve(80, 81), Labels: policy})
+	side2 := h.RunContainer(harness.ContainerSpec{Name: "side2", ShareNetworkWith: app2,
 		Labels: labels("dcfw.enable=true", "dcfw.input.policy=allow")})
-	cli := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 	if app.NetNS() != side.NetNS() || app2.NetNS() != side2.NetNS() {
 		t.Fatal("test setup: the containers do not share namespaces")
 	}
@@ -345,14 +346,14 @@ func TestControllerSharedNamespace(t *testing.T) {
 // Invalid labels lock the container down, and the log names the label and
 // the rule.
 func TestControllerInvalidLabelsLockDown(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
 	const rule = "allow proto tcp frm 10.0.0.1 to any port 80"
-	bad := h.RunContainer(ContainerSpec{Name: "bad", Network: n, Cmd: Serve(80, 81),
+	bad := h.RunContainer(harness.ContainerSpec{Name: "bad", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.7="+rule)})
-	skipped := h.RunContainer(ContainerSpec{Name: "skipped", Network: n, Cmd: Serve(80),
+	skipped := h.RunContainer(harness.ContainerSpec{Name: "skipped", Network: n, Cmd: harness.Serve(80),
 		Labels: labels("dcfw.enable=true", "dcfw.output.rule.1=allow to 300.1.1.1")})
-	cli := h.RunContainer(ContainerSpec{Name: "client", Network: n, Cmd: Serve(9000)})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n, Cmd: harness.Serve(9000)})
 	flows := []flow{
 		{cli, "tcp", bad.Addr(n, 80), false, "locked down: input"},
 		{bad, "tcp", cli.Addr(n, 9000), false, "locked down: output"},
@@ -396,11 +397,11 @@ func TestControllerInvalidLabelsLockDown(t *testing.T) {
 // --dry-run leaves namespaces untouched; --once reconciles once and its
 // exit status says whether everything is in its desired state.
 func TestControllerOnceAndDryRun(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	web := h.RunContainer(ContainerSpec{Name: "web", Network: n, Cmd: Serve(80, 81),
+	web := h.RunContainer(harness.ContainerSpec{Name: "web", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80")})
-	cli := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 	openFlow := []flow{{cli, "tcp", web.Addr(n, 81), true, "no rules yet"}}
 
 	// The daemon in dry-run mode.
@@ -427,17 +428,17 @@ func TestControllerOnceAndDryRun(t *testing.T) {
 	checkFlows(t, []flow{{cli, "tcp", web.Addr(n, 81), false, "after --once"}})
 	// … and again 0, writing nothing, when everything is in place; the
 	// environment configures it as well as flags do.
-	before, _ := web.Nft("-a", "list", "table", DcfwTableFamily, DcfwTableName)
-	p2 := h.StartDcfwEnv([]string{"DCFW_ONCE=true", "DCFW_DRY_RUN=true", "DCFW_ONLY_LABEL=" + LabelRun + "=" + h.RunID()})
+	before, _ := web.Nft("-a", "list", "table", harness.DcfwTableFamily, harness.DcfwTableName)
+	p2 := h.StartDcfwEnv([]string{"DCFW_ONCE=true", "DCFW_DRY_RUN=true", "DCFW_ONLY_LABEL=" + harness.LabelRun + "=" + h.RunID()})
 	if code := p2.Wait(2 * time.Minute); code != 0 {
 		t.Errorf("DCFW_ONCE=true DCFW_DRY_RUN=true with nothing to do exited %d, want 0:\n%s", code, p2.Log())
 	}
-	if after, _ := web.Nft("-a", "list", "table", DcfwTableFamily, DcfwTableName); after != before {
+	if after, _ := web.Nft("-a", "list", "table", harness.DcfwTableFamily, harness.DcfwTableName); after != before {
 		t.Errorf("rules changed by a no-op --once")
 	}
 
 	// A container with an error makes --once exit non-zero.
-	h.RunContainer(ContainerSpec{Name: "bad", Network: n, Labels: labels("dcfw.enable=maybe")})
+	h.RunContainer(harness.ContainerSpec{Name: "bad", Network: n, Labels: labels("dcfw.enable=maybe")})
 	if code, out := runDcfwOnce(h); code == 0 {
 		t.Errorf("--once with a label error exited 0:\n%s", out)
 	}
@@ -445,8 +446,8 @@ func TestControllerOnceAndDryRun(t *testing.T) {
 
 // SIGINT stops dcfw as cleanly as SIGTERM does.
 func TestControllerSIGINT(t *testing.T) {
-	h := Setup(t)
-	web := h.RunContainer(ContainerSpec{Name: "web", Labels: labels("dcfw.enable=true")})
+	h := harness.Setup(t)
+	web := h.RunContainer(harness.ContainerSpec{Name: "web", Labels: labels("dcfw.enable=true")})
 	p := startDcfw(h)
 	waitProtected(p, 0, web)
 	p.Signal(syscall.SIGINT)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testenv"
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -70,7 +71,7 @@ type composeSvc struct {
 // loadCompose reads the dcfw service of deploy/docker-compose.yml.
 func loadCompose(t *testing.T) *composeSvc {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func (s *composeSvc) withVolumeOptions(t *testing.T, target, options string) *co
 // and command, on the given image, with args appended to the command.
 // Only the name differs: a unique one per test instead of container_name,
 // so that tests (and a real dcfw on the machine) do not collide.
-func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) ContainerSpec {
+func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) harness.ContainerSpec {
 	t.Helper()
 	env := make([]string, 0, len(svc.Environment))
 	for k, v := range svc.Environment {
@@ -181,7 +182,7 @@ func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) Co
 		}
 	}
 	restart := container.RestartPolicyMode(svc.Restart)
-	return ContainerSpec{
+	return harness.ContainerSpec{
 		Name:        "dcfw",
 		Image:       image,
 		Cmd:         append(slices.Clone(svc.Command), args...),
@@ -246,10 +247,10 @@ func interpolateUnset(s string) (string, error) {
 
 // runComposeDcfw starts dcfw as a container with svc's settings, scoped to
 // this run's containers.
-func runComposeDcfw(h *Harness, svc *composeSvc, args ...string) *Container {
+func runComposeDcfw(h *harness.Harness, svc *composeSvc, args ...string) *harness.Container {
 	h.T().Helper()
 	requireSharedNetnsMount(h.T(), svc)
-	args = append([]string{"--only-label", LabelRun + "=" + h.RunID()}, args...)
+	args = append([]string{"--only-label", harness.LabelRun + "=" + h.RunID()}, args...)
 	return h.RunContainer(composeSpec(h.T(), svc, deployImage(h), args...))
 }
 
@@ -263,10 +264,10 @@ var deployImageOnce struct {
 // deployImage builds dcfw's image as the README says: a static binary
 // (CGO_ENABLED=0, release flags) at bin/dcfw in the context, and the
 // repository's Dockerfile. It is removed when the run ends.
-func deployImage(h *Harness) string {
+func deployImage(h *harness.Harness) string {
 	h.T().Helper()
 	deployImageOnce.once.Do(func() {
-		deployImageOnce.tag, deployImageOnce.err = h.env.buildDeployImage()
+		deployImageOnce.tag, deployImageOnce.err = buildDeployImage(h)
 	})
 	if deployImageOnce.err != nil {
 		h.T().Fatalf("build dcfw's image: %v", deployImageOnce.err)
@@ -274,8 +275,8 @@ func deployImage(h *Harness) string {
 	return deployImageOnce.tag
 }
 
-func (s *shared) buildDeployImage() (string, error) {
-	bin, err := buildReleaseBinary(s.tmpDir)
+func buildDeployImage(h *harness.Harness) (string, error) {
+	bin, err := buildReleaseBinary(h.TempDir())
 	if err != nil {
 		return "", err
 	}
@@ -283,7 +284,7 @@ func (s *shared) buildDeployImage() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	root, err := moduleRoot()
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -291,15 +292,9 @@ func (s *shared) buildDeployImage() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tag := "dcfwe2e-deploy:" + s.runID
-	if err := s.buildImage(tag, []ImageFile{
-		{Name: "Dockerfile", Content: dockerfile},
-		{Name: imageBinary, Mode: 0o755, Content: content},
-	}); err != nil {
-		return "", err
-	}
-	s.onTeardown(func() error { return s.removeImage(tag) })
-	return tag, nil
+	return h.BuildRunImage("dcfwe2e-deploy",
+		harness.ImageFile{Name: "Dockerfile", Content: dockerfile},
+		harness.ImageFile{Name: imageBinary, Mode: 0o755, Content: content})
 }
 
 // releaseBinary is the path of the binary buildReleaseBinary made.
@@ -313,18 +308,18 @@ var releaseBinary struct {
 // dir/release/dcfw (once per run).
 func buildReleaseBinary(dir string) (string, error) {
 	releaseBinary.once.Do(func() {
-		root, err := moduleRoot()
+		root, err := harness.ModuleRoot()
 		if err != nil {
 			releaseBinary.err = err
 			return
 		}
-		goBin, err := goCommand()
+		goBin, err := harness.GoCommand()
 		if err != nil {
 			releaseBinary.err = err
 			return
 		}
 		out := filepath.Join(dir, "release", "dcfw")
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), harness.BuildTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags="+releaseLDFlags, "-o", out, ".")
 		cmd.Dir = root

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -22,7 +23,7 @@ import (
 // readRepoFile reads a file of the repository.
 func readRepoFile(t *testing.T, rel string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestDeployReadmeLiveRulesSample(t *testing.T) {
 	}
 	rendered := strings.Split(tbl.String(), "\n")
 	at := 0
-	for _, line := range strings.Split(NormalizeSecrets(strings.TrimRight(sample, "\n")), "\n") {
+	for _, line := range strings.Split(harness.NormalizeSecrets(strings.TrimRight(sample, "\n")), "\n") {
 		if strings.TrimSpace(line) == "..." {
 			continue
 		}

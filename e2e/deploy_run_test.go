@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/moby/moby/client"
 )
 
@@ -28,8 +29,8 @@ const runScriptTimeout = 5 * time.Minute
 // one as it was. It is scoped (DCFW_ONLY_LABEL, which the compose file
 // passes on) to this test's containers.
 func TestDeployReadmeRunCommand(t *testing.T) {
-	h := Setup(t)
-	root, err := moduleRoot()
+	h := harness.Setup(t)
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if out, err := run(2*time.Minute, "down"); err != nil {
-			t.Errorf("bash scripts/run.sh down: %v\n%s", err, indent(out))
+			t.Errorf("bash scripts/run.sh down: %v\n%s", err, harness.Indent(out))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -65,7 +66,7 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 	})
 
 	n := h.Bridge()
-	peer := h.RunContainer(ContainerSpec{Name: "peer", Network: n, Cmd: Serve(9000)})
+	peer := h.RunContainer(harness.ContainerSpec{Name: "peer", Network: n, Cmd: harness.Serve(9000)})
 	mine := map[string]string{scope: h.RunID()}
 	webLabels := func() map[string]string {
 		l := labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp from "+peer.IP(n).String()+" to any port 80")
@@ -74,25 +75,25 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 		}
 		return l
 	}
-	before := h.RunContainer(ContainerSpec{Name: "before", Network: n, User: "1000", Cmd: Serve(80, 81), Labels: webLabels()})
+	before := h.RunContainer(harness.ContainerSpec{Name: "before", Network: n, User: "1000", Cmd: harness.Serve(80, 81), Labels: webLabels()})
 	checkAllPass(t, []flow{{peer, "tcp", before.Addr(n, 81), true, "before dcfw"}})
 
 	out, err := run(runScriptTimeout)
 	if err != nil {
-		t.Fatalf("bash scripts/run.sh: %v\n%s", err, indent(out))
+		t.Fatalf("bash scripts/run.sh: %v\n%s", err, harness.Indent(out))
 	}
 	if !strings.Contains(out, "dcfw runs") {
-		t.Errorf("bash scripts/run.sh did not say dcfw runs:\n%s", indent(out))
+		t.Errorf("bash scripts/run.sh did not say dcfw runs:\n%s", harness.Indent(out))
 	}
-	dcfw := &Container{h: h, ID: name, Name: name}
+	dcfw := h.Adopt(name, name)
 	if info := dcfw.Inspect(); !info.State.Running || info.Config.Image != image ||
 		!strings.HasPrefix(filepath.Base(info.Config.Entrypoint[0]), "dcfw") {
 		t.Fatalf("after scripts/run.sh: container %s running=%v, image %q, entrypoint %v; want the compose deployment running",
 			name, info.State.Running, info.Config.Image, info.Config.Entrypoint)
 	}
 
-	after := h.RunContainer(ContainerSpec{Name: "after", Network: n, Cmd: Serve(80, 81), Labels: webLabels()})
-	for _, c := range []*Container{before, after} {
+	after := h.RunContainer(harness.ContainerSpec{Name: "after", Network: n, Cmd: harness.Serve(80, 81), Labels: webLabels()})
+	for _, c := range []*harness.Container{before, after} {
 		dcfw.WaitForLog(logLine("INFO", "protection applied", c), protectTimeout)
 		expectTable(t, c)
 	}
@@ -110,9 +111,9 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 // deploymentState describes container name as a user sees it: its ID,
 // image, state and start time ("absent" if there is none), so that a test
 // can show it left a deployment untouched.
-func deploymentState(t *testing.T, h *Harness, name string) string {
+func deploymentState(t *testing.T, h *harness.Harness, name string) string {
 	t.Helper()
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	res, err := h.Docker().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {

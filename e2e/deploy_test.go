@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 )
 
@@ -29,8 +30,8 @@ const exitTimeout = time.Minute
 
 // The image is small, holds the static binary only and needs no registry.
 func TestDeployImage(t *testing.T) {
-	h := Setup(t)
-	root, err := moduleRoot()
+	h := harness.Setup(t)
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestDeployImage(t *testing.T) {
 	}
 
 	image := deployImage(h)
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	res, err := h.Docker().ImageInspect(ctx, image)
 	if err != nil {
@@ -83,7 +84,7 @@ func TestDeployImage(t *testing.T) {
 	}
 
 	// It runs: the image's own binary answers --version.
-	c := h.RunContainer(ContainerSpec{Name: "version", Image: image, Cmd: []string{"--version"}, NetworkMode: "none"})
+	c := h.RunContainer(harness.ContainerSpec{Name: "version", Image: image, Cmd: []string{"--version"}, NetworkMode: "none"})
 	if code := c.WaitExit(exitTimeout); code != 0 {
 		t.Fatalf("dcfw --version exited %d:\n%s", code, c.Logs())
 	}
@@ -96,23 +97,23 @@ func TestDeployImage(t *testing.T) {
 // 1000 container (whose namespace needs CAP_SYS_PTRACE to open), present
 // at its start or started later, with real traffic checked both ways.
 func TestDeployComposeProtects(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	svc := loadCompose(t)
 	if svc.Build.Context != ".." || svc.Build.Dockerfile != dockerfilePath {
 		t.Errorf("%s builds context %q, Dockerfile %q; want the repository's (.., %s), the image this test builds",
 			composePath, svc.Build.Context, svc.Build.Dockerfile, dockerfilePath)
 	}
 	n := h.Bridge()
-	peer := h.RunContainer(ContainerSpec{Name: "peer", Network: n, Cmd: Serve(9000, 9001)})
-	root := h.RunContainer(ContainerSpec{
-		Name: "root", Network: n, Cmd: Serve(80, 81),
+	peer := h.RunContainer(harness.ContainerSpec{Name: "peer", Network: n, Cmd: harness.Serve(9000, 9001)})
+	root := h.RunContainer(harness.ContainerSpec{
+		Name: "root", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true",
 			"dcfw.input.rule.1=allow proto tcp to any port 80",
 			"dcfw.output.policy=deny",
 			"dcfw.output.rule.1=allow proto tcp to "+peer.IP(n).String()+" port 9000"),
 	})
-	user := h.RunContainer(ContainerSpec{
-		Name: "user1000", Network: n, User: "1000", Cmd: Serve(8080, 8081),
+	user := h.RunContainer(harness.ContainerSpec{
+		Name: "user1000", Network: n, User: "1000", Cmd: harness.Serve(8080, 8081),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 8080"),
 	})
 	if uid := procStatusField(t, user.PID(), "Uid"); !strings.HasPrefix(uid, "1000\t") {
@@ -129,12 +130,12 @@ func TestDeployComposeProtects(t *testing.T) {
 	checkAllPass(t, flows)
 
 	dcfw := runComposeDcfw(h, svc, "--interval", dcfwInterval.String(), "--log-level", "debug")
-	for _, c := range []*Container{root, user} {
+	for _, c := range []*harness.Container{root, user} {
 		dcfw.WaitForLog(logLine("INFO", "protection applied", c), protectTimeout)
 		expectTable(t, c)
 	}
 	if out := dcfw.Logs(); strings.Contains(out, privatePropagationWarning) {
-		t.Errorf("dcfw warns about the sandbox directory's propagation although the compose file mounts it rslave:\n%s", indent(out))
+		t.Errorf("dcfw warns about the sandbox directory's propagation although the compose file mounts it rslave:\n%s", harness.Indent(out))
 	}
 	checkFlows(t, flows)
 	expectNoTable(t, peer)
@@ -152,8 +153,8 @@ func TestDeployComposeProtects(t *testing.T) {
 	// A container started after dcfw: protected through the events, and
 	// its sandbox file is a live namespace inside dcfw's mount namespace
 	// too (rslave propagation of the sandbox directory).
-	late := h.RunContainer(ContainerSpec{
-		Name: "late1000", Network: n, User: "1000", Cmd: Serve(8080, 8081),
+	late := h.RunContainer(harness.ContainerSpec{
+		Name: "late1000", Network: n, User: "1000", Cmd: harness.Serve(8080, 8081),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 8080"),
 	})
 	dcfw.WaitForLog(logLine("INFO", "protection applied", late), protectTimeout)
@@ -173,10 +174,10 @@ func TestDeployComposeProtects(t *testing.T) {
 	// Protection before the first packet works in this deployment too: the
 	// sandbox directory, mounted with rslave, shows a starting container's
 	// namespace before its process runs, and dcfw protects it from there.
-	first := h.RunContainer(ContainerSpec{
+	first := h.RunContainer(harness.ContainerSpec{
 		Name: "first1000", Network: n, User: "1000",
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
-		Cmd:    FirstConnect("tcp", peer.Addr(n, 9000), time.Second),
+		Cmd:    harness.FirstConnect("tcp", peer.Addr(n, 9000), time.Second),
 	})
 	report := first.FirstConnectOutcome(exitTimeout)
 	word, _, _ := strings.Cut(report, " ")
@@ -190,7 +191,7 @@ func TestDeployComposeProtects(t *testing.T) {
 	}
 
 	// docker stop: dcfw exits cleanly and the rules stay.
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	timeout := 20
 	if _, err := h.Docker().ContainerStop(ctx, dcfw.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
@@ -199,7 +200,7 @@ func TestDeployComposeProtects(t *testing.T) {
 	if code := dcfw.WaitExit(exitTimeout); code != 0 {
 		t.Errorf("dcfw exited %d on docker stop, want 0", code)
 	}
-	for _, c := range []*Container{root, user, late, first} {
+	for _, c := range []*harness.Container{root, user, late, first} {
 		expectTable(t, c)
 	}
 }
@@ -207,7 +208,7 @@ func TestDeployComposeProtects(t *testing.T) {
 // refusesToStart runs dcfw with svc's settings (restart policy off, so
 // that its exit is seen) and checks that it exits 1 with every one of
 // want in its log, before touching the labelled container.
-func refusesToStart(t *testing.T, h *Harness, svc *composeSvc, victim *Container, want ...string) {
+func refusesToStart(t *testing.T, h *harness.Harness, svc *composeSvc, victim *harness.Container, want ...string) {
 	t.Helper()
 	// Not a privilege: without it the engine restarts the failing dcfw in
 	// a loop, and the exit code would not be seen.
@@ -216,15 +217,15 @@ func refusesToStart(t *testing.T, h *Harness, svc *composeSvc, victim *Container
 	code := dcfw.WaitExit(exitTimeout)
 	out := dcfw.Logs()
 	if code != 1 {
-		t.Errorf("dcfw exited %d, want 1; log:\n%s", code, indent(out))
+		t.Errorf("dcfw exited %d, want 1; log:\n%s", code, harness.Indent(out))
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
-			t.Errorf("log lacks %q:\n%s", w, indent(out))
+			t.Errorf("log lacks %q:\n%s", w, harness.Indent(out))
 		}
 	}
 	if strings.Contains(out, "protection applied") {
-		t.Errorf("dcfw protected something although it must refuse to run:\n%s", indent(out))
+		t.Errorf("dcfw protected something although it must refuse to run:\n%s", harness.Indent(out))
 	}
 	expectNoTable(t, victim)
 }
@@ -237,13 +238,13 @@ const privatePropagationWarning = "whose propagation is private"
 // hand-written docker run): dcfw says so when it starts, and containers
 // started afterwards are still protected, through their process.
 func TestDeployNetnsMountWithoutRslave(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	svc := loadCompose(t).withVolumeOptions(t, dockerNetnsDir, "ro")
 	n := h.Bridge()
 	dcfw := runComposeDcfw(h, svc, "--interval", dcfwInterval.String())
 	dcfw.WaitForLog(regexp.QuoteMeta(privatePropagationWarning)+".*rslave", protectTimeout)
-	late := h.RunContainer(ContainerSpec{
-		Name: "late", Network: n, User: "1000", Cmd: Serve(8080),
+	late := h.RunContainer(harness.ContainerSpec{
+		Name: "late", Network: n, User: "1000", Cmd: harness.Serve(8080),
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
 	})
 	line := dcfw.WaitForLog(logLine("INFO", "protection applied", late)+".*", protectTimeout)
@@ -256,12 +257,12 @@ func TestDeployNetnsMountWithoutRslave(t *testing.T) {
 // Without any one capability of the compose file, dcfw refuses to start,
 // naming the capability and the fix, rather than run and protect nothing.
 func TestDeployWithoutCapability(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	svc := loadCompose(t)
 	if len(svc.CapAdd) == 0 {
 		t.Fatalf("%s adds no capabilities", composePath)
 	}
-	victim := h.RunContainer(ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
+	victim := h.RunContainer(harness.ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
 	for _, capability := range svc.CapAdd {
 		t.Run(capability, func(t *testing.T) {
 			name := strings.TrimPrefix(strings.ToUpper(capability), "CAP_")
@@ -274,9 +275,9 @@ func TestDeployWithoutCapability(t *testing.T) {
 // Without the host's PID namespace or the engine's socket, dcfw refuses
 // to start too, saying which setting is missing.
 func TestDeployWithoutHostAccess(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	svc := loadCompose(t)
-	victim := h.RunContainer(ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
+	victim := h.RunContainer(harness.ContainerSpec{Name: "victim", NetworkMode: "none", Labels: labels("dcfw.enable=true")})
 	t.Run("pid", func(t *testing.T) {
 		noPid := svc.clone()
 		noPid.Pid = ""

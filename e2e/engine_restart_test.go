@@ -26,6 +26,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testenv"
 )
 
@@ -40,11 +41,11 @@ const (
 // The engine restarts while dcfw runs; dcfw keeps running, reconnects, and
 // protects a container started afterwards.
 func TestControllerSurvivesEngineRestart(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	waitForQuietEngine(t, h)
 
 	n := h.Bridge() // networks survive an engine restart
-	before := h.RunContainer(ContainerSpec{Name: "before", Network: n,
+	before := h.RunContainer(harness.ContainerSpec{Name: "before", Network: n,
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80")})
 	p := startDcfw(h)
 	waitProtected(p, 0, before)
@@ -61,9 +62,9 @@ func TestControllerSurvivesEngineRestart(t *testing.T) {
 	}
 
 	mark = p.Mark()
-	web := h.RunContainer(ContainerSpec{Name: "after", Network: n, Cmd: Serve(80, 81),
+	web := h.RunContainer(harness.ContainerSpec{Name: "after", Network: n, Cmd: harness.Serve(80, 81),
 		Labels: labels("dcfw.enable=true", "dcfw.input.rule.1=allow proto tcp to any port 80")})
-	cli := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 	waitProtected(p, mark, web)
 	expectTable(t, web)
 	checkFlows(t, []flow{
@@ -88,7 +89,7 @@ const restartQueueDir = "/tmp/dcfw-e2e-engine-restart"
 // that waits announces it with a file in restartQueueDir, and waiting runs
 // go in PID order: a run ignores waiting runs with a higher PID (they are
 // idle, and wait for it to finish entirely).
-func waitForQuietEngine(t *testing.T, h *Harness) {
+func waitForQuietEngine(t *testing.T, h *harness.Harness) {
 	t.Helper()
 	me := os.Getpid()
 	if err := os.MkdirAll(restartQueueDir, 0o755); err != nil {
@@ -115,36 +116,36 @@ func waitForQuietEngine(t *testing.T, h *Harness) {
 }
 
 // otherLiveRuns lists the other live runs this one must wait for.
-func otherLiveRuns(t *testing.T, h *Harness, me int) []string {
+func otherLiveRuns(t *testing.T, h *harness.Harness, me int) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.APITimeout)
 	defer cancel()
-	filter := make(client.Filters).Add("label", LabelRun)
+	filter := make(client.Filters).Add("label", harness.LabelRun)
 	owners := map[string]string{} // pid → run
 	is, err := h.Docker().ImageList(ctx, client.ImageListOptions{Filters: filter})
 	if err != nil {
 		t.Fatalf("list images: %v", err)
 	}
 	for _, img := range is.Items {
-		owners[img.Labels[LabelPID]] = img.Labels[LabelRun]
+		owners[img.Labels[harness.LabelPID]] = img.Labels[harness.LabelRun]
 	}
 	ns, err := h.Docker().NetworkList(ctx, client.NetworkListOptions{Filters: filter})
 	if err != nil {
 		t.Fatalf("list networks: %v", err)
 	}
 	for _, n := range ns.Items {
-		owners[n.Labels[LabelPID]] = n.Labels[LabelRun]
+		owners[n.Labels[harness.LabelPID]] = n.Labels[harness.LabelRun]
 	}
 	cs, err := h.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
 		t.Fatalf("list containers: %v", err)
 	}
 	for _, c := range cs.Items {
-		owners[c.Labels[LabelPID]] = c.Labels[LabelRun]
+		owners[c.Labels[harness.LabelPID]] = c.Labels[harness.LabelRun]
 	}
 	var busy []string
 	for pid, run := range owners {
-		if run == h.RunID() || !ownerAlive(pid) {
+		if run == h.RunID() || !harness.OwnerAlive(pid) {
 			continue
 		}
 		n, _ := strconv.Atoi(pid)
@@ -172,7 +173,7 @@ type engineProcess struct {
 // log file when it was started by hand), then waits until it answers and
 // starts the containers of other owners that ran before (the engine here
 // runs without live-restore, so a restart stops every container).
-func restartEngine(t *testing.T, h *Harness) {
+func restartEngine(t *testing.T, h *harness.Harness) {
 	t.Helper()
 	running := runningContainers(t, h)
 
@@ -305,7 +306,7 @@ func (ep *engineProcess) start() error {
 	return cmd.Process.Release()
 }
 
-func pingEngine(h *Harness, timeout time.Duration) error {
+func pingEngine(h *harness.Harness, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -322,9 +323,9 @@ func pingEngine(h *Harness, timeout time.Duration) error {
 }
 
 // runningContainers are the running containers that are not this run's.
-func runningContainers(t *testing.T, h *Harness) []string {
+func runningContainers(t *testing.T, h *harness.Harness) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.APITimeout)
 	defer cancel()
 	res, err := h.Docker().ContainerList(ctx, client.ContainerListOptions{})
 	if err != nil {
@@ -332,7 +333,7 @@ func runningContainers(t *testing.T, h *Harness) []string {
 	}
 	var ids []string
 	for _, c := range res.Items {
-		if c.Labels[LabelRun] != h.RunID() {
+		if c.Labels[harness.LabelRun] != h.RunID() {
 			ids = append(ids, c.ID)
 		}
 	}
@@ -340,10 +341,10 @@ func runningContainers(t *testing.T, h *Harness) []string {
 }
 
 // restartContainers starts again those of ids that exist but do not run.
-func restartContainers(t *testing.T, h *Harness, ids []string) {
+func restartContainers(t *testing.T, h *harness.Harness, ids []string) {
 	t.Helper()
 	for _, id := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), harness.APITimeout)
 		res, err := h.Docker().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if err == nil && res.Container.State != nil && !res.Container.State.Running {
 			_, err = h.Docker().ContainerStart(ctx, id, client.ContainerStartOptions{})

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
@@ -48,13 +49,13 @@ const (
 // from the finder seeing the interface to the rules (since_found) and
 // from the rules to the process's first timestamp.
 func TestFirstPacket(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testFirstPacket(t, h, h.Bridge(), firstPacketRuns)
 }
 
 // TestFirstPacketMacvlan is TestFirstPacket on a macvlan network.
 func TestFirstPacketMacvlan(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testFirstPacket(t, h, h.Macvlan(), firstPacketRuns)
 }
 
@@ -65,21 +66,21 @@ func TestFirstPacketMacvlan(t *testing.T) {
 // container it does not manage, even for a moment) and ends up with no
 // dcfw table.
 func TestFirstPacketBurst(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testFirstPacketBurst(t, h, false)
 }
 
 // TestFirstPacketBurstBusyCPU is TestFirstPacketBurst with every core of
 // the machine busy (one spinning process per core, for the whole test).
 func TestFirstPacketBurstBusyCPU(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	testFirstPacketBurst(t, h, true)
 }
 
-func testFirstPacketBurst(t *testing.T, h *Harness, busy bool) {
+func testFirstPacketBurst(t *testing.T, h *harness.Harness, busy bool) {
 	const labelled, unlabelled = 20, 4
 	n := h.Bridge()
-	forbidden := h.RunContainer(ContainerSpec{Name: "forbidden", Network: n, Cmd: Serve(9002)})
+	forbidden := h.RunContainer(harness.ContainerSpec{Name: "forbidden", Network: n, Cmd: harness.Serve(9002)})
 	target := forbidden.Addr(n, 9002)
 	policy := labels("dcfw.enable=true", "dcfw.output.policy=deny")
 	p := startDcfw(h)
@@ -87,9 +88,9 @@ func testFirstPacketBurst(t *testing.T, h *Harness, busy bool) {
 	if busy {
 		busyCPUs(t)
 	}
-	var cs, managed []*Container
+	var cs, managed []*harness.Container
 	for i := range labelled + unlabelled {
-		spec := ContainerSpec{Name: fmt.Sprintf("burst%d", i), Network: n, Cmd: FirstConnect("tcp", target, firstConnectTimeout)}
+		spec := harness.ContainerSpec{Name: fmt.Sprintf("burst%d", i), Network: n, Cmd: harness.FirstConnect("tcp", target, firstConnectTimeout)}
 		if i < labelled {
 			spec.Labels = policy
 		}
@@ -147,21 +148,21 @@ func busyCPUs(t *testing.T) {
 	}
 }
 
-func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
-	allowed := h.RunContainer(ContainerSpec{Name: "allowed", Network: n, Cmd: Serve(9001)})
-	forbidden := h.RunContainer(ContainerSpec{Name: "forbidden", Network: n, Cmd: Serve(9002)})
+func testFirstPacket(t *testing.T, h *harness.Harness, n *harness.Network, runs int) {
+	allowed := h.RunContainer(harness.ContainerSpec{Name: "allowed", Network: n, Cmd: harness.Serve(9001)})
+	forbidden := h.RunContainer(harness.ContainerSpec{Name: "forbidden", Network: n, Cmd: harness.Serve(9002)})
 	allowedAddr, forbiddenAddr := allowed.Addr(n, 9001), forbidden.Addr(n, 9002)
 	policy := labels(
 		"dcfw.enable=true",
 		"dcfw.output.policy=deny",
 		"dcfw.output.rule.1=allow proto tcp to "+allowed.IP(n).String()+" port 9001",
 	)
-	spec := func(name, target string) ContainerSpec {
-		return ContainerSpec{Name: name, Network: n, Labels: policy, Cmd: FirstConnect("tcp", target, firstConnectTimeout)}
+	spec := func(name, target string) harness.ContainerSpec {
+		return harness.ContainerSpec{Name: name, Network: n, Labels: policy, Cmd: harness.FirstConnect("tcp", target, firstConnectTimeout)}
 	}
 	// outcome is the container's first connect's outcome, and when its
 	// process started (by its own clock, the host's).
-	outcome := func(c *Container) (testpeer.Outcome, time.Time) {
+	outcome := func(c *harness.Container) (testpeer.Outcome, time.Time) {
 		t.Helper()
 		report := c.FirstConnectOutcome(outcomeTimeout)
 		word, _, _ := strings.Cut(report, " ")
@@ -254,14 +255,14 @@ func testFirstPacket(t *testing.T, h *Harness, n *Network, runs int) {
 // own ruleset (the live table, as nft lists it inside the container, equals
 // the rendering of the container's own labels), written once.
 func TestConcurrentStartsGetTheirOwnRules(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
 	p := startDcfw(h)
 	p.WaitForLog(`INFO\s+initial reconcile`, protectTimeout)
 
 	const count = 10
-	var cs []*Container
-	want := map[*Container]map[string]string{}
+	var cs []*harness.Container
+	want := map[*harness.Container]map[string]string{}
 	for i := range count {
 		port := 8000 + i
 		kv := []string{
@@ -283,7 +284,7 @@ func TestConcurrentStartsGetTheirOwnRules(t *testing.T) {
 			kv = append(kv, "dcfw.output.rule.2=allow proto tcp to 10.0.0.300")
 		}
 		l := labels(kv...)
-		c := h.CreateContainer(ContainerSpec{Name: fmt.Sprintf("c%d", i), Network: n, Labels: l, Cmd: Serve(port)})
+		c := h.CreateContainer(harness.ContainerSpec{Name: fmt.Sprintf("c%d", i), Network: n, Labels: l, Cmd: harness.Serve(port)})
 		cs = append(cs, c)
 		want[c] = l
 	}

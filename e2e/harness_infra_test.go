@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -25,10 +26,10 @@ import (
 // hand-made nftables rules in the server's namespace.
 func TestInfraBridgeTraffic(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	srv := h.RunContainer(ContainerSpec{Name: "srv", Network: n, Cmd: ServeTCPUDP([]int{80}, []int{53})})
-	cli := h.RunContainer(ContainerSpec{Name: "cli", Network: n})
+	srv := h.RunContainer(harness.ContainerSpec{Name: "srv", Network: n, Cmd: harness.ServeTCPUDP([]int{80}, []int{53})})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "cli", Network: n})
 
 	if got := cli.Connect("tcp", srv.Addr(n, 80)); got != testpeer.Connected {
 		t.Errorf("tcp to a served port: %v, want connected", got)
@@ -87,10 +88,10 @@ func TestInfraBridgeTraffic(t *testing.T) {
 
 func TestInfraIPv6Bridge(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
-	n := h.CreateNetwork(NetworkSpec{Label: "br6", IPv6: true})
-	srv := h.RunContainer(ContainerSpec{Name: "srv6", Network: n, Cmd: Serve(80)})
-	cli := h.RunContainer(ContainerSpec{Name: "cli6", Network: n})
+	h := harness.Setup(t)
+	n := h.CreateNetwork(harness.NetworkSpec{Label: "br6", IPv6: true})
+	srv := h.RunContainer(harness.ContainerSpec{Name: "srv6", Network: n, Cmd: harness.Serve(80)})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "cli6", Network: n})
 	if !srv.IP6(n).Is6() || !n.Subnet6.Contains(srv.IP6(n)) {
 		t.Fatalf("server IPv6 %v not in %v", srv.IP6(n), n.Subnet6)
 	}
@@ -109,14 +110,14 @@ func TestInfraMacvlan(t *testing.T) {
 	t.Parallel()
 	var parent, netID string
 	t.Run("traffic", func(t *testing.T) {
-		h := Setup(t)
+		h := harness.Setup(t)
 		n := h.Macvlan()
 		parent, netID = n.Parent, n.ID
 		if _, err := netlink.LinkByName(parent); err != nil {
 			t.Fatalf("parent link %s: %v", parent, err)
 		}
-		srv := h.RunContainer(ContainerSpec{Name: "mvsrv", Network: n, Cmd: Serve(80)})
-		cli := h.RunContainer(ContainerSpec{Name: "mvcli", Network: n})
+		srv := h.RunContainer(harness.ContainerSpec{Name: "mvsrv", Network: n, Cmd: harness.Serve(80)})
+		cli := h.RunContainer(harness.ContainerSpec{Name: "mvcli", Network: n})
 		if got := cli.Connect("tcp", srv.Addr(n, 80)); got != testpeer.Connected {
 			t.Errorf("tcp over macvlan: %v, want connected", got)
 		}
@@ -124,7 +125,7 @@ func TestInfraMacvlan(t *testing.T) {
 			t.Errorf("tcp to a closed port over macvlan: %v, want refused", got)
 		}
 		// The container's interface is a macvlan on the parent.
-		out := cli.Exec(TestPeerPath, "connect", "tcp", srv.Addr(n, 80))
+		out := cli.Exec(harness.TestPeerPath, "connect", "tcp", srv.Addr(n, 80))
 		if out.ExitCode != 0 {
 			t.Errorf("exec connect: %+v", out)
 		}
@@ -136,10 +137,10 @@ func TestInfraMacvlan(t *testing.T) {
 	if _, err := netlink.LinkByName(parent); err == nil {
 		t.Errorf("parent link %s still exists after the test", parent)
 	}
-	h := Setup(t)
-	ctx, cancel := h.ctx()
+	h := harness.Setup(t)
+	ctx, cancel := h.Ctx()
 	defer cancel()
-	if _, err := h.Docker().NetworkInspect(ctx, netID, client.NetworkInspectOptions{}); !isNotFound(err) {
+	if _, err := h.Docker().NetworkInspect(ctx, netID, client.NetworkInspectOptions{}); !harness.IsNotFound(err) {
 		t.Errorf("network %s still exists after the test (err %v)", netID, err)
 	}
 }
@@ -147,10 +148,10 @@ func TestInfraMacvlan(t *testing.T) {
 // TestInfraNetworkModes: shared namespaces, the host network, another user.
 func TestInfraNetworkModes(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	srv := h.RunContainer(ContainerSpec{Name: "main", Network: n, Cmd: Serve(80)})
-	side := h.RunContainer(ContainerSpec{Name: "side", ShareNetworkWith: srv})
+	srv := h.RunContainer(harness.ContainerSpec{Name: "main", Network: n, Cmd: harness.Serve(80)})
+	side := h.RunContainer(harness.ContainerSpec{Name: "side", ShareNetworkWith: srv})
 	if srv.NetNS() != side.NetNS() {
 		t.Errorf("--network container: namespaces differ: %v vs %v", srv.NetNS(), side.NetNS())
 	}
@@ -163,7 +164,7 @@ func TestInfraNetworkModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostC := h.RunContainer(ContainerSpec{Name: "hostnet", NetworkMode: "host"})
+	hostC := h.RunContainer(harness.ContainerSpec{Name: "hostnet", NetworkMode: "host"})
 	if got := hostC.NetNS(); got != hostNS {
 		t.Errorf("--network host: namespace %v, want the host's %v", got, hostNS)
 	}
@@ -171,7 +172,7 @@ func TestInfraNetworkModes(t *testing.T) {
 		t.Errorf("network mode %q, want host", got)
 	}
 
-	user := h.RunContainer(ContainerSpec{Name: "uid1000", Network: n, User: "1000", Cmd: Serve(8080)})
+	user := h.RunContainer(harness.ContainerSpec{Name: "uid1000", Network: n, User: "1000", Cmd: harness.Serve(8080)})
 	user.WaitForLog(`started serve at=\S+ pid=1 uid=1000`, 5*time.Second)
 	if got := user.Connect("tcp", srv.Addr(n, 80)); got != testpeer.Connected {
 		t.Errorf("connect as uid 1000: %v, want connected", got)
@@ -192,10 +193,10 @@ func TestInfraNetworkModes(t *testing.T) {
 // still holds the rules it wrote: the marker table below is gone.
 func TestInfraRestart(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	srv := h.RunContainer(ContainerSpec{Name: "restart", Network: n, Cmd: Serve(80)})
-	cli := h.RunContainer(ContainerSpec{Name: "cli", Network: n})
+	srv := h.RunContainer(harness.ContainerSpec{Name: "restart", Network: n, Cmd: harness.Serve(80)})
+	cli := h.RunContainer(harness.ContainerSpec{Name: "cli", Network: n})
 	pid, ns := srv.PID(), srv.NetNS()
 	if _, err := srv.Nft("add", "table", "inet", "marker"); err != nil {
 		t.Fatal(err)
@@ -220,11 +221,11 @@ func TestInfraRestart(t *testing.T) {
 // TestInfraStartAll: containers started together all run and serve.
 func TestInfraStartAll(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	var cs []*Container
+	var cs []*harness.Container
 	for range 4 {
-		cs = append(cs, h.CreateContainer(ContainerSpec{Name: "many", Network: n, Cmd: Serve(80)}))
+		cs = append(cs, h.CreateContainer(harness.ContainerSpec{Name: "many", Network: n, Cmd: harness.Serve(80)}))
 	}
 	h.StartAll(cs...)
 	for i, c := range cs {
@@ -239,11 +240,11 @@ func TestInfraStartAll(t *testing.T) {
 // the logs and stays up.
 func TestInfraFirstConnect(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	srv := h.RunContainer(ContainerSpec{Name: "target", Network: n, Cmd: Serve(80)})
-	open := h.RunContainer(ContainerSpec{Name: "fc-open", Network: n, Cmd: FirstConnect("tcp", srv.Addr(n, 80), 2*time.Second)})
-	closed := h.RunContainer(ContainerSpec{Name: "fc-closed", Network: n, Cmd: FirstConnect("tcp", srv.Addr(n, 81), 2*time.Second)})
+	srv := h.RunContainer(harness.ContainerSpec{Name: "target", Network: n, Cmd: harness.Serve(80)})
+	open := h.RunContainer(harness.ContainerSpec{Name: "fc-open", Network: n, Cmd: harness.FirstConnect("tcp", srv.Addr(n, 80), 2*time.Second)})
+	closed := h.RunContainer(harness.ContainerSpec{Name: "fc-closed", Network: n, Cmd: harness.FirstConnect("tcp", srv.Addr(n, 81), 2*time.Second)})
 	if got := open.FirstConnectOutcome(10 * time.Second); !strings.HasPrefix(got, "connected ") {
 		t.Errorf("first connect to a served port: %q", got)
 	}
@@ -259,8 +260,8 @@ func TestInfraFirstConnect(t *testing.T) {
 // with the test peer binary (dcfw itself is tested by the controller tests).
 func TestInfraProcess(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
-	peer := h.BuildBinary(testPeerPackage)
+	h := harness.Setup(t)
+	peer := h.BuildBinary(harness.TestPeerPackage)
 	p := h.StartProcess(nil, peer, "serve", "--tcp", "0")
 	mark := p.Mark()
 	line := p.WaitForLog(`^ready tcp=`, 10*time.Second)
@@ -290,20 +291,18 @@ func TestInfraProcess(t *testing.T) {
 // registry.
 func TestInfraBuildImage(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
-	bin, err := os.ReadFile(h.BuildBinary(testPeerPackage))
+	h := harness.Setup(t)
+	bin, err := os.ReadFile(h.BuildBinary(harness.TestPeerPackage))
 	if err != nil {
 		t.Fatal(err)
 	}
 	img := h.BuildImage("custom",
-		ImageFile{Name: "Dockerfile", Content: []byte("FROM scratch\nCOPY peer /peer\nENTRYPOINT [\"/peer\", \"sleep\"]\n")},
-		ImageFile{Name: "peer", Mode: 0o755, Content: bin})
-	c := h.RunContainer(ContainerSpec{Name: "custom", Image: img, NetworkMode: "none"})
+		harness.ImageFile{Name: "Dockerfile", Content: []byte("FROM scratch\nCOPY peer /peer\nENTRYPOINT [\"/peer\", \"sleep\"]\n")},
+		harness.ImageFile{Name: "peer", Mode: 0o755, Content: bin})
+	c := h.RunContainer(harness.ContainerSpec{Name: "custom", Image: img, NetworkMode: "none"})
 	c.WaitForLog(`started sleep`, 10*time.Second)
 	// A Dockerfile error is reported, not swallowed by the 200 response.
-	err = h.env.buildImage("dcfwe2e-broken:"+h.RunID(), []ImageFile{{Name: "Dockerfile", Content: []byte("FROM scratch\nCOPY missing /missing\n")}})
-	if err == nil {
-		_ = h.env.removeImage("dcfwe2e-broken:" + h.RunID())
+	if _, err := h.TryBuildImage("broken", harness.ImageFile{Name: "Dockerfile", Content: []byte("FROM scratch\nCOPY missing /missing\n")}); err == nil {
 		t.Error("a build whose COPY source is missing succeeded")
 	}
 }
@@ -311,20 +310,20 @@ func TestInfraBuildImage(t *testing.T) {
 // TestInfraSubnets: test subnets avoid the host's routes and each other.
 func TestInfraSubnets(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
+	h := harness.Setup(t)
 	a, b := h.Bridge(), h.Bridge()
 	if a.Subnet.Overlaps(b.Subnet) {
 		t.Errorf("two networks share %v / %v", a.Subnet, b.Subnet)
 	}
-	for _, n := range []*Network{a, b} {
-		if !testNet4.Contains(n.Subnet.Addr()) {
-			t.Errorf("subnet %v outside %v", n.Subnet, testNet4)
+	for _, n := range []*harness.Network{a, b} {
+		if !harness.TestNet4.Contains(n.Subnet.Addr()) {
+			t.Errorf("subnet %v outside %v", n.Subnet, harness.TestNet4)
 		}
 	}
-	if got, want := hostAddr(netip.MustParsePrefix("10.231.7.0/24"), 64), netip.MustParseAddr("10.231.7.64"); got != want {
+	if got, want := harness.HostAddr(netip.MustParsePrefix("10.231.7.0/24"), 64), netip.MustParseAddr("10.231.7.64"); got != want {
 		t.Errorf("hostAddr = %v, want %v", got, want)
 	}
-	if got, want := hostAddr(netip.MustParsePrefix("fd00:dcf:0:7::/64"), 300), netip.MustParseAddr("fd00:dcf:0:7::12c"); got != want {
+	if got, want := harness.HostAddr(netip.MustParsePrefix("fd00:dcf:0:7::/64"), 300), netip.MustParseAddr("fd00:dcf:0:7::12c"); got != want {
 		t.Errorf("hostAddr6 = %v, want %v", got, want)
 	}
 }
@@ -333,23 +332,23 @@ func TestInfraSubnets(t *testing.T) {
 // are not.
 func TestInfraSweep(t *testing.T) {
 	t.Parallel()
-	h := Setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	h := harness.Setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.APITimeout)
 	defer cancel()
 	mk := func(pid string) string {
 		res, err := h.Docker().NetworkCreate(ctx, h.UniqueName("sweep"), client.NetworkCreateOptions{
 			Driver: "bridge", Internal: true,
-			Labels: map[string]string{LabelRun: "sweeptest", LabelPID: pid},
+			Labels: map[string]string{harness.LabelRun: "sweeptest", harness.LabelPID: pid},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = h.removeNetwork(res.ID) })
+		t.Cleanup(func() { _ = h.RemoveNetwork(res.ID) })
 		return res.ID
 	}
 	dead, live := mk(deadPID(t)), mk("1")
 	mkdir := func(pid string) string {
-		d, err := os.MkdirTemp("", tmpDirPrefix+"5eed-pid"+pid+"-")
+		d, err := os.MkdirTemp("", harness.TmpDirPrefix+"5eed-pid"+pid+"-")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,14 +356,14 @@ func TestInfraSweep(t *testing.T) {
 		return d
 	}
 	deadDir, liveDir := mkdir(deadPID(t)), mkdir("1")
-	sweepLeftovers(h.Docker())
+	harness.SweepLeftovers(h.Docker())
 	if _, err := os.Stat(deadDir); !os.IsNotExist(err) {
 		t.Errorf("temporary directory of a dead run survived the sweep (err %v)", err)
 	}
 	if _, err := os.Stat(liveDir); err != nil {
 		t.Errorf("temporary directory of a live run was swept: %v", err)
 	}
-	if _, err := h.Docker().NetworkInspect(ctx, dead, client.NetworkInspectOptions{}); !isNotFound(err) {
+	if _, err := h.Docker().NetworkInspect(ctx, dead, client.NetworkInspectOptions{}); !harness.IsNotFound(err) {
 		t.Errorf("network of a dead run survived the sweep (err %v)", err)
 	}
 	if _, err := h.Docker().NetworkInspect(ctx, live, client.NetworkInspectOptions{}); err != nil {

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/dcfw/dcfw/internal/harness"
 	"net"
 	"os"
 	"regexp"
@@ -39,15 +40,15 @@ var rawVariants = []rawVariant{
 const rawSends = 3
 
 func TestHostileRawFramesStayIn(t *testing.T) {
-	h := Setup(t)
-	n := h.CreateNetwork(NetworkSpec{Label: "raw", IPv6: true})
-	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: ServeTCPUDP(nil, []int{5353})})
-	attacker := h.RunContainer(ContainerSpec{
-		Name: "attacker", Network: n, Cmd: Sleep(),
+	h := harness.Setup(t)
+	n := h.CreateNetwork(harness.NetworkSpec{Label: "raw", IPv6: true})
+	listener := h.RunContainer(harness.ContainerSpec{Name: "listener", Network: n, Cmd: harness.ServeTCPUDP(nil, []int{5353})})
+	attacker := h.RunContainer(harness.ContainerSpec{
+		Name: "attacker", Network: n, Cmd: harness.Sleep(),
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
 	})
 	installFrameCounters(t, listener)
-	dstMAC := net.HardwareAddr(listener.endpoint(n).MacAddress).String()
+	dstMAC := net.HardwareAddr(listener.Endpoint(n).MacAddress).String()
 
 	send := func(round string) {
 		t.Helper()
@@ -57,7 +58,7 @@ func TestHostileRawFramesStayIn(t *testing.T) {
 			if v.v6 {
 				src, dst = net.JoinHostPort(attacker.IP6(n).String(), "40000"), listener.Addr6(n, 5353)
 			}
-			cmd := append([]string{TestPeerPath, "raw", "eth0", dstMAC, src, dst, "--src-mac", v.srcMAC}, v.args...)
+			cmd := append([]string{harness.TestPeerPath, "raw", "eth0", dstMAC, src, dst, "--src-mac", v.srcMAC}, v.args...)
 			for range rawSends {
 				r := attacker.Exec(cmd...)
 				// 13: the kernel dropped the frame on its way out (dcfw's
@@ -102,7 +103,7 @@ func TestHostileRawFramesStayIn(t *testing.T) {
 // installFrameCounters puts a counter per raw variant on the ingress of
 // the listener's eth0 (a table of the test's own, beside anything dcfw
 // would write).
-func installFrameCounters(t *testing.T, c *Container) {
+func installFrameCounters(t *testing.T, c *harness.Container) {
 	t.Helper()
 	script := "table netdev e2e_probe {\n chain in {\n  type filter hook ingress device eth0 priority 0;\n"
 	for _, v := range rawVariants {
@@ -121,7 +122,7 @@ func installFrameCounters(t *testing.T, c *Container) {
 var counterRe = regexp.MustCompile(`ether saddr ([0-9a-f:]{17}) counter packets (\d+)`)
 
 // frameCounts reads the counters by source MAC.
-func frameCounts(t *testing.T, c *Container) map[string]int {
+func frameCounts(t *testing.T, c *harness.Container) map[string]int {
 	t.Helper()
 	out, err := c.Nft("list", "chain", "netdev", "e2e_probe", "in")
 	if err != nil {
@@ -141,24 +142,24 @@ func frameCounts(t *testing.T, c *Container) map[string]int {
 // are decided by the rules dcfw then writes: a denied one stops carrying
 // data, an allowed one goes on.
 func TestHostileOpenConnectionsRedecided(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	sink := h.RunContainer(ContainerSpec{Name: "sink", Network: n, Cmd: []string{"serve", "--stream", "7000,7001"}})
-	denied := h.RunContainer(ContainerSpec{
+	sink := h.RunContainer(harness.ContainerSpec{Name: "sink", Network: n, Cmd: []string{"serve", "--stream", "7000,7001"}})
+	denied := h.RunContainer(harness.ContainerSpec{
 		Name: "denied", Network: n, Cmd: []string{"stream", sink.Addr(n, 7000), "--every", "50ms"},
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny"),
 	})
-	allowed := h.RunContainer(ContainerSpec{
+	allowed := h.RunContainer(harness.ContainerSpec{
 		Name: "allowed", Network: n, Cmd: []string{"stream", sink.Addr(n, 7001), "--every", "50ms"},
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny",
 			"dcfw.output.rule.1=allow proto tcp to "+sink.IP(n).String()+" port 7001"),
 	})
-	lines := func(c *Container) int {
+	lines := func(c *harness.Container) int {
 		re := regexp.MustCompile(`(?m)^stream from ` + regexp.QuoteMeta(c.IP(n).String()) + `:\d+: seq \d+$`)
 		return len(re.FindAllString(sink.Logs(), -1))
 	}
-	sink.WaitForLog(`stream from `+regexp.QuoteMeta(denied.IP(n).String())+`:\d+: seq 5$`, readyTimeout)
-	sink.WaitForLog(`stream from `+regexp.QuoteMeta(allowed.IP(n).String())+`:\d+: seq 5$`, readyTimeout)
+	sink.WaitForLog(`stream from `+regexp.QuoteMeta(denied.IP(n).String())+`:\d+: seq 5$`, harness.ReadyTimeout)
+	sink.WaitForLog(`stream from `+regexp.QuoteMeta(allowed.IP(n).String())+`:\d+: seq 5$`, harness.ReadyTimeout)
 
 	p := startDcfw(h)
 	waitProtected(p, 0, denied)
@@ -189,14 +190,14 @@ func TestHostileOpenConnectionsRedecided(t *testing.T) {
 // first connect must not pass either). Restated by the deployer with
 // another spelling, the rule is the deployer's and applies.
 func TestHostileImageLabelsLockedDown(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	image := h.BuildImage("sneaky", ImageFile{Name: "Dockerfile",
+	image := h.BuildImage("sneaky", harness.ImageFile{Name: "Dockerfile",
 		Content: []byte("FROM " + h.TestImage() + "\nLABEL dcfw.output.rule.0=\"allow\"\n")})
-	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: Serve(80)})
+	listener := h.RunContainer(harness.ContainerSpec{Name: "listener", Network: n, Cmd: harness.Serve(80)})
 	deny := labels("dcfw.enable=true", "dcfw.output.policy=deny")
-	sneaky := h.RunContainer(ContainerSpec{Name: "sneaky", Image: image, Network: n, Cmd: Sleep(), Labels: deny})
-	restated := h.RunContainer(ContainerSpec{Name: "restated", Image: image, Network: n, Cmd: Sleep(),
+	sneaky := h.RunContainer(harness.ContainerSpec{Name: "sneaky", Image: image, Network: n, Cmd: harness.Sleep(), Labels: deny})
+	restated := h.RunContainer(harness.ContainerSpec{Name: "restated", Image: image, Network: n, Cmd: harness.Sleep(),
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny", "dcfw.output.rule.0=Allow")})
 	flows := []flow{
 		{sneaky, "tcp", listener.Addr(n, 80), false, "output deny, allow rule from the image"},
@@ -218,8 +219,8 @@ func TestHostileImageLabelsLockedDown(t *testing.T) {
 	// Started while dcfw runs: the rules before its first packet must not
 	// be weaker than the PID path's.
 	mark := p.Mark()
-	late := h.RunContainer(ContainerSpec{Name: "late", Image: image, Network: n, Labels: deny,
-		Cmd: FirstConnect("tcp", listener.Addr(n, 80), 2*time.Second)})
+	late := h.RunContainer(harness.ContainerSpec{Name: "late", Image: image, Network: n, Labels: deny,
+		Cmd: harness.FirstConnect("tcp", listener.Addr(n, 80), 2*time.Second)})
 	report := late.FirstConnectOutcome(30 * time.Second)
 	if !strings.HasPrefix(report, "timeout") && !strings.HasPrefix(report, "not-permitted") {
 		t.Errorf("late container's first connect: %s; want it blocked", report)
@@ -232,10 +233,10 @@ func TestHostileImageLabelsLockedDown(t *testing.T) {
 // change its own rules; dcfw says so (risk and fix), and with --strict
 // locks it down.
 func TestHostileOwnPrivileges(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	listener := h.RunContainer(ContainerSpec{Name: "listener", Network: n, Cmd: Serve(80)})
-	admin := h.RunContainer(ContainerSpec{Name: "admin", Network: n, Cmd: Sleep(), CapAdd: []string{"cap_net_admin"},
+	listener := h.RunContainer(harness.ContainerSpec{Name: "listener", Network: n, Cmd: harness.Serve(80)})
+	admin := h.RunContainer(harness.ContainerSpec{Name: "admin", Network: n, Cmd: harness.Sleep(), CapAdd: []string{"cap_net_admin"},
 		Labels: labels("dcfw.enable=true", "dcfw.output.policy=allow")})
 	flows := []flow{{admin, "tcp", listener.Addr(n, 80), true, "output allow"}}
 	checkAllPass(t, flows)
@@ -261,11 +262,11 @@ func TestHostileOwnPrivileges(t *testing.T) {
 // table of dcfw's name first, owned by its own netlink socket, keeps dcfw
 // out: dcfw cannot stop that, but says so at error level in every cycle.
 func TestHostileUnrepairableTable(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	n := h.Bridge()
-	squatter := h.RunContainer(ContainerSpec{Name: "squatter", Network: n, Cmd: []string{"own-table"},
+	squatter := h.RunContainer(harness.ContainerSpec{Name: "squatter", Network: n, Cmd: []string{"own-table"},
 		CapAdd: []string{"NET_ADMIN"}, Labels: labels("dcfw.enable=true", "dcfw.output.policy=deny")})
-	squatter.WaitForLog(`^owned inet dcfw$`, readyTimeout)
+	squatter.WaitForLog(`^owned inet dcfw$`, harness.ReadyTimeout)
 
 	p := startDcfw(h)
 	const msg = "cannot write the namespace's rules: they differ from what its labels say and the namespace is NOT protected as labelled; retrying next cycle (logged every cycle)"

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dcfw/dcfw/bench"
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testenv"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
@@ -88,7 +89,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak for %s, seed %d (DCFW_SOAK_SEED=%d repeats its labels)", dur, seed, seed)
 
-	h := Setup(t)
+	h := harness.Setup(t)
 	s := &soak{t: t, h: h, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), net: h.Bridge(),
 		sandboxes: map[string]string{}, actions: map[string]int{}, kinds: map[string]int{}}
 	for i := 2; i <= 63; i++ {
@@ -216,10 +217,10 @@ func TestSoak(t *testing.T) {
 // goroutine only.
 type soak struct {
 	t    *testing.T
-	h    *Harness
+	h    *harness.Harness
 	rng  *rand.Rand
-	net  *Network
-	dcfw *Process
+	net  *harness.Network
+	dcfw *harness.Process
 	home string // the test's network namespace, and dcfw's
 
 	live      []*soakContainer
@@ -232,7 +233,7 @@ type soak struct {
 }
 
 type soakContainer struct {
-	*Container
+	*harness.Container
 	labels  map[string]string
 	host    int // on net; 0 for network mode none
 	running bool
@@ -283,7 +284,7 @@ func (s *soak) step() {
 	default:
 		s.actions["kill"]++
 		c.Kill()
-		c.WaitExit(readyTimeout)
+		c.WaitExit(harness.ReadyTimeout)
 		c.running = false
 	}
 }
@@ -292,7 +293,7 @@ func (s *soak) step() {
 // soak's), on net or, now and then, on no network at all.
 func (s *soak) create(l map[string]string) *soakContainer {
 	s.t.Helper()
-	spec := ContainerSpec{Name: "soak", Cmd: Sleep(), Labels: l}
+	spec := harness.ContainerSpec{Name: "soak", Cmd: harness.Sleep(), Labels: l}
 	c := &soakContainer{labels: l}
 	if s.rng.IntN(8) == 0 || len(s.freeHosts) == 0 {
 		spec.NetworkMode = "none"
@@ -306,7 +307,7 @@ func (s *soak) create(l map[string]string) *soakContainer {
 		all[k] = v
 	}
 	spec.Labels = all
-	c.Container = s.h.createContainer(spec)
+	c.Container = s.h.CreateContainerNoCleanup(spec)
 	s.created++
 	s.live = append(s.live, c)
 	return c
@@ -342,7 +343,7 @@ func (s *soak) startAndAbort(l map[string]string) {
 	started := make(chan error, 1)
 	go func() { started <- c.TryStart() }()
 	time.Sleep(time.Duration(s.rng.IntN(100)) * time.Millisecond)
-	ctx, cancel := s.h.ctx()
+	ctx, cancel := s.h.Ctx()
 	defer cancel()
 	if s.rng.IntN(2) == 0 {
 		s.actions["start+kill at once"]++
@@ -385,7 +386,7 @@ func (s *soak) remove(c *soakContainer) {
 // removeAll removes every soak container of this run, including any the
 // soak lost track of when it failed.
 func (s *soak) removeAll() {
-	ctx, cancel := s.h.ctx()
+	ctx, cancel := s.h.Ctx()
 	defer cancel()
 	filter := make(client.Filters).Add("label", soakLabel+"="+s.h.RunID())
 	cs, err := s.h.Docker().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
@@ -394,7 +395,7 @@ func (s *soak) removeAll() {
 		return
 	}
 	for _, c := range cs.Items {
-		if _, err := s.h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		if _, err := s.h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !harness.IsNotFound(err) {
 			s.t.Errorf("remove container %.12s: %v", c.ID, err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -49,7 +50,7 @@ const dockerNetnsDir = "/var/run/docker/netns"
 // shows up inside a sandbox file with its IP. Last, it compares the file's
 // namespace at the connect event with the namespace the process runs in.
 func TestStartupEventsMeasurement(t *testing.T) {
-	h := Setup(t)
+	h := harness.Setup(t)
 	bridge := h.Bridge()
 	macvlan := h.Macvlan()
 
@@ -61,7 +62,7 @@ func TestStartupEventsMeasurement(t *testing.T) {
 		return traces[id]
 	}
 	filters := make(client.Filters).Add("type", "container", "network")
-	rec := h.RecordEvents(filters, func(ev Event) {
+	rec := h.RecordEvents(filters, func(ev harness.Event) {
 		if ev.Type != events.NetworkEventType || ev.Action != events.ActionConnect {
 			return
 		}
@@ -70,7 +71,7 @@ func TestStartupEventsMeasurement(t *testing.T) {
 		}
 	})
 
-	run := func(label string, spec ContainerSpec) *startupTrace {
+	run := func(label string, spec harness.ContainerSpec) *startupTrace {
 		t.Helper()
 		spec.Name = label
 		spec.Labels = map[string]string{"dcfw.enable": "true", "dcfw.input.policy": "deny"}
@@ -81,10 +82,10 @@ func TestStartupEventsMeasurement(t *testing.T) {
 		traces[c.ID] = tr
 		mu.Unlock()
 		c.Start()
-		tr.created = rec.WaitFor(30*time.Second, "create of "+label, IsEvent(events.ContainerEventType, events.ActionCreate, c.ID))
-		tr.started = rec.WaitFor(30*time.Second, "start of "+label, IsEvent(events.ContainerEventType, events.ActionStart, c.ID))
+		tr.created = rec.WaitFor(30*time.Second, "create of "+label, harness.IsEvent(events.ContainerEventType, events.ActionCreate, c.ID))
+		tr.started = rec.WaitFor(30*time.Second, "start of "+label, harness.IsEvent(events.ContainerEventType, events.ActionStart, c.ID))
 		for _, ev := range rec.Events() {
-			if IsEvent(events.NetworkEventType, events.ActionConnect, c.ID)(ev) {
+			if harness.IsEvent(events.NetworkEventType, events.ActionConnect, c.ID)(ev) {
 				tr.connected = append(tr.connected, ev)
 			}
 		}
@@ -119,14 +120,14 @@ func TestStartupEventsMeasurement(t *testing.T) {
 
 	var all []*startupTrace
 	for i := range 5 {
-		all = append(all, run(fmt.Sprintf("bridge%d", i), ContainerSpec{Network: bridge}))
+		all = append(all, run(fmt.Sprintf("bridge%d", i), harness.ContainerSpec{Network: bridge}))
 	}
 	for i := range 3 {
-		all = append(all, run(fmt.Sprintf("macvlan%d", i), ContainerSpec{Network: macvlan}))
+		all = append(all, run(fmt.Sprintf("macvlan%d", i), harness.ContainerSpec{Network: macvlan}))
 	}
-	all = append(all, run("uid1000", ContainerSpec{Network: bridge, User: "1000"}))
-	all = append(all, run("shared", ContainerSpec{ShareNetworkWith: &Container{ID: all[0].id}}))
-	all = append(all, run("hostnet", ContainerSpec{NetworkMode: "host"}))
+	all = append(all, run("uid1000", harness.ContainerSpec{Network: bridge, User: "1000"}))
+	all = append(all, run("shared", harness.ContainerSpec{ShareNetworkWith: &harness.Container{ID: all[0].id}}))
+	all = append(all, run("hostnet", harness.ContainerSpec{NetworkMode: "host"}))
 
 	for _, tr := range all {
 		t.Log(tr.report())
@@ -134,7 +135,7 @@ func TestStartupEventsMeasurement(t *testing.T) {
 	t.Log(summarize(all))
 }
 
-func netName(spec ContainerSpec) string {
+func netName(spec harness.ContainerSpec) string {
 	switch {
 	case spec.Network != nil:
 		return spec.Network.Driver
@@ -148,8 +149,8 @@ func netName(spec ContainerSpec) string {
 type startupTrace struct {
 	label, id, netName string
 	filesBefore        map[string]bool
-	created, started   Event
-	connected          []Event
+	created, started   harness.Event
+	connected          []harness.Event
 	process            time.Time // the process's own first timestamp
 	startedAt          time.Time // State.StartedAt
 	sandboxKey         string
@@ -200,18 +201,18 @@ func (tr *startupTrace) newFiles() []string {
 
 // observeAtConnect runs in the event handler: nothing else is read from the
 // stream until it returns. It starts the poller and returns.
-func (tr *startupTrace) observeAtConnect(h *Harness, ev Event) {
+func (tr *startupTrace) observeAtConnect(h *harness.Harness, ev harness.Event) {
 	start := time.Now()
 	o := connectObservation{handlerLag: start.Sub(ev.At())}
 	tr.inspectDone = make(chan time.Time, 1)
 	go func() {
-		ctx, cancel := h.ctx()
+		ctx, cancel := h.Ctx()
 		defer cancel()
 		_, _ = h.Docker().ContainerInspect(ctx, tr.id, client.ContainerInspectOptions{})
 		tr.inspectDone <- time.Now()
 	}()
 
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	insp, err := h.Docker().NetworkInspect(ctx, ev.Actor.ID, client.NetworkInspectOptions{})
 	cancel()
 	if err == nil {

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"errors"
@@ -84,7 +84,7 @@ func (h *Harness) StartProcess(env []string, path string, args ...string) *Proce
 			p.terminate()
 		}
 		if h.t.Failed() {
-			h.t.Logf("output of %s %s (exit: %v):\n%s", path, strings.Join(args, " "), p.err, indent(p.log.String()))
+			h.t.Logf("output of %s %s (exit: %v):\n%s", path, strings.Join(args, " "), p.err, Indent(p.log.String()))
 		}
 	})
 	return p
@@ -117,7 +117,7 @@ func (p *Process) WaitForLogSince(mark int, pattern string, timeout time.Duratio
 	p.t.Helper()
 	line, err := p.TryWaitForLog(mark, pattern, timeout)
 	if err != nil {
-		p.t.Fatalf("%v; output after mark %d:\n%s", err, mark, indent(p.LogSince(mark)))
+		p.t.Fatalf("%v; output after mark %d:\n%s", err, mark, Indent(p.LogSince(mark)))
 	}
 	return line
 }

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 )
 
 // tmpDirPID extracts the owner's PID from a run's temporary directory name.
-var tmpDirPID = regexp.MustCompile(`^` + tmpDirPrefix + `[0-9a-f]+-pid([0-9]+)-`)
+var tmpDirPID = regexp.MustCompile(`^` + TmpDirPrefix + `[0-9a-f]+-pid([0-9]+)-`)
 
-func isNotFound(err error) bool { return err != nil && cerrdefs.IsNotFound(err) }
+func IsNotFound(err error) bool { return err != nil && cerrdefs.IsNotFound(err) }
 
-// ownerAlive reports whether the test binary with this PID still runs. A
+// OwnerAlive reports whether the test binary with this PID still runs. A
 // resource of a live run (another package's tests, another developer's run
 // on the same engine) is never touched.
-func ownerAlive(pidLabel string) bool {
+func OwnerAlive(pidLabel string) bool {
 	pid, err := strconv.Atoi(pidLabel)
 	if err != nil || pid <= 0 {
 		return false
@@ -36,13 +36,13 @@ func ownerAlive(pidLabel string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// sweepLeftovers removes the containers, networks, images, links and
+// SweepLeftovers removes the containers, networks, images, links and
 // temporary directories that runs killed before their cleanup (go test
 // -timeout, ^C) left behind.
 // Failures are reported on stderr and otherwise ignored: a leftover must
 // not fail this run, and a new run only needs what it creates itself.
-func sweepLeftovers(docker *client.Client) {
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+func SweepLeftovers(docker *client.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), APITimeout)
 	defer cancel()
 	warn := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "e2e: sweeping leftovers: "+format+"\n", args...)
@@ -54,10 +54,10 @@ func sweepLeftovers(docker *client.Client) {
 		warn("list containers: %v", err)
 	}
 	for _, c := range cs.Items {
-		if ownerAlive(c.Labels[LabelPID]) {
+		if OwnerAlive(c.Labels[LabelPID]) {
 			continue
 		}
-		if _, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		if _, err := docker.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !IsNotFound(err) {
 			warn("remove container %s: %v", c.ID, err)
 		}
 	}
@@ -67,10 +67,10 @@ func sweepLeftovers(docker *client.Client) {
 		warn("list networks: %v", err)
 	}
 	for _, n := range ns.Items {
-		if ownerAlive(n.Labels[LabelPID]) {
+		if OwnerAlive(n.Labels[LabelPID]) {
 			continue
 		}
-		if _, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+		if _, err := docker.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !IsNotFound(err) {
 			warn("remove network %s: %v", n.Name, err)
 		}
 	}
@@ -80,18 +80,18 @@ func sweepLeftovers(docker *client.Client) {
 		warn("list images: %v", err)
 	}
 	for _, img := range is.Items {
-		if ownerAlive(img.Labels[LabelPID]) {
+		if OwnerAlive(img.Labels[LabelPID]) {
 			continue
 		}
-		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
+		if _, err := docker.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !IsNotFound(err) {
 			warn("remove image %s: %v", img.ID, err)
 		}
 	}
 
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tmpDirPrefix+"*-pid*-*"))
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), TmpDirPrefix+"*-pid*-*"))
 	for _, d := range dirs {
 		m := tmpDirPID.FindStringSubmatch(filepath.Base(d))
-		if m == nil || ownerAlive(m[1]) {
+		if m == nil || OwnerAlive(m[1]) {
 			continue
 		}
 		if err := os.RemoveAll(d); err != nil {
@@ -110,7 +110,7 @@ func sweepLeftovers(docker *client.Client) {
 			continue
 		}
 		pid, _, _ := strings.Cut(rest, " ")
-		if ownerAlive(pid) {
+		if OwnerAlive(pid) {
 			continue
 		}
 		// The peer of a veth deleted just before is gone with it.

@@ -1,20 +1,19 @@
-// Package e2e holds dcfw's end-to-end tests: dcfw runs against the real
-// Docker engine of this machine, and traffic is checked from inside real
-// containers. This file and the other harness*_test.go files are the harness
-// the tests are written with. They are _test.go files on purpose: the harness
-// is how these tests are written, not an API, and nothing outside them can
-// import it.
+// Package harness is what dcfw's end-to-end tests (e2e/) and its
+// benchmarks against the Docker engine (bench/) are written with: dcfw runs
+// against the real Docker engine of this machine, and traffic is checked
+// from inside real containers. It is internal: a way to write those tests,
+// not an API.
 //
 // For example:
 //
 //	func TestWebServer(t *testing.T) {
-//		h := Setup(t)   // skips (fails under CI) without Docker or root
-//		n := h.Bridge() // a fresh bridge network with its own subnet
-//		web := h.RunContainer(ContainerSpec{
-//			Name: "web", Network: n, Cmd: Serve(80),
+//		h := harness.Setup(t) // skips (fails under CI) without Docker or root
+//		n := h.Bridge()       // a fresh bridge network with its own subnet
+//		web := h.RunContainer(harness.ContainerSpec{
+//			Name: "web", Network: n, Cmd: harness.Serve(80),
 //			Labels: map[string]string{"dcfw.enable": "true", "dcfw.input.rule.1": "allow proto tcp to any port 80"},
 //		})
-//		cli := h.RunContainer(ContainerSpec{Name: "client", Network: n})
+//		cli := h.RunContainer(harness.ContainerSpec{Name: "client", Network: n})
 //		dcfw := h.StartDcfw("--interval", "1s")
 //		dcfw.WaitForLog(`protected.*web`, 10*time.Second)
 //		if got := cli.Connect("tcp", web.Addr(n, 80)); got != testpeer.Connected {
@@ -50,7 +49,7 @@
 //     in the labels and link aliases), and nothing that a live run owns.
 //   - Calls that fail the test (t.Fatal) must come from the test's own
 //     goroutine; from other goroutines use the Try* variants.
-package e2e
+package harness
 
 import (
 	"context"
@@ -77,14 +76,14 @@ const (
 	LabelPID = "dcfw-e2e.pid" // the PID of the test binary that owns it
 )
 
-// tmpDirPrefix starts the name of a run's temporary directory (in
+// TmpDirPrefix starts the name of a run's temporary directory (in
 // os.TempDir), followed by the run ID and "-pid<PID>-", so that the sweep
 // can remove the directories of killed runs.
-const tmpDirPrefix = "dcfw-e2e-"
+const TmpDirPrefix = "dcfw-e2e-"
 
-// apiTimeout bounds every single Docker API call the harness makes, so a
+// APITimeout bounds every single Docker API call the harness makes, so a
 // hung engine fails the test instead of hanging it until go test's timeout.
-const apiTimeout = 2 * time.Minute
+const APITimeout = 2 * time.Minute
 
 // shared is what all tests of one test binary share: the engine connection,
 // the run ID and the test image. It is set up on first use, so tests that do
@@ -161,7 +160,7 @@ func setupShared() (*shared, error) {
 			errNoDocker, docker.DaemonHost(), err)
 	}
 	s := &shared{docker: docker, runID: newRunID()}
-	s.tmpDir, err = os.MkdirTemp("", tmpDirPrefix+s.runID+"-pid"+strconv.Itoa(os.Getpid())+"-")
+	s.tmpDir, err = os.MkdirTemp("", TmpDirPrefix+s.runID+"-pid"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		docker.Close()
 		return nil, err
@@ -170,7 +169,7 @@ func setupShared() (*shared, error) {
 	s.onTeardown(docker.Close)
 
 	// Left over by killed runs: removed before this run adds its own.
-	sweepLeftovers(docker)
+	SweepLeftovers(docker)
 
 	if s.image, err = s.buildTestPeerImage(); err != nil {
 		s.close()
@@ -249,15 +248,15 @@ func (h *Harness) UniqueName(label string) string {
 // nameSeq is process-wide: parallel tests never pick the same name.
 var nameSeq atomic.Int64
 
-// ctx is the context of one API call. Not t.Context(): that one is
+// Ctx is the context of one API call. Not t.Context(): that one is
 // cancelled before cleanups run, and cleanups call the API too.
-func (h *Harness) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), apiTimeout)
+func (h *Harness) Ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), APITimeout)
 }
 
-// moduleRoot finds the directory of go.mod above the working directory
+// ModuleRoot finds the directory of go.mod above the working directory
 // (go test runs a package's tests in the package's directory).
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

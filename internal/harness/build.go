@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"archive/tar"
@@ -24,18 +24,18 @@ import (
 // it is also the image's entrypoint.
 const TestPeerPath = "/dcfw-testpeer"
 
-// testPeerPackage is the main package of the test peer, relative to the
+// TestPeerPackage is the main package of the test peer, relative to the
 // module root.
-const testPeerPackage = "./internal/testpeer/cmd/dcfw-testpeer"
+const TestPeerPackage = "./internal/testpeer/cmd/dcfw-testpeer"
 
-// buildTimeout bounds one `go build` or image build. A cold build of the
+// BuildTimeout bounds one `go build` or image build. A cold build of the
 // whole module on two cores takes well under a minute.
-const buildTimeout = 10 * time.Minute
+const BuildTimeout = 10 * time.Minute
 
-// goCommand finds the go command that built this test binary: GOROOT is set
+// GoCommand finds the go command that built this test binary: GOROOT is set
 // in the environment when the go command switched toolchains (GOTOOLCHAIN),
 // and otherwise the go on PATH is the one that ran `go test`.
-func goCommand() (string, error) {
+func GoCommand() (string, error) {
 	if root := os.Getenv("GOROOT"); root != "" {
 		p := filepath.Join(root, "bin", "go")
 		if _, err := os.Stat(p); err == nil {
@@ -53,15 +53,15 @@ func goCommand() (string, error) {
 // "." or "./internal/testpeer/cmd/dcfw-testpeer") into the file out, as a
 // static binary (CGO_ENABLED=0) so it also runs in a FROM scratch image.
 func goBuild(pkg, out string) error {
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return err
 	}
-	goBin, err := goCommand()
+	goBin, err := GoCommand()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, pkg)
 	cmd.Dir = root
@@ -149,10 +149,37 @@ func (h *Harness) BuildImage(label string, files ...ImageFile) string {
 	return tag
 }
 
+// TryBuildImage is BuildImage that returns the build's error (a
+// Dockerfile's included) instead of failing the test.
+func (h *Harness) TryBuildImage(label string, files ...ImageFile) (string, error) {
+	tag := strings.ToLower(h.UniqueName(label)) + ":e2e"
+	if err := h.env.buildImage(tag, files); err != nil {
+		return "", err
+	}
+	h.t.Cleanup(func() {
+		if err := h.env.removeImage(tag); err != nil {
+			h.t.Errorf("remove image %s: %v", tag, err)
+		}
+	})
+	return tag, nil
+}
+
+// BuildRunImage builds an image that all tests of the run share (built
+// once, by the caller's sync.Once), tagged name:<run ID>, and removes it
+// when the run ends (Main), not when the calling test does.
+func (h *Harness) BuildRunImage(name string, files ...ImageFile) (string, error) {
+	tag := name + ":" + h.env.runID
+	if err := h.env.buildImage(tag, files); err != nil {
+		return "", err
+	}
+	h.env.onTeardown(func() error { return h.env.removeImage(tag) })
+	return tag, nil
+}
+
 // buildTestPeerImage builds the image every test container runs: the test
 // peer alone, as entrypoint, with `sleep` as the default command.
 func (s *shared) buildTestPeerImage() (string, error) {
-	bin, err := s.buildBinary(testPeerPackage)
+	bin, err := s.buildBinary(TestPeerPackage)
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +221,7 @@ func (s *shared) buildImage(tag string, files []ImageFile) error {
 		return err
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
 	resp, err := s.docker.ImageBuild(ctx, &buf, client.ImageBuildOptions{
 		Tags:        []string{tag},
@@ -234,10 +261,10 @@ func readBuildStream(r io.Reader) error {
 }
 
 func (s *shared) removeImage(tag string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), APITimeout)
 	defer cancel()
 	_, err := s.docker.ImageRemove(ctx, tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-	if isNotFound(err) {
+	if IsNotFound(err) {
 		return nil
 	}
 	return err

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"errors"
@@ -20,7 +20,7 @@ import (
 // The address space of test networks: network i gets 10.231.i.0/24 and
 // fd00:dcf:0:i::/64. Nothing outside the links the tests create uses them.
 var (
-	testNet4 = netip.MustParsePrefix("10.231.0.0/16")
+	TestNet4 = netip.MustParsePrefix("10.231.0.0/16")
 	testNet6 = netip.MustParsePrefix("fd00:dcf::/48")
 )
 
@@ -119,7 +119,7 @@ func (h *Harness) CreateNetwork(spec NetworkSpec) *Network {
 			n.Subnet6 = subnet6(idx)
 			opts.IPAM.Config = append(opts.IPAM.Config, ipamConfig(n.Subnet6))
 		}
-		ctx, cancel := h.ctx()
+		ctx, cancel := h.Ctx()
 		res, err := h.Docker().NetworkCreate(ctx, n.Name, opts)
 		cancel()
 		if err != nil && strings.Contains(err.Error(), "overlaps") && attempt < 16 {
@@ -132,7 +132,7 @@ func (h *Harness) CreateNetwork(spec NetworkSpec) *Network {
 		break
 	}
 	h.t.Cleanup(func() {
-		if err := h.removeNetwork(n.ID); err != nil {
+		if err := h.RemoveNetwork(n.ID); err != nil {
 			h.t.Errorf("remove network %s: %v", n.Name, err)
 		}
 	})
@@ -149,26 +149,26 @@ func ipamConfig(p netip.Prefix) network.IPAMConfig {
 	}
 	return network.IPAMConfig{
 		Subnet:  p,
-		IPRange: netip.PrefixFrom(hostAddr(p, 128), bits),
-		Gateway: hostAddr(p, 1),
+		IPRange: netip.PrefixFrom(HostAddr(p, 128), bits),
+		Gateway: HostAddr(p, 1),
 	}
 }
 
 // Addr returns host number i of the network's IPv4 subnet (i in [2, 63]
 // for addresses a test chooses itself; see the constants above).
-func (n *Network) Addr(i int) netip.Addr { return hostAddr(n.Subnet, i) }
+func (n *Network) Addr(i int) netip.Addr { return HostAddr(n.Subnet, i) }
 
 // Addr6 returns host number i of the network's IPv6 subnet.
 func (n *Network) Addr6(i int) netip.Addr {
 	if !n.Subnet6.IsValid() {
 		n.h.t.Fatalf("network %s has no IPv6 subnet", n.Name)
 	}
-	return hostAddr(n.Subnet6, i)
+	return HostAddr(n.Subnet6, i)
 }
 
 // Gateway is the network's gateway address (the bridge's own address on
 // the host for bridge networks; nobody's for macvlan).
-func (n *Network) Gateway() netip.Addr { return hostAddr(n.Subnet, 1) }
+func (n *Network) Gateway() netip.Addr { return HostAddr(n.Subnet, 1) }
 
 // nextAuto returns the next host number for a container without an
 // explicit address.
@@ -180,7 +180,7 @@ func (n *Network) nextAuto() int {
 	return i
 }
 
-func hostAddr(p netip.Prefix, i int) netip.Addr {
+func HostAddr(p netip.Prefix, i int) netip.Addr {
 	b := p.Masked().Addr().AsSlice()
 	for k := len(b) - 1; k >= 0 && i > 0; k-- {
 		sum := int(b[k]) + i
@@ -192,7 +192,7 @@ func hostAddr(p netip.Prefix, i int) netip.Addr {
 }
 
 func subnet4(idx int) netip.Prefix {
-	b := testNet4.Addr().As4()
+	b := TestNet4.Addr().As4()
 	b[2] = byte(idx)
 	return netip.PrefixFrom(netip.AddrFrom4(b), 24)
 }
@@ -230,7 +230,7 @@ func allocSubnet(h *Harness) (int, error) {
 			return idx, nil
 		}
 	}
-	return 0, fmt.Errorf("all 256 test subnets in %s are in use", testNet4)
+	return 0, fmt.Errorf("all 256 test subnets in %s are in use", TestNet4)
 }
 
 // usedPrefixes lists the destinations of the host's routes (all tables)
@@ -252,7 +252,7 @@ func usedPrefixes(h *Harness) ([]netip.Prefix, error) {
 			used = append(used, p)
 		}
 	}
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	nets, err := h.Docker().NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
@@ -282,11 +282,12 @@ func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
 	return false
 }
 
-func (h *Harness) removeNetwork(id string) error {
-	ctx, cancel := h.ctx()
+// RemoveNetwork removes a network; one already gone is no error.
+func (h *Harness) RemoveNetwork(id string) error {
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	_, err := h.Docker().NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
-	if err == nil || isNotFound(err) {
+	if err == nil || IsNotFound(err) {
 		return nil
 	}
 	// Still in use: a container the test connected by hand, or one whose
@@ -299,7 +300,7 @@ func (h *Harness) removeNetwork(id string) error {
 		_, _ = h.Docker().NetworkDisconnect(ctx, id, client.NetworkDisconnectOptions{Container: cid, Force: true})
 	}
 	_, err = h.Docker().NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
-	if isNotFound(err) {
+	if IsNotFound(err) {
 		return nil
 	}
 	return err

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"bytes"
@@ -103,8 +103,15 @@ type Container struct {
 	ipv4, ipv6 netip.Addr
 }
 
-// readyTimeout bounds the wait for a started container to be usable.
-const readyTimeout = 30 * time.Second
+// Adopt returns a handle on a container the test did not create through
+// the harness (one that a script under test started): it can be inspected
+// and its log read, but the harness does not remove it.
+func (h *Harness) Adopt(id, name string) *Container {
+	return &Container{h: h, ID: id, Name: name}
+}
+
+// ReadyTimeout bounds the wait for a started container to be usable.
+const ReadyTimeout = 30 * time.Second
 
 // RunContainer creates and starts a container. It returns once the
 // process runs; for a test peer that serves, once its listeners are ready.
@@ -118,24 +125,24 @@ func (h *Harness) RunContainer(spec ContainerSpec) *Container {
 // CreateContainer creates a container without starting it.
 func (h *Harness) CreateContainer(spec ContainerSpec) *Container {
 	h.t.Helper()
-	c := h.createContainer(spec)
+	c := h.CreateContainerNoCleanup(spec)
 	h.t.Cleanup(func() {
 		if h.t.Failed() {
-			h.t.Logf("logs of container %s (%.12s):\n%s", c.Name, c.ID, indent(c.tryLogs()))
+			h.t.Logf("logs of container %s (%.12s):\n%s", c.Name, c.ID, Indent(c.tryLogs()))
 		}
-		ctx, cancel := h.ctx()
+		ctx, cancel := h.Ctx()
 		defer cancel()
 		_, err := h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !isNotFound(err) {
+		if err != nil && !IsNotFound(err) {
 			h.t.Errorf("remove container %s: %v", c.Name, err)
 		}
 	})
 	return c
 }
 
-// createContainer is CreateContainer without the cleanup, for a test that
+// CreateContainerNoCleanup is CreateContainer without the cleanup, for a test that
 // creates so many containers that it removes them itself (TestSoak).
-func (h *Harness) createContainer(spec ContainerSpec) *Container {
+func (h *Harness) CreateContainerNoCleanup(spec ContainerSpec) *Container {
 	h.t.Helper()
 	c := &Container{h: h, Name: h.UniqueName(spec.Name), Spec: spec}
 	cfg := &container.Config{
@@ -167,13 +174,13 @@ func (h *Harness) createContainer(spec ContainerSpec) *Container {
 		n := spec.Network
 		c.ipv4 = spec.IPv4
 		if !c.ipv4.IsValid() {
-			c.ipv4 = hostAddr(n.Subnet, n.nextAuto())
+			c.ipv4 = HostAddr(n.Subnet, n.nextAuto())
 		}
 		ipam := &network.EndpointIPAMConfig{IPv4Address: c.ipv4}
 		if n.Subnet6.IsValid() {
 			c.ipv6 = spec.IPv6
 			if !c.ipv6.IsValid() {
-				c.ipv6 = hostAddr(n.Subnet6, hostNumber(n.Subnet, c.ipv4))
+				c.ipv6 = HostAddr(n.Subnet6, hostNumber(n.Subnet, c.ipv4))
 			}
 			ipam.IPv6Address = c.ipv6
 		}
@@ -185,7 +192,7 @@ func (h *Harness) createContainer(spec ContainerSpec) *Container {
 	if spec.Configure != nil {
 		spec.Configure(cfg, hc, nc)
 	}
-	ctx, cancel := h.ctx()
+	ctx, cancel := h.Ctx()
 	defer cancel()
 	res, err := h.Docker().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: c.Name, Config: cfg, HostConfig: hc, NetworkingConfig: nc,
@@ -197,7 +204,7 @@ func (h *Harness) createContainer(spec ContainerSpec) *Container {
 	return c
 }
 
-// hostNumber is the inverse of hostAddr for an IPv4 /24 (the last byte).
+// hostNumber is the inverse of HostAddr for an IPv4 /24 (the last byte).
 func hostNumber(_ netip.Prefix, a netip.Addr) int { return int(a.As4()[3]) }
 
 func (c *Container) String() string { return c.Name }
@@ -215,7 +222,7 @@ func (c *Container) Start() {
 // TryStart starts the container and returns at once (it does not wait for
 // a serving peer to listen); for any goroutine.
 func (c *Container) TryStart() error {
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	if _, err := c.h.Docker().ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start container %s: %w", c.Name, err)
@@ -256,7 +263,7 @@ func (c *Container) waitReady() {
 	if !c.isTestPeer() || len(c.Spec.Cmd) == 0 || c.Spec.Cmd[0] != "serve" {
 		return
 	}
-	c.WaitForLog(`^ready `, readyTimeout)
+	c.WaitForLog(`^ready `, ReadyTimeout)
 }
 
 func (c *Container) isTestPeer() bool {
@@ -266,7 +273,7 @@ func (c *Container) isTestPeer() bool {
 // Stop stops the container (SIGTERM; the test peer exits at once).
 func (c *Container) Stop() {
 	c.h.t.Helper()
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	timeout := 10
 	if _, err := c.h.Docker().ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
@@ -278,7 +285,7 @@ func (c *Container) Stop() {
 // namespace) and waits until it is usable again.
 func (c *Container) Restart() {
 	c.h.t.Helper()
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	timeout := 10
 	if _, err := c.h.Docker().ContainerRestart(ctx, c.ID, client.ContainerRestartOptions{Timeout: &timeout}); err != nil {
@@ -290,7 +297,7 @@ func (c *Container) Restart() {
 // Kill sends SIGKILL.
 func (c *Container) Kill() {
 	c.h.t.Helper()
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	if _, err := c.h.Docker().ContainerKill(ctx, c.ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		c.h.t.Fatalf("kill container %s: %v", c.Name, err)
@@ -300,9 +307,9 @@ func (c *Container) Kill() {
 // Remove removes the container now (forcibly) rather than at cleanup.
 func (c *Container) Remove() {
 	c.h.t.Helper()
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
-	if _, err := c.h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+	if _, err := c.h.Docker().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !IsNotFound(err) {
 		c.h.t.Fatalf("remove container %s: %v", c.Name, err)
 	}
 }
@@ -311,7 +318,7 @@ func (c *Container) Remove() {
 // answers only after a starting container's process runs.
 func (c *Container) Inspect() container.InspectResponse {
 	c.h.t.Helper()
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	res, err := c.h.Docker().ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 	if err != nil {
@@ -337,7 +344,7 @@ func (c *Container) IP(n *Network) netip.Addr {
 	if n == c.Spec.Network && c.ipv4.IsValid() {
 		return c.ipv4
 	}
-	return c.endpoint(n).IPAddress
+	return c.Endpoint(n).IPAddress
 }
 
 // IP6 is the container's IPv6 address on n.
@@ -346,10 +353,11 @@ func (c *Container) IP6(n *Network) netip.Addr {
 	if n == c.Spec.Network && c.ipv6.IsValid() {
 		return c.ipv6
 	}
-	return c.endpoint(n).GlobalIPv6Address
+	return c.Endpoint(n).GlobalIPv6Address
 }
 
-func (c *Container) endpoint(n *Network) *network.EndpointSettings {
+// Endpoint is the container's endpoint on n, as the engine reports it.
+func (c *Container) Endpoint(n *Network) *network.EndpointSettings {
 	c.h.t.Helper()
 	insp := c.Inspect()
 	if insp.NetworkSettings != nil {
@@ -378,9 +386,9 @@ func (c *Container) Addr6(n *Network, port int) string {
 func (c *Container) ConnectNetwork(n *Network, ip netip.Addr) {
 	c.h.t.Helper()
 	if !ip.IsValid() {
-		ip = hostAddr(n.Subnet, n.nextAuto())
+		ip = HostAddr(n.Subnet, n.nextAuto())
 	}
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	_, err := c.h.Docker().NetworkConnect(ctx, n.ID, client.NetworkConnectOptions{
 		Container:      c.ID,
@@ -410,7 +418,7 @@ func (c *Container) tryLogs() string {
 }
 
 func (c *Container) logs() (string, error) {
-	ctx, cancel := c.h.ctx()
+	ctx, cancel := c.h.Ctx()
 	defer cancel()
 	rc, err := c.h.Docker().ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
@@ -442,7 +450,7 @@ func (c *Container) WaitForLog(pattern string, timeout time.Duration) string {
 		}
 		if time.Now().After(deadline) {
 			c.h.t.Fatalf("container %s: no log line matching %q after %s (err %v); logs:\n%s",
-				c.Name, pattern, timeout, err, indent(out))
+				c.Name, pattern, timeout, err, Indent(out))
 		}
 		time.Sleep(logPoll)
 	}
@@ -473,7 +481,7 @@ func (c *Container) WaitExit(timeout time.Duration) int {
 	}
 }
 
-func indent(s string) string {
+func Indent(s string) string {
 	s = strings.TrimRight(s, "\n")
 	if s == "" {
 		return "    (empty)"
