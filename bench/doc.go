@@ -17,9 +17,10 @@
 //   - Apply cost against table size (ApplySizes): first apply, one changed
 //     rule, nothing changed, for tables of 20, 100 and 1,000 kernel rules
 //     (RuleCount: all chains of `table inet dcfw`).
-//   - Time-to-protect against the real engine lives in package e2e
-//     (TestBenchTimeToProtect, run only with DCFW_BENCH=1), which uses
-//     ParseLog and Percentile from here.
+//   - Time-to-protect against the real engine (TestBenchTimeToProtect) and
+//     the engine's start sequence that the sandbox path builds on
+//     (TestBenchStartupEvents): tests of this directory that run only with
+//     DCFW_BENCH=1, written with internal/harness as the e2e tests are.
 //
 // Everything is measured, nothing asserted about speed: the only checks are
 // correctness properties that make a figure meaningful (a steady cycle

@@ -27,6 +27,9 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
+// dockerNetnsDir is where the engine keeps its sandboxes' namespaces.
+const dockerNetnsDir = "/var/run/docker/netns"
+
 // Where the deployment's files are, relative to the module root.
 const (
 	composePath    = "deploy/docker-compose.yml"

@@ -10,8 +10,10 @@
 #         network namespaces (minimal diff, full rewrite, and where the time
 #         goes), and the apply cost against table size. Needs root, not Docker.
 #   4     the time-to-protect benchmark against the Docker engine
-#         (e2e TestBenchTimeToProtect, DCFW_BENCH=1). Skipped, saying so,
-#         when no engine answers.
+#         (bench TestBenchTimeToProtect, DCFW_BENCH=1).
+#   5     the engine's start sequence, what the sandbox path builds on
+#         (bench TestBenchStartupEvents, DCFW_BENCH=1).
+#         4 and 5 are skipped, saying so, when no engine answers.
 #
 # and writes everything it prints to a report file as well.
 #
@@ -20,7 +22,7 @@
 # sizes, default 20,100,1000), DCFW_BENCH_REPS (applies per size and kind,
 # default 20), DCFW_BENCH_CONTAINERS (containers per time-to-protect run,
 # default 20), DCFW_BENCH_PROFILE_DIR (write CPU profiles of the largest
-# steady-state cycle there), DCFW_BENCH_SKIP_DOCKER=1 (skip part 4),
+# steady-state cycle there), DCFW_BENCH_SKIP_DOCKER=1 (skip parts 4 and 5),
 # DCFW_BENCH_OUT (the report file; default /tmp/dcfw-bench-<time>.txt).
 #
 # Numbers are only comparable on a quiet machine: the report records the
@@ -60,7 +62,7 @@ echo "    commit:  $commit"
 echo "    machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(free -m | awk '/^Mem:/ {print $2 " MB RAM"}')"
 echo "    go:      $("$GO" version)"
 if [ "${DCFW_BENCH_SKIP_DOCKER:-}" = 1 ]; then
-	# Skipping part 4 means not touching the engine at all.
+	# Skipping parts 4 and 5 means not touching the engine at all.
 	echo "    docker:  not asked (DCFW_BENCH_SKIP_DOCKER=1)"
 elif docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >/dev/null 2>&1; then
 	echo "    docker:  $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
@@ -82,14 +84,17 @@ fi
 echo
 
 if [ "${DCFW_BENCH_SKIP_DOCKER:-}" = 1 ]; then
-	echo "==> part 4: time-to-protect SKIPPED (DCFW_BENCH_SKIP_DOCKER=1)"
+	echo "==> parts 4-5: with the Docker engine SKIPPED (DCFW_BENCH_SKIP_DOCKER=1)"
 elif ! docker version >/dev/null 2>&1; then
-	echo "==> part 4: time-to-protect SKIPPED: no Docker engine answers (start it: systemctl start docker, or dockerd &)"
+	echo "==> parts 4-5: with the Docker engine SKIPPED: no Docker engine answers (start it: systemctl start docker, or dockerd &)"
 else
-	echo "==> part 4: time-to-protect with the Docker engine (e2e TestBenchTimeToProtect)"
+	echo "==> part 4: time-to-protect with the Docker engine (bench TestBenchTimeToProtect)"
 	echo "    load: $(uptime)"
-	DCFW_BENCH=1 DCFW_BENCH_CONTAINERS="$CONTAINERS" "$GO" test ./e2e -run '^TestBenchTimeToProtect$' -count=1 -v -timeout 30m
+	DCFW_BENCH=1 DCFW_BENCH_CONTAINERS="$CONTAINERS" "$GO" test ./bench -run '^TestBenchTimeToProtect$' -count=1 -v -timeout 30m
 	echo "    load after: $(uptime)"
+	echo
+	echo "==> part 5: the engine's start sequence (bench TestBenchStartupEvents)"
+	DCFW_BENCH=1 "$GO" test ./bench -run '^TestBenchStartupEvents$' -count=1 -v -timeout 10m
 fi
 echo
 echo "==> report written to $OUT"

@@ -1,4 +1,4 @@
-package e2e
+package bench_test
 
 import (
 	"fmt"
@@ -16,12 +16,24 @@ import (
 	"github.com/dcfw/dcfw/internal/harness"
 )
 
+// protectTimeout bounds the wait for dcfw's line about one container.
+const protectTimeout = 30 * time.Second
+
+// requireBench skips a benchmark unless DCFW_BENCH=1 (scripts/bench.sh sets
+// it): the normal test run stays quick, and measures nothing.
+func requireBench(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DCFW_BENCH") != "1" {
+		t.Skip("a benchmark: runs with DCFW_BENCH=1 (sudo bash scripts/bench.sh)")
+	}
+}
+
 // TestBenchTimeToProtect is part 4 of the benchmarks (BENCHMARKS.md): how
 // long a new container waits for its table, measured against the real
-// engine. It runs only with DCFW_BENCH=1 (scripts/bench.sh sets it), so the
-// normal test run stays quick:
+// engine (with internal/harness, as the e2e tests are written). It runs
+// only with DCFW_BENCH=1:
 //
-//	DCFW_BENCH=1 go test ./e2e -run TestBenchTimeToProtect -count=1 -v
+//	DCFW_BENCH=1 go test ./bench -run '^TestBenchTimeToProtect$' -count=1 -v
 //
 // dcfw runs as a daemon (scoped to this run's containers, JSON logs). The
 // test subscribes to the engine's events itself, then starts
@@ -36,9 +48,7 @@ import (
 // path: protection before the first packet). The only assertions are that
 // every container gets its table: no timing is asserted.
 func TestBenchTimeToProtect(t *testing.T) {
-	if os.Getenv("DCFW_BENCH") != "1" {
-		t.Skip("a benchmark: runs with DCFW_BENCH=1 (sudo bash scripts/bench.sh)")
-	}
+	requireBench(t)
 	count := 20
 	if s := os.Getenv("DCFW_BENCH_CONTAINERS"); s != "" {
 		n, err := strconv.Atoi(s)
