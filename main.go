@@ -20,7 +20,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -30,9 +29,6 @@ import (
 
 	"github.com/dcfw/dcfw/reconcile"
 )
-
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = ""
 
 const (
 	exitOK      = 0
@@ -146,23 +142,6 @@ func onceExitCode(st reconcile.CycleStats, err error, dryRun bool) int {
 // envName is the environment variable of a flag: interval → DCFW_INTERVAL.
 func envName(flagName string) string {
 	return "DCFW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "devel-" + s.Value[:12]
-			}
-		}
-	}
-	return "devel"
 }
 
 func newLogger(o options, w io.Writer) *zap.Logger {

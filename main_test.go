@@ -117,23 +117,6 @@ func TestBadFlagsExit2(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	old := version
-	t.Cleanup(func() { version = old })
-	version = "v9.8.7"
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"--version"}, env(nil), &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	if got := stdout.String(); got != "dcfw v9.8.7\n" {
-		t.Errorf("--version printed %q", got)
-	}
-	version = ""
-	if versionString() == "" {
-		t.Error("no version without ldflags")
-	}
-}
-
 func TestOnceExitCode(t *testing.T) {
 	tests := []struct {
 		name   string

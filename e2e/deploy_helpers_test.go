@@ -40,9 +40,28 @@ const (
 	imageBinary = "bin/dcfw"
 )
 
-// releaseLDFlags are the linker flags the Dockerfile's comment, the README
-// and scripts/run.sh build the image's binary with.
-const releaseLDFlags = "-s -w"
+// releaseBuild is the command the Dockerfile's comment, the README and
+// scripts/run.sh build the image's binary with; these tests run it too.
+// The version comes from git describe: Go stamps no revision in a git
+// worktree, nor with -buildvcs=false.
+const releaseBuild = `CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=$(git describe --tags --always --dirty --abbrev=12)" -o ` + imageBinary + ` .`
+
+// checkoutVersion is what git describe says of this checkout, which the
+// release binary's --version must contain.
+func checkoutVersion(t *testing.T) string {
+	t.Helper()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("git", "describe", "--tags", "--always", "--dirty", "--abbrev=12")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git describe in %s: %v", root, err)
+	}
+	return strings.TrimSpace(string(out))
+}
 
 // composeFile is the part of a compose file the deployment uses. Decoding
 // is strict (KnownFields): a setting added to the compose file that this
@@ -307,8 +326,8 @@ var releaseBinary struct {
 	err  error
 }
 
-// buildReleaseBinary builds dcfw as the Dockerfile's comment says, into
-// dir/release/dcfw (once per run).
+// buildReleaseBinary builds dcfw with releaseBuild, the command itself run
+// by bash, into dir/release/dcfw (once per run).
 func buildReleaseBinary(dir string) (string, error) {
 	releaseBinary.once.Do(func() {
 		root, err := harness.ModuleRoot()
@@ -324,9 +343,10 @@ func buildReleaseBinary(dir string) (string, error) {
 		out := filepath.Join(dir, "release", "dcfw")
 		ctx, cancel := context.WithTimeout(context.Background(), harness.BuildTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags="+releaseLDFlags, "-o", out, ".")
+		script := strings.Replace(releaseBuild, "-o "+imageBinary+" ", "-o '"+out+"' ", 1)
+		cmd := exec.CommandContext(ctx, "bash", "-c", script)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(goBin)+":"+os.Getenv("PATH"))
 		if output, err := cmd.CombinedOutput(); err != nil {
 			releaseBinary.err = fmt.Errorf("%v: %v\n%s", cmd.Args, err, output)
 			return

@@ -251,7 +251,7 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 // One build command everywhere, with the flags the tests build with; the
 // README's two commands; CI runs the test command.
 func TestDeployReadmeCommands(t *testing.T) {
-	build := "CGO_ENABLED=0 go build -trimpath -ldflags='" + releaseLDFlags + "' -o " + imageBinary + " ."
+	build := releaseBuild
 	for _, f := range []string{"README.md", dockerfilePath, "scripts/run.sh", composePath} {
 		if !strings.Contains(readRepoFile(t, f), build) {
 			t.Errorf("%s lacks the build command %q", f, build)

@@ -86,6 +86,10 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 		t.Errorf("bash scripts/run.sh did not say dcfw runs:\n%s", harness.Indent(out))
 	}
 	dcfw := h.Adopt(name, name)
+	// The start line names the commit run.sh built from.
+	if want := checkoutVersion(t); !strings.Contains(dcfw.Logs(), want) {
+		t.Errorf("dcfw's log does not name the checkout's version %q:\n%s", want, harness.Indent(dcfw.Logs()))
+	}
 	if info := dcfw.Inspect(); !info.State.Running || info.Config.Image != image ||
 		!strings.HasPrefix(filepath.Base(info.Config.Entrypoint[0]), "dcfw") {
 		t.Fatalf("after scripts/run.sh: container %s running=%v, image %q, entrypoint %v; want the compose deployment running",

@@ -83,13 +83,14 @@ func TestDeployImage(t *testing.T) {
 		t.Errorf("%s needs shared libraries %v", bin, libs)
 	}
 
-	// It runs: the image's own binary answers --version.
+	// It runs: the image's own binary answers --version, with the commit it
+	// was built from.
 	c := h.RunContainer(harness.ContainerSpec{Name: "version", Image: image, Cmd: []string{"--version"}, NetworkMode: "none"})
 	if code := c.WaitExit(exitTimeout); code != 0 {
 		t.Fatalf("dcfw --version exited %d:\n%s", code, c.Logs())
 	}
-	if out := c.Logs(); !strings.HasPrefix(out, "dcfw ") {
-		t.Errorf("dcfw --version printed %q", out)
+	if out, want := c.Logs(), checkoutVersion(t); !strings.HasPrefix(out, "dcfw ") || !strings.Contains(out, want) {
+		t.Errorf("dcfw --version printed %q, want the checkout's version %q in it", out, want)
 	}
 }
 

@@ -11,7 +11,7 @@
 # command (`docker compose` if the engine's CLI has it, else Debian's
 # docker-compose); it starts the engine if none answers. Then:
 #
-#     CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/dcfw .
+#     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=$(git describe --tags --always --dirty --abbrev=12)" -o bin/dcfw .
 #     docker compose -p dcfw -f deploy/docker-compose.yml up -d --build
 #
 # and it waits until dcfw has started, printing its first log lines (or
@@ -85,7 +85,7 @@ run_main() {
 	ensure_docker
 	ensure_shared_netns_mount
 	say "building bin/dcfw"
-	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/dcfw .
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=$(git describe --tags --always --dirty --abbrev=12)" -o bin/dcfw .
 	say "starting dcfw: ${COMPOSE[*]} up -d --build"
 	"${COMPOSE[@]}" up -d --build
 	wait_started
