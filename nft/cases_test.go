@@ -257,7 +257,8 @@ dcfw.output.rule.1=deny proto gre`,
 		name:     "lockdown",
 		labels:   `(labels with errors: fail closed)`,
 		lockdown: true,
-	}}
+	},
+}
 
 // The same policies with their log rules sent to an NFLOG group: the log
 // rules of both actions, of both policies, and of a lockdown.
