@@ -36,7 +36,8 @@ type Config struct {
 	// network header on; 0 means DefaultCopyRange.
 	CopyRange uint32
 	// Threshold is how many records the kernel batches before it sends
-	// them; 0 keeps the kernel's default (1, every record at once).
+	// them; 0 means 1, every record at once. (The kernel's own default is
+	// 100 records or Flush, which delays a lone record by a second.)
 	Threshold uint32
 	// Flush is how long the kernel keeps a batch that is below Threshold;
 	// 0 keeps the kernel's default (1 s). Rounded down to 10 ms.
@@ -129,9 +130,11 @@ func configMessage(cfg Config) (netlink.Message, error) {
 		{Type: attrCfgCmd, Data: []byte{cmdBind}},
 		{Type: attrCfgMode, Data: mode},
 	}
-	if cfg.Threshold > 0 {
-		attrs = append(attrs, netfilter.Attribute{Type: attrCfgQThresh, Data: netfilter.Uint32Bytes(cfg.Threshold)})
+	threshold := cfg.Threshold
+	if threshold == 0 {
+		threshold = 1
 	}
+	attrs = append(attrs, netfilter.Attribute{Type: attrCfgQThresh, Data: netfilter.Uint32Bytes(threshold)})
 	if cfg.Flush > 0 {
 		attrs = append(attrs, netfilter.Attribute{Type: attrCfgTimeout, Data: netfilter.Uint32Bytes(uint32(cfg.Flush / (10 * time.Millisecond)))})
 	}

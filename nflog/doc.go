@@ -31,8 +31,9 @@
 //     lost; Receive then returns an error wrapping ErrOverrun once, and the
 //     next call goes on with the records that came after.
 //   - The kernel keeps the records it sends in a batch until Config.Flush
-//     passes or Config.Threshold records are waiting; the defaults (1
-//     record, 1 s) send each record at once.
+//     passes or Config.Threshold records are waiting. Dial asks for a
+//     threshold of 1 unless told otherwise, so each record comes at once
+//     (the kernel's default of 100 would hold a lone record for a second).
 //   - Packets of the input hook carry a timestamp when the interface stamped
 //     them; packets of the output hook usually carry none (Record.Time is
 //     then zero).

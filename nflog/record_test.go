@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -173,7 +172,10 @@ func TestConfigMessage(t *testing.T) {
 		t.Errorf("data\n got %s\nwant %s", got, want)
 	}
 	d, _ := configMessage(Config{})
-	if !strings.Contains(hex.EncodeToString(d.Data), hex.EncodeToString(attr(attrCfgMode, []byte{0, 0, 0, DefaultCopyRange, copyPacket, 0}))) {
-		t.Errorf("zero Config does not ask for DefaultCopyRange: %x", d.Data)
+	if want := "00000000" +
+		hex.EncodeToString(attr(attrCfgCmd, []byte{cmdBind})) +
+		hex.EncodeToString(attr(attrCfgMode, []byte{0, 0, 0, DefaultCopyRange, copyPacket, 0})) +
+		hex.EncodeToString(attr(attrCfgQThresh, []byte{0, 0, 0, 1})); hex.EncodeToString(d.Data) != want {
+		t.Errorf("zero Config:\n got %x\nwant %s (DefaultCopyRange, threshold 1)", d.Data, want)
 	}
 }

@@ -1,0 +1,109 @@
+package droplog
+
+import (
+	"errors"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/nflog"
+	"github.com/dcfw/dcfw/nft"
+)
+
+// fakeOpener opens fake namespaces and remembers them by fd.
+type fakeOpener struct {
+	opened map[int]*fakeNamespace
+	fail   error
+}
+
+func (o *fakeOpener) open(fd int, _ uint16) (Namespace, error) {
+	if o.fail != nil {
+		return nil, o.fail
+	}
+	ns := newFakeNamespace()
+	o.opened[fd] = ns
+	return ns, nil
+}
+
+func newTestHub(t *testing.T) (*Hub, *fakeOpener) {
+	t.Helper()
+	o := &fakeOpener{opened: map[int]*fakeNamespace{}}
+	h := NewHub(zap.NewNop(), Config{})
+	h.open = o.open
+	t.Cleanup(h.Close)
+	return h, o
+}
+
+func TestHubWatchOpensOncePerNamespace(t *testing.T) {
+	h, o := newTestHub(t)
+	a, b := netnsutil.ID{Dev: 4, Ino: 100}, netnsutil.ID{Dev: 4, Ino: 200}
+	if err := h.Watch(a, 10, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	// The same namespace again (a changed table): no second socket.
+	if err := h.Watch(a, 11, Container{Name: "web", ID: "x"}, nft.LogRules{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Watch(b, 12, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.opened) != 2 || o.opened[11] != nil || h.Watching() != 2 {
+		t.Fatalf("opened %v, watching %d; want fds 10 and 12", o.opened, h.Watching())
+	}
+	if n, ok := h.Blocked(a); !ok || n != 0 {
+		t.Errorf("Blocked(a) = %d, %v", n, ok)
+	}
+
+	h.Forget(a)
+	if !o.opened[10].isClosed() || o.opened[12].isClosed() {
+		t.Error("Forget(a) closed the wrong namespace")
+	}
+	if _, ok := h.Blocked(a); ok {
+		t.Error("a still watched after Forget")
+	}
+	h.Forget(a) // twice: nothing to do
+
+	// Retain releases what the controller no longer manages.
+	c := netnsutil.ID{Dev: 4, Ino: 300}
+	if err := h.Watch(c, 13, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	h.Retain(func(id netnsutil.ID) bool { return id == c })
+	if !o.opened[12].isClosed() || o.opened[13].isClosed() || h.Watching() != 1 {
+		t.Errorf("after Retain(c): b closed %v, c closed %v, watching %d", o.opened[12].isClosed(), o.opened[13].isClosed(), h.Watching())
+	}
+
+	h.Close()
+	if !o.opened[13].isClosed() {
+		t.Error("Close left a namespace open")
+	}
+	if err := h.Watch(a, 14, testContainer, testRules); !errors.Is(err, ErrHubClosed) {
+		t.Errorf("Watch after Close: %v, want ErrHubClosed", err)
+	}
+}
+
+func TestHubWatchFailureIsReturnedAndRetried(t *testing.T) {
+	h, o := newTestHub(t)
+	id := netnsutil.ID{Dev: 4, Ino: 100}
+	o.fail = nflog.ErrGroupBusy
+	if err := h.Watch(id, 10, testContainer, testRules); !errors.Is(err, nflog.ErrGroupBusy) {
+		t.Fatalf("Watch: %v, want ErrGroupBusy", err)
+	}
+	if h.Watching() != 0 {
+		t.Fatal("a failed Watch left a reader")
+	}
+	o.fail = nil
+	if err := h.Watch(id, 10, testContainer, testRules); err != nil || h.Watching() != 1 {
+		t.Fatalf("second Watch: %v, watching %d", err, h.Watching())
+	}
+}
+
+func TestHubGroup(t *testing.T) {
+	if g := NewHub(zap.NewNop(), Config{}).Group(); g != DefaultGroup {
+		t.Errorf("default group %d", g)
+	}
+	if g := NewHub(zap.NewNop(), Config{Group: 9}).Group(); g != 9 {
+		t.Errorf("group %d, want 9", g)
+	}
+}
