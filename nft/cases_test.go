@@ -25,6 +25,8 @@ type policyCase struct {
 	// toGroup: the table's log rules go to NFLOG group testLogGroup
 	// (Table.LogToGroup).
 	toGroup bool
+	// noLogs: the table's log rules are removed (Table.WithoutLogs).
+	noLogs bool
 }
 
 // testLogGroup is the NFLOG group of the toGroup cases.
@@ -42,6 +44,9 @@ func (c policyCase) table() (*Table, error) {
 	}
 	if c.toGroup {
 		tbl.LogToGroup(testLogGroup)
+	}
+	if c.noLogs {
+		tbl.WithoutLogs()
 	}
 	return tbl, nil
 }
@@ -261,7 +266,8 @@ dcfw.output.rule.1=deny proto gre`,
 }
 
 // The same policies with their log rules sent to an NFLOG group: the log
-// rules of both actions, of both policies, and of a lockdown.
+// rules of both actions, of both policies, and of a lockdown; and one with
+// its log rules removed.
 func init() {
 	byName := map[string]policyCase{}
 	for _, c := range policyCases {
@@ -270,4 +276,7 @@ func init() {
 	for _, name := range []string{"log-rules", "reject-policies", "lockdown"} {
 		policyCases = append(policyCases, withGroup(byName[name]))
 	}
+	noLogs := byName["log-rules"]
+	noLogs.name, noLogs.noLogs = "log-rules-off", true
+	policyCases = append(policyCases, noLogs)
 }

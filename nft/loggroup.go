@@ -109,3 +109,21 @@ func logRuleOf(c *Chain, i int) LogRule {
 	}
 	return ref
 }
+
+// WithoutLogs removes the log rules of the compiled table t (for
+// `--log-blocked=off`): nothing is logged anywhere, and the verdicts are
+// those of the table with them, since a log rule decides nothing.
+func (t *Table) WithoutLogs() {
+	for _, c := range t.Chains {
+		if c.Name != InputChain && c.Name != OutputChain {
+			continue
+		}
+		kept := c.Rules[:0]
+		for _, r := range c.Rules {
+			if r.Log == nil {
+				kept = append(kept, r)
+			}
+		}
+		c.Rules = kept
+	}
+}

@@ -143,3 +143,40 @@ func TestCompileLogsToKernelByDefault(t *testing.T) {
 		}
 	}
 }
+
+// WithoutLogs removes exactly the log rules: every other rule stays, in
+// order.
+func TestWithoutLogs(t *testing.T) {
+	for _, c := range policyCases {
+		if c.toGroup || c.noLogs {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			tbl, err := c.table()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]string{}
+			for _, ch := range tbl.Chains {
+				for _, r := range ch.Rules {
+					if r.Log == nil {
+						want[ch.Name] = append(want[ch.Name], r.encodedKey())
+					}
+				}
+			}
+			tbl.WithoutLogs()
+			got := map[string][]string{}
+			for _, ch := range tbl.Chains {
+				for _, r := range ch.Rules {
+					if r.Log != nil {
+						t.Errorf("%s: log rule %q left", ch.Name, r.Comment)
+					}
+					got[ch.Name] = append(got[ch.Name], r.encodedKey())
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("rules other than log rules changed")
+			}
+		})
+	}
+}
