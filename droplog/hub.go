@@ -14,7 +14,7 @@ import (
 type Hub struct {
 	log  *zap.Logger
 	cfg  Config
-	open func(nsFd int, group uint16) (Namespace, error)
+	open func(nsFd int, group uint16) (namespace, error)
 
 	mu      sync.Mutex
 	readers map[netnsutil.ID]*Reader
@@ -33,7 +33,8 @@ func (h *Hub) Group() uint16 { return h.cfg.group() }
 // Watch makes sure the namespace id (open as nsFd, which Watch does not
 // keep) has a Reader, with container c and the log rules of the table just
 // applied there. A namespace already watched only gets the new container
-// and rules; nsFd is then not used.
+// and rules, and nsFd is not used, unless its Reader stopped on an error:
+// then it gets a new one.
 func (h *Hub) Watch(id netnsutil.ID, nsFd int, c Container, rules nft.LogRules) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -41,8 +42,15 @@ func (h *Hub) Watch(id netnsutil.ID, nsFd int, c Container, rules nft.LogRules) 
 		return ErrHubClosed
 	}
 	if r, ok := h.readers[id]; ok {
-		r.SetRules(c, rules)
-		return nil
+		select {
+		case <-r.Stopped():
+			// Its socket failed: open a new one below.
+			r.Close()
+			delete(h.readers, id)
+		default:
+			r.SetRules(c, rules)
+			return nil
+		}
 	}
 	// Opening is two socket calls inside the namespace: short enough to
 	// hold the lock, and two Watches of one namespace must not both open.

@@ -3,6 +3,7 @@ package droplog
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,7 +18,7 @@ type fakeOpener struct {
 	fail   error
 }
 
-func (o *fakeOpener) open(fd int, _ uint16) (Namespace, error) {
+func (o *fakeOpener) open(fd int, _ uint16) (namespace, error) {
 	if o.fail != nil {
 		return nil, o.fail
 	}
@@ -105,5 +106,34 @@ func TestHubGroup(t *testing.T) {
 	}
 	if g := NewHub(zap.NewNop(), Config{Group: 9}).Group(); g != 9 {
 		t.Errorf("group %d, want 9", g)
+	}
+}
+
+// A Reader whose socket failed is replaced by the next Watch.
+func TestHubWatchReplacesAStoppedReader(t *testing.T) {
+	h, o := newTestHub(t)
+	id := netnsutil.ID{Dev: 4, Ino: 100}
+	if err := h.Watch(id, 10, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	first := o.opened[10]
+	select {
+	case first.errs <- errFakeClosed:
+	case <-time.After(time.Second):
+		t.Fatal("reader did not receive")
+	}
+	h.mu.Lock()
+	r := h.readers[id]
+	h.mu.Unlock()
+	select {
+	case <-r.Stopped():
+	case <-time.After(time.Second):
+		t.Fatal("reader did not stop on the error")
+	}
+	if err := h.Watch(id, 11, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	if o.opened[11] == nil || !first.isClosed() || h.Watching() != 1 {
+		t.Errorf("stopped reader not replaced: opened %v, first closed %v", o.opened, first.isClosed())
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/dcfw/dcfw/nflog"
 )
 
-// Namespace is what a Reader needs from the namespace it watches: the
+// namespace is what a Reader needs from the namespace it watches: the
 // records of its NFLOG group and the names of its interfaces.
-type Namespace interface {
+type namespace interface {
 	// Receive blocks until records arrive; after Close it returns an error.
 	Receive() ([]nflog.Record, error)
 	// InterfaceName names the interface with this index inside the
@@ -25,16 +25,16 @@ type Namespace interface {
 	Close() error
 }
 
-// netNamespace is a Namespace of the kernel: an NFLOG socket and an
+// netNamespace is a namespace of the kernel: an NFLOG socket and an
 // rtnetlink socket, both opened inside it.
 type netNamespace struct {
 	conn  *nflog.Conn
 	names *ifNames
 }
 
-// openNamespace opens the sockets of a Namespace inside the namespace nsFd
+// openNamespace opens the sockets of a namespace inside the namespace nsFd
 // refers to. nsFd may be closed once it returns.
-func openNamespace(nsFd int, group uint16) (Namespace, error) {
+func openNamespace(nsFd int, group uint16) (namespace, error) {
 	conn, err := nflog.Dial(nsFd, nflog.Config{Group: group})
 	if err != nil {
 		return nil, err

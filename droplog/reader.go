@@ -49,7 +49,7 @@ func (c Config) now() func() time.Time {
 
 // Reader writes the records of one namespace to the log until Close.
 type Reader struct {
-	ns  Namespace
+	ns  namespace
 	log *zap.Logger
 	now func() time.Time
 
@@ -78,7 +78,7 @@ func Open(nsFd int, c Container, rules nft.LogRules, log *zap.Logger, cfg Config
 }
 
 // newReader starts a Reader of ns; it owns ns from now on.
-func newReader(ns Namespace, c Container, rules nft.LogRules, log *zap.Logger, cfg Config) *Reader {
+func newReader(ns namespace, c Container, rules nft.LogRules, log *zap.Logger, cfg Config) *Reader {
 	r := &Reader{
 		ns: ns, log: log, now: cfg.now(),
 		c: c, rules: rules, lim: newLimiter(cfg.PerMinute),
@@ -88,6 +88,10 @@ func newReader(ns Namespace, c Container, rules nft.LogRules, log *zap.Logger, c
 	go r.summaries()
 	return r
 }
+
+// Stopped is closed when the Reader has stopped reading: after Close, or
+// after the namespace's socket failed (which it logs).
+func (r *Reader) Stopped() <-chan struct{} { return r.done }
 
 // SetRules gives the Reader the container and log rules of the table just
 // applied in its namespace.
