@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -310,5 +311,61 @@ func TestKernelRawRecordsDecode(t *testing.T) {
 	}
 	if fmt.Sprint(prefixes) != "[dcfw i1 dcfw p]" {
 		t.Errorf("prefixes %q, want dcfw i1 then dcfw p", prefixes)
+	}
+}
+
+// Records that do not fit the socket's buffer are lost: Receive says so
+// once (ErrOverrun) and then goes on with what came after.
+func TestKernelOverrunIsReported(t *testing.T) {
+	p := newPair(t)
+	p.srv.NFTScript(t, `table inet nflogtest {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		udp dport 84 log group 8 prefix "flood" drop
+	}
+}`)
+	// The smallest buffer the kernel allows holds a few records only.
+	c, err := Dial(p.srv.Fd(), Config{Group: 8, ReadBuffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := p.cli.Do(func() error {
+		u, err := net.Dial("udp", "10.99.71.1:84")
+		if err != nil {
+			return err
+		}
+		defer u.Close()
+		for range 200 {
+			if _, err := u.Write([]byte("flood")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	overruns, records := 0, 0
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c.SetReadDeadline(deadline)
+		recs, err := c.Receive()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if errors.Is(err, ErrOverrun) {
+			overruns++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+		if overruns > 0 {
+			records += len(recs)
+		}
+		deadline = time.Now().Add(300 * time.Millisecond)
+	}
+	if overruns == 0 || records == 0 {
+		t.Errorf("%d overruns, then %d records: want at least one overrun, then records again", overruns, records)
 	}
 }
