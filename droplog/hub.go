@@ -104,6 +104,22 @@ func (h *Hub) Blocked(id netnsutil.ID) (int, bool) {
 	return r.Blocked(), true
 }
 
+// BlockedAll returns the blocked packets logged in the last hour in every
+// watched namespace (for a status report of all containers at once).
+func (h *Hub) BlockedAll() map[netnsutil.ID]int {
+	h.mu.Lock()
+	rs := make(map[netnsutil.ID]*Reader, len(h.readers))
+	for id, r := range h.readers {
+		rs[id] = r
+	}
+	h.mu.Unlock()
+	out := make(map[netnsutil.ID]int, len(rs))
+	for id, r := range rs {
+		out[id] = r.Blocked()
+	}
+	return out
+}
+
 // Watching returns the number of namespaces with a Reader.
 func (h *Hub) Watching() int {
 	h.mu.Lock()

@@ -55,6 +55,11 @@ func TestHubWatchOpensOncePerNamespace(t *testing.T) {
 	if n, ok := h.Blocked(a); !ok || n != 0 {
 		t.Errorf("Blocked(a) = %d, %v", n, ok)
 	}
+	o.opened[12].send(t, nflog.Record{Prefix: "dcfw.input.policy", Payload: payload(t, tcp4SYN)})
+	o.opened[12].send(t) // the record has been handled once this is taken
+	if all := h.BlockedAll(); len(all) != 2 || all[a] != 0 || all[b] != 1 {
+		t.Errorf("BlockedAll() = %v, want a: 0, b: 1", all)
+	}
 
 	h.Forget(a)
 	if !o.opened[10].isClosed() || o.opened[12].isClosed() {
