@@ -83,23 +83,39 @@ func describe(rec nflog.Record, rules nft.LogRules, ifname func(uint32) string) 
 		idx = rec.OutDev
 	}
 	if idx != 0 {
-		l.iface = ifname(idx)
+		// An interface name is any bytes but '/', NUL and whitespace.
+		l.iface = labels.SafeText(ifname(idx), maxLoggedName)
 	}
 	l.pkt, l.pktErr = nflog.DecodePacket(rec.Payload)
 	return l
 }
 
+// Text from whoever starts a container (its name, label keys and
+// comments) and prefixes of log rules dcfw did not write (a container with
+// CAP_NET_ADMIN can add its own) reach the log escaped and bounded: raw, a
+// newline would forge a line and an escape sequence rewrite the terminal.
+const (
+	maxLoggedName = 128
+	maxLoggedText = 256
+)
+
+// containerFields are the fields naming the container, first in every line.
+func (c Container) fields() []zap.Field {
+	return []zap.Field{
+		zap.String("container", labels.SafeText(c.Name, maxLoggedName)),
+		zap.String("id", labels.SafeText(c.shortID(), maxLoggedName)),
+	}
+}
+
 // fields returns the line's zap fields, the container first.
 func (l line) fields(c Container) []zap.Field {
-	fs := []zap.Field{
-		zap.String("container", c.Name),
-		zap.String("id", c.shortID()),
+	fs := append(c.fields(),
 		zap.String("direction", l.direction),
 		zap.String("verdict", l.verdict),
-		zap.String("rule", l.rule),
-	}
+		zap.String("rule", labels.SafeText(l.rule, maxLoggedText)),
+	)
 	if l.comment != "" {
-		fs = append(fs, zap.String("comment", l.comment))
+		fs = append(fs, zap.String("comment", labels.SafeText(l.comment, maxLoggedText)))
 	}
 	if l.pktErr != nil {
 		return append(fs, zap.String("iface", l.iface), zap.NamedError("packet", l.pktErr))

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nflog"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -140,7 +141,7 @@ func (r *Reader) read() {
 			case <-r.stop:
 			default:
 				r.mu.Lock()
-				r.log.Warn("stopped reading blocked packets", zap.String("container", r.c.Name), zap.String("id", r.c.shortID()), zap.Error(err))
+				r.log.Warn("stopped reading blocked packets", append(r.c.fields(), zap.Error(err))...)
 				r.mu.Unlock()
 			}
 			return
@@ -205,11 +206,11 @@ func (r *Reader) writeSummary(s *suppression) {
 	if s == nil && r.lost == 0 {
 		return
 	}
-	fs := []zap.Field{zap.String("container", r.c.Name), zap.String("id", r.c.shortID())}
+	fs := r.c.fields()
 	if s != nil {
 		var per []string
 		for _, rc := range s.Rules() {
-			per = append(per, rc.Rule+"="+strconv.Itoa(rc.Lines))
+			per = append(per, labels.SafeText(rc.Rule, maxLoggedText)+"="+strconv.Itoa(rc.Lines))
 		}
 		fs = append(fs, zap.Int("lines", s.Lines), zap.Int("cap_per_minute", r.lim.perMinute),
 			zap.Time("from", s.From), zap.Time("to", s.To), zap.String("rules", strings.Join(per, " ")))

@@ -89,6 +89,13 @@ func TestReaderLines(t *testing.T) {
 			"rule": "dcfw.output.rule.9", "proto": "tcp", "src": "10.99.71.2", "dst": "10.99.71.1",
 			"sport": uint64(60026), "dport": uint64(81), "iface": "#?"},
 	}, {
+		name: "a foreign prefix is escaped",
+		rec:  nflog.Record{Hook: nflog.HookInput, Prefix: "x\n{\"forged\":1}\x1b[2J", InDev: 2, Payload: payload(t, tcp4SYN)},
+		msg:  msgBlocked,
+		want: map[string]any{"container": "web", "id": "0123456789ab", "direction": "in", "verdict": "unknown",
+			"rule": `x\n{"forged":1}\x1b[2J`, "proto": "tcp", "src": "10.99.71.2", "dst": "10.99.71.1",
+			"sport": uint64(60026), "dport": uint64(81), "iface": "eth0"},
+	}, {
 		name: "undecodable payload",
 		rec:  nflog.Record{Hook: nflog.HookInput, Prefix: "dcfw.input.policy", InDev: 2, Payload: []byte{0x45}},
 		msg:  msgBlocked,
