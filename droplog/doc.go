@@ -24,7 +24,9 @@
 // ports), icmp_type and icmp_code (ICMP), and iface. Lines are capped per
 // container per minute (Config.PerMinute); when the minute in which lines
 // were held back is over, one line "packet lines suppressed" says how many,
-// per rule.
+// per rule (and how often the socket's buffer overflowed, if it did). A
+// record whose prefix the table's rules do not name gets verdict "unknown"
+// and its prefix as the rule.
 //
 // # Be aware
 //
@@ -38,6 +40,11 @@
 //   - Packets dropped without a log rule are not reported: invalid
 //     conntrack state, replies the other direction's rules forbid, raw
 //     frames the egress filter drops.
+//   - A container with CAP_NET_ADMIN can add log rules of its own to the
+//     group (forged lines, escaped but believable) or bind the group
+//     first (Open fails with nflog.ErrGroupBusy: no lines from it).
+//   - An output policy of deny also blocks, and so logs, the container's
+//     own IPv6 multicast listener reports, sent when an interface comes up.
 //   - Interface names are read inside the namespace when a record names an
 //     index not seen before, and again at most once a minute otherwise (a
 //     renamed interface may show its old name for that long).
