@@ -22,13 +22,40 @@ type policyCase struct {
 	policy labels.Policy
 	// lockdown: the case is Lockdown(testID), not a compiled policy.
 	lockdown bool
+	// toGroup: the table's log rules go to NFLOG group testLogGroup
+	// (Table.LogToGroup).
+	toGroup bool
+	// noLogs: the table's log rules are removed (Table.WithoutLogs).
+	noLogs bool
 }
 
+// testLogGroup is the NFLOG group of the toGroup cases.
+const testLogGroup = 7
+
 func (c policyCase) table() (*Table, error) {
+	var tbl *Table
 	if c.lockdown {
-		return Lockdown(testID), nil
+		tbl = Lockdown(testID)
+	} else {
+		var err error
+		if tbl, err = Compile(c.policy, testID); err != nil {
+			return nil, err
+		}
 	}
-	return Compile(c.policy, testID)
+	if c.toGroup {
+		tbl.LogToGroup(testLogGroup)
+	}
+	if c.noLogs {
+		tbl.WithoutLogs()
+	}
+	return tbl, nil
+}
+
+// withGroup returns c renamed, its log rules sent to testLogGroup.
+func withGroup(c policyCase) policyCase {
+	c.name += "-group"
+	c.toGroup = true
+	return c
 }
 
 func enabled(in, out labels.Action, inRules, outRules []labels.Rule) labels.Policy {
@@ -236,4 +263,20 @@ dcfw.output.rule.1=deny proto gre`,
 		labels:   `(labels with errors: fail closed)`,
 		lockdown: true,
 	},
+}
+
+// The same policies with their log rules sent to an NFLOG group: the log
+// rules of both actions, of both policies, and of a lockdown; and one with
+// its log rules removed.
+func init() {
+	byName := map[string]policyCase{}
+	for _, c := range policyCases {
+		byName[c.name] = c
+	}
+	for _, name := range []string{"log-rules", "reject-policies", "lockdown"} {
+		policyCases = append(policyCases, withGroup(byName[name]))
+	}
+	noLogs := byName["log-rules"]
+	noLogs.name, noLogs.noLogs = "log-rules-off", true
+	policyCases = append(policyCases, noLogs)
 }

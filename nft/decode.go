@@ -394,6 +394,9 @@ func (d *decoder) log(l **Log) bool {
 	}
 	d.i++
 	*l = &Log{Prefix: string(e.Data)}
+	if e.Key&(1<<unix.NFTA_LOG_GROUP) != 0 {
+		(*l).ToGroup, (*l).Group = true, e.Group
+	}
 	return true
 }
 

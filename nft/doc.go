@@ -184,7 +184,12 @@
 //     kernel tests compare String with `nft list table inet dcfw` for
 //     every golden case.
 //
-//   - Logging happens in the kernel; for a namespace other than the host's
-//     the host must allow it (sysctl net.netfilter.nf_log_all_netns=1), or
-//     the log rules log nothing.
+//   - Logging happens in the kernel log by default; for a namespace other
+//     than the host's the host must allow it (sysctl
+//     net.netfilter.nf_log_all_netns=1), or the log rules log nothing.
+//     Table.LogToGroup (loggroup.go) sends them to an NFLOG group in the
+//     namespace instead (`log prefix "dcfw.input.rule.3" group N`), which
+//     needs no sysctl, for dcfw to receive (package nflog); its prefixes
+//     are label keys, and the map it returns names the rule behind each.
+//     Rate limits are the same in both modes.
 package nft

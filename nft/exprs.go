@@ -124,7 +124,14 @@ func (r *Rule) encode() []expr.Any {
 			Burst: r.Limit.Burst,
 		})
 	}
-	if r.Log != nil {
+	if r.Log != nil && r.Log.ToGroup {
+		// No level: the kernel refuses a level together with a group.
+		es = append(es, &expr.Log{
+			Key:   1<<unix.NFTA_LOG_PREFIX | 1<<unix.NFTA_LOG_GROUP,
+			Group: r.Log.Group,
+			Data:  []byte(r.Log.Prefix),
+		})
+	} else if r.Log != nil {
 		// The kernel reports the level even when it was not sent (default
 		// warn), so it is sent explicitly: what we write then reads back
 		// the same.

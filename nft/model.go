@@ -204,9 +204,15 @@ const (
 	PerDay    LimitUnit = 60 * 60 * 24
 )
 
-// Log is a kernel log statement (`log prefix "..."`, level warn).
+// Log is a log statement: to the kernel log (`log prefix "..."`, level
+// warn), or, with ToGroup, to userspace through an NFLOG group (`log prefix
+// "..." group N`; see LogToGroup).
 type Log struct {
 	Prefix string
+	// ToGroup sends the packet to NFLOG group Group instead of the kernel
+	// log (group 0 is a valid group, hence the flag).
+	ToGroup bool
+	Group   uint16
 }
 
 // Verdict is what a rule does with a packet that matches it.

@@ -246,6 +246,9 @@ func (r *Rule) String() string {
 	}
 	if r.Log != nil {
 		w = append(w, "log prefix", `"`+r.Log.Prefix+`"`)
+		if r.Log.ToGroup {
+			w = append(w, "group", strconv.Itoa(int(r.Log.Group)))
+		}
 	}
 	if r.ConnMark == SetMark {
 		w = append(w, "ct mark set", markValue(r.CtMark, "$conn_mark"))
