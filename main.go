@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/reconcile"
 )
 
@@ -196,7 +197,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	log := newLogger(o, stderr)
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
-	docker, err := reconcile.NewMobyDocker()
+	docker, err := engine.NewMoby()
 	if err != nil {
 		log.Error("cannot set up the docker client", zap.Error(err))
 		return exitError
@@ -209,7 +210,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	reportEngine(log, docker)
 
 	ctrl, err := reconcile.New(reconcile.Config{
-		Docker:      docker,
+		Engine:      docker,
 		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
 		Firewall:    explainedFirewall{reconcile.NFTFirewall{}},
 		Log:         log,

@@ -43,7 +43,7 @@ func (o OnError) String() string {
 
 // Config wires a Controller.
 type Config struct {
-	Docker     Docker
+	Engine     Engine
 	Namespaces Namespaces
 	Firewall   Firewall
 	Log        *zap.Logger
@@ -158,8 +158,8 @@ type Controller struct {
 
 // New returns a controller. It does not contact the engine or the kernel.
 func New(cfg Config) (*Controller, error) {
-	if cfg.Docker == nil || cfg.Namespaces == nil || cfg.Firewall == nil {
-		return nil, errors.New("reconcile: Docker, Namespaces and Firewall are required")
+	if cfg.Engine == nil || cfg.Namespaces == nil || cfg.Firewall == nil {
+		return nil, errors.New("reconcile: Engine, Namespaces and Firewall are required")
 	}
 	cfg.setDefaults()
 	return &Controller{

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -50,7 +51,7 @@ func TestSteadyStateWritesAndInspectsNothing(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	e.cycle()
-	writes, inspects := len(e.fw.Writes()), e.docker.Inspects(web.ID)
+	writes, inspects := len(e.fw.Writes()), e.engine.Inspects(web.ID)
 	e.resetLogs()
 
 	for range 3 {
@@ -62,7 +63,7 @@ func TestSteadyStateWritesAndInspectsNothing(t *testing.T) {
 	if got := len(e.fw.Writes()); got != writes {
 		t.Errorf("steady cycles wrote %d times", got-writes)
 	}
-	if got := e.docker.Inspects(web.ID); got != inspects {
+	if got := e.engine.Inspects(web.ID); got != inspects {
 		t.Errorf("steady cycles inspected the container %d more times; the cache should answer", got-inspects)
 	}
 	e.noLogsAbove(zapcore.DebugLevel)
@@ -85,7 +86,7 @@ func TestDisabledOrUnlabelledRemovesTable(t *testing.T) {
 			if e.table(web) == "" {
 				t.Fatal("no table after the first cycle")
 			}
-			e.docker.Update(web.ID, func(c *FakeContainer) { c.Labels = tt.labels })
+			e.engine.Update(web.ID, func(c *enginetest.Container) { c.Labels = tt.labels })
 			st := e.cycle()
 			if e.table(web) != "" {
 				t.Errorf("table still there")
@@ -195,7 +196,7 @@ func TestHostNetworkIsNeverTouched(t *testing.T) {
 		if e.nss.Opens() != 0 || e.fw.Calls() != 0 {
 			t.Errorf("opened %d namespaces, %d firewall calls; want none", e.nss.Opens(), e.fw.Calls())
 		}
-		if e.docker.Inspects(h.ID) != 0 {
+		if e.engine.Inspects(h.ID) != 0 {
 			t.Errorf("inspected a host-mode container: the list already says host")
 		}
 		if l := e.entries(zapcore.ErrorLevel, "host's network namespace"); len(l) != 1 || field(l[0], "container") != "hosty" {
@@ -227,15 +228,15 @@ func TestHostNetworkIsNeverTouched(t *testing.T) {
 func TestContainerDisappearingMidReconcile(t *testing.T) {
 	tests := []struct {
 		name   string
-		vanish func(e *testEnv, c FakeContainer)
+		vanish func(e *testEnv, c enginetest.Container)
 	}{
-		{"removed before inspect", func(e *testEnv, c FakeContainer) {
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Vanished = true })
+		{"removed before inspect", func(e *testEnv, c enginetest.Container) {
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Vanished = true })
 		}},
-		{"stopped before inspect", func(e *testEnv, c FakeContainer) {
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Exited = true })
+		{"stopped before inspect", func(e *testEnv, c enginetest.Container) {
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Exited = true })
 		}},
-		{"process exited before the namespace was opened", func(e *testEnv, c FakeContainer) {
+		{"process exited before the namespace was opened", func(e *testEnv, c enginetest.Container) {
 			e.nss.KillPID(c.PID)
 		}},
 	}
@@ -265,7 +266,7 @@ func TestStaleCachedPIDIsReinspected(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	e.cycle()
-	before := e.docker.Inspects(web.ID)
+	before := e.engine.Inspects(web.ID)
 	// The container restarts, and no event arrives (yet): the cached PID
 	// is gone, so the namespace cannot be opened through it.
 	web = e.restart(web)
@@ -274,8 +275,8 @@ func TestStaleCachedPIDIsReinspected(t *testing.T) {
 	if st.Errors != 0 || st.Changed != 1 {
 		t.Errorf("stats = %+v, want the new namespace protected without errors", st)
 	}
-	if e.docker.Inspects(web.ID) != before+1 {
-		t.Errorf("inspects %d → %d, want one re-inspect", before, e.docker.Inspects(web.ID))
+	if e.engine.Inspects(web.ID) != before+1 {
+		t.Errorf("inspects %d → %d, want one re-inspect", before, e.engine.Inspects(web.ID))
 	}
 	if got, want := e.table(web), policyTable(t, webLabels, web.ID); got != want {
 		t.Errorf("new namespace table:\n%s", got)
@@ -335,14 +336,14 @@ func TestApplyFailureIsRetriedNextCycle(t *testing.T) {
 func TestDriftOrChange(t *testing.T) {
 	tests := []struct {
 		name      string
-		do        func(e *testEnv, c FakeContainer) FakeContainer
+		do        func(e *testEnv, c enginetest.Container) enginetest.Container
 		wantWarn  bool
 		wantInfo  string
-		wantTable func(t *testing.T, c FakeContainer) string
+		wantTable func(t *testing.T, c enginetest.Container) string
 	}{
 		{
 			name: "table deleted inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				e.fw.SetTable(e.nsOf(c), "")
 				return c
 			},
@@ -350,7 +351,7 @@ func TestDriftOrChange(t *testing.T) {
 		},
 		{
 			name: "table altered inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				e.fw.SetTable(e.nsOf(c), "table inet dcfw { }")
 				return c
 			},
@@ -358,25 +359,25 @@ func TestDriftOrChange(t *testing.T) {
 		},
 		{
 			name: "labels changed",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Labels = openLabels })
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Labels = openLabels })
 				return c
 			},
 			wantInfo: "protection changed",
-			wantTable: func(t *testing.T, c FakeContainer) string {
+			wantTable: func(t *testing.T, c enginetest.Container) string {
 				return policyTable(t, openLabels, c.ID)
 			},
 		},
 		{
 			name: "container restarted into a namespace with the same identity",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				// The kernel reuses namespace inode numbers: same ID, new
 				// process, empty namespace.
 				ns := e.nsOf(c)
 				e.nss.KillPID(c.PID)
 				c.PID += 500
 				e.nss.SetPID(c.PID, ns)
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.PID = c.PID })
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.PID = c.PID })
 				e.fw.SetTable(ns, "")
 				return c
 			},
@@ -542,7 +543,7 @@ func TestOnceStats(t *testing.T) {
 		}, true},
 		{"vanished container", func(e *testEnv) {
 			c := e.start("web", webLabels)
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Vanished = true })
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Vanished = true })
 		}, false},
 	}
 	for _, tt := range tests {
@@ -557,7 +558,7 @@ func TestOnceStats(t *testing.T) {
 	}
 	t.Run("engine unreachable", func(t *testing.T) {
 		e := newTestEnv(t)
-		e.docker.FailList(errors.New("connection refused"))
+		e.engine.FailList(errors.New("connection refused"))
 		if _, err := e.ctrl.Once(t.Context()); err == nil {
 			t.Error("Once succeeded without an engine")
 		}
@@ -587,7 +588,7 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	ns := e.nsOf(web)
-	e.docker.Update(web.ID, func(fc *FakeContainer) { fc.SandboxKey = "/var/run/docker/netns/abc" })
+	e.engine.Update(web.ID, func(fc *enginetest.Container) { fc.SandboxKey = "/var/run/docker/netns/abc" })
 	e.nss.SetSandbox("/var/run/docker/netns/abc", ns)
 	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
 	if st := e.cycle(); st.Errors != 0 || st.Changed != 1 {
@@ -603,7 +604,7 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 func TestPermissionErrorNamesTheSandboxFileError(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
-	e.docker.Update(web.ID, func(fc *FakeContainer) { fc.SandboxKey = "/var/run/docker/netns/gone" })
+	e.engine.Update(web.ID, func(fc *enginetest.Container) { fc.SandboxKey = "/var/run/docker/netns/gone" })
 	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
 	if st := e.cycle(); st.Errors != 1 {
 		t.Fatalf("stats = %+v, want one error", st)
@@ -634,7 +635,7 @@ func TestScopeLeavesOthersAlone(t *testing.T) {
 	if e.table(mine) == "" || e.table(theirs) != "" {
 		t.Error("scope not respected")
 	}
-	if e.docker.Inspects(theirs.ID) != 0 || e.docker.Inspects(hostTheirs.ID) != 0 {
+	if e.engine.Inspects(theirs.ID) != 0 || e.engine.Inspects(hostTheirs.ID) != 0 {
 		t.Error("containers out of scope were inspected")
 	}
 }

@@ -59,9 +59,9 @@
 //     them in place and writes nothing.
 //
 // The engine, the namespaces, the firewall and Docker's sandbox directory
-// are interfaces (Docker, Namespaces, Firewall, SandboxDir) with real
-// implementations (MobyDocker, ProcNamespaces, NFTFirewall,
-// WatchedSandboxDir) and in-memory fakes beside them (FakeDocker,
+// are interfaces (Engine, Namespaces, Firewall, SandboxDir) with real
+// implementations (engine.Moby, ProcNamespaces, NFTFirewall,
+// WatchedSandboxDir) and in-memory fakes beside them (enginetest.Engine,
 // FakeNamespaces, FakeFirewall, FakeSandboxDir), so the controller logic is
 // tested without root or an engine.
 //

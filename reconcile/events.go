@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap"
 )
 
@@ -13,7 +14,7 @@ import (
 // events accumulate until the loop takes them all at once.
 type workQueue struct {
 	mu     sync.Mutex
-	events []Event
+	events []engine.Event
 	// sandboxes are the fast path's answers (sandbox.go).
 	sandboxes []sandboxResult
 	resync    bool // the stream was (re)established: reconcile everything
@@ -35,7 +36,7 @@ func (q *workQueue) notify() {
 	}
 }
 
-func (q *workQueue) push(ev Event) {
+func (q *workQueue) push(ev engine.Event) {
 	q.mu.Lock()
 	q.events = append(q.events, ev)
 	q.mu.Unlock()
@@ -69,15 +70,15 @@ func (q *workQueue) takeSandboxes() []sandboxResult {
 
 // pendingCreates returns the create events waiting in the queue (they
 // stay there for the loop to absorb in order), none while a resync is due.
-func (q *workQueue) pendingCreates() []Event {
+func (q *workQueue) pendingCreates() []engine.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.resync {
 		return nil
 	}
-	var out []Event
+	var out []engine.Event
 	for _, ev := range q.events {
-		if ev.Kind == EventCreate {
+		if ev.Kind == engine.EventCreate {
 			out = append(out, ev)
 		}
 	}
@@ -103,7 +104,7 @@ func (q *workQueue) disconnected() {
 }
 
 type work struct {
-	events    []Event
+	events    []engine.Event
 	sandboxes []sandboxResult
 	resync    bool
 	up        bool

@@ -46,6 +46,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -135,7 +136,7 @@ func (s *startup) release() {
 func (c *Controller) fastPathOn() bool { return c.finder != nil }
 
 // learnCreated caches a new container's labels from its create event.
-func (c *Controller) learnCreated(ev Event) {
+func (c *Controller) learnCreated(ev engine.Event) {
 	if c.known[ev.ContainerID] != nil {
 		// Create is a container's first event: this one is replayed
 		// (the subscription starts a little in the past) about a
@@ -146,7 +147,7 @@ func (c *Controller) learnCreated(ev Event) {
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, image: ev.Attributes["image"],
+	k := &knownContainer{name: engine.SafeName(ev.Attributes["name"]), labels: lbls, image: ev.Attributes["image"],
 		fromEvent: true, stopped: true, stoppedAt: c.now()}
 	k.parse()
 	c.known[ev.ContainerID] = k
@@ -162,7 +163,7 @@ func (c *Controller) learnCreated(ev Event) {
 }
 
 // learnListed records the containers of a listing.
-func (c *Controller) learnListed(list []Container) {
+func (c *Controller) learnListed(list []engine.Container) {
 	for _, ctr := range list {
 		k := c.known[ctr.ID]
 		switch {
@@ -241,7 +242,7 @@ func (c *Controller) resetStartups(results []sandboxResult) {
 // connected handles a network connect event. It reports whether the
 // container is starting (then there is nothing to reconcile yet: it is
 // not running, and inspecting it would block until it is).
-func (c *Controller) connected(ev Event) bool {
+func (c *Controller) connected(ev engine.Event) bool {
 	st := c.startupOf(ev.ContainerID)
 	if st.connectAt.IsZero() {
 		st.connectAt = ev.Time
@@ -309,7 +310,7 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 		deadline: time.Now().Add(c.cfg.SandboxTimeout),
 		image:    c.imageCheckFor(k),
 	}
-	docker, timeout := c.cfg.Docker, c.cfg.APITimeout
+	eng, timeout := c.cfg.Engine, c.cfg.APITimeout
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
@@ -319,7 +320,7 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 			// create event, and the search considers files born since a
 			// little before the request anyway.
 			ctx, cancel := context.WithTimeout(req.ctx, timeout)
-			a.labels, a.err = docker.ImageLabels(ctx, a.ref)
+			a.labels, a.err = eng.ImageLabels(ctx, a.ref)
 			a.done = true
 			cancel()
 		}
@@ -435,7 +436,7 @@ func (c *Controller) takeSandboxes(results []sandboxResult) {
 			// Created and not started (docker create): its connect
 			// event, if it ever starts, asks again.
 			c.log.Debug("container created but not started: no namespace yet",
-				zap.String("container", r.req.name), zap.String("id", ShortID(r.req.id)))
+				zap.String("container", r.req.name), zap.String("id", engine.ShortID(r.req.id)))
 			continue
 		}
 		if r.err != nil {
@@ -459,7 +460,7 @@ func fallbackLevel(err error) zapcore.Level {
 func (c *Controller) sandboxFallback(st *startup, req sandboxRequest, why string, level zapcore.Level) {
 	st.fallback = why
 	if ce := c.log.Check(level, "sandbox path cannot protect the container before its process starts; the PID path will"); ce != nil {
-		ce.Write(zap.String("container", req.name), zap.String("id", ShortID(req.id)),
+		ce.Write(zap.String("container", req.name), zap.String("id", engine.ShortID(req.id)),
 			zap.String("reason", why), zap.Duration("since_connect", time.Since(st.connectAt)))
 	}
 }
@@ -482,7 +483,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 		refuse("the namespace found is the host's", zapcore.ErrorLevel)
 		return
 	case owned && !slices.Contains(a.holders, id):
-		refuse("the namespace found already holds the rules of another container ("+ShortID(a.holders[0])+")", zapcore.WarnLevel)
+		refuse("the namespace found already holds the rules of another container ("+engine.ShortID(a.holders[0])+")", zapcore.WarnLevel)
 		return
 	}
 
@@ -511,7 +512,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	// The container owns its namespace (a connect event means a network
 	// of its own), so it is the owner whose ID goes into log prefixes, as
 	// the PID path will compute too.
-	ctr := Container{ID: id, Names: []string{k.name}, Labels: k.labels}
+	ctr := engine.Container{ID: id, Names: []string{k.name}, Labels: k.labels}
 	g := &nsGroup{ns: ns, members: []member{{ctr: ctr, policy: policy, perr: perr}}, sandbox: &r}
 	if _, ok := c.enforce(g, ctr, want); !ok {
 		refuse("the write failed", zapcore.InfoLevel)
@@ -548,7 +549,7 @@ func sandboxImageErrors(k *knownContainer, a *imageAnswer) error {
 }
 
 // started handles a start (or restart) event.
-func (c *Controller) started(ev Event) {
+func (c *Controller) started(ev engine.Event) {
 	if k := c.known[ev.ContainerID]; k != nil {
 		k.stopped = false
 	}
@@ -570,7 +571,7 @@ func (c *Controller) started(ev Event) {
 		// process has been started, so the first packets may have
 		// passed unfiltered.
 		c.log.Info("sandbox path applied the rules after the engine reported the process start",
-			zap.String("container", c.knownName(ev.ContainerID)), zap.String("id", ShortID(ev.ContainerID)),
+			zap.String("container", c.knownName(ev.ContainerID)), zap.String("id", engine.ShortID(ev.ContainerID)),
 			zap.Duration("late_by", st.appliedAt.Sub(ev.Time)))
 	}
 }
@@ -579,14 +580,14 @@ func (c *Controller) knownName(id string) string {
 	if k := c.known[id]; k != nil && k.name != "" {
 		return k.name
 	}
-	return ShortID(id)
+	return engine.ShortID(id)
 }
 
 // confirmSandbox compares the namespace the PID path opened for a
 // container with the one the fast path wrote to. They are the same unless
 // the identification went wrong; then the table written there is removed
 // (if no one else's rules have replaced it meanwhile).
-func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
+func (c *Controller) confirmSandbox(ctr engine.Container, ns Namespace) {
 	st := c.startups[ctr.ID]
 	if st == nil || st.ns == nil {
 		return
@@ -608,11 +609,11 @@ func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
 		// repair; the new namespace is protected below as usual.
 		delete(c.applied, fast.ID())
 		c.log.Debug("sandbox path protected the container's previous namespace, since removed",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("sandbox", st.file))
+			zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.String("sandbox", st.file))
 		return
 	}
 	st.fallback = "the sandbox path protected another namespace"
-	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
+	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)),
 		zap.String("protected", fast.ID().String()), zap.String("process_namespace", ns.ID().String())}
 	a, ok := c.applied[fast.ID()]
 	if !ok || !slices.Equal(a.holders, []string{ctr.ID}) {
@@ -684,7 +685,7 @@ func (c *Controller) protectedBeforeStart(holders []string) bool {
 // pathFields are the "protection applied" line's fields on how the
 // protection came: the path, and the time since the connect and start
 // events where known (both clocks are this host's).
-func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
+func (c *Controller) pathFields(g *nsGroup, owner engine.Container) []zap.Field {
 	now := time.Now()
 	if r := g.sandbox; r != nil {
 		st := c.startups[owner.ID]

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -54,7 +55,7 @@ type imageAnswer struct {
 }
 
 func (r sandboxRequest) describe() string {
-	return "container " + ShortID(r.id)
+	return "container " + engine.ShortID(r.id)
 }
 
 // sandboxResult is the finder's answer.

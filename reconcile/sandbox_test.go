@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -43,7 +45,7 @@ func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 		c.SandboxTimeout = 5 * time.Second
 	}
 	e := &sbxEnv{testEnv: newTestEnv(t, append([]func(*Config){base}, mods...)...), dir: dir}
-	e.docker.PutImage(sbxImageID, map[string]string{"maintainer": "dcfw"}, sbxImage)
+	e.engine.PutImage(sbxImageID, map[string]string{"maintainer": "dcfw"}, sbxImage)
 	// Registered before run's cleanup, so it runs after Run has stopped.
 	t.Cleanup(func() {
 		if n := dir.OpenCount(); n != 0 {
@@ -55,7 +57,7 @@ func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 
 // starting is a container between its create event and its process.
 type starting struct {
-	FakeContainer
+	enginetest.Container
 	ns   netnsutil.ID // the namespace runc will create for it
 	file string       // its sandbox file
 }
@@ -65,25 +67,25 @@ type starting struct {
 func (e *sbxEnv) create(name string, lbls map[string]string) *starting {
 	e.t.Helper()
 	e.n++
-	c := FakeContainer{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+	c := enginetest.Container{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
 		ImageID: sbxImageID, Image: sbxImage}
-	e.docker.Put(c)
+	e.engine.Put(c)
 	attrs := map[string]string{}
 	for k, v := range lbls {
 		attrs[k] = v
 	}
 	attrs["name"], attrs["image"] = name, sbxImage
-	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+	e.emit(engine.Event{Kind: engine.EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
 	return &starting{
-		FakeContainer: c,
-		ns:            netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)},
-		file:          fmt.Sprintf("sbx%03d", e.n),
+		Container: c,
+		ns:        netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)},
+		file:      fmt.Sprintf("sbx%03d", e.n),
 	}
 }
 
-func (e *sbxEnv) emit(ev Event) {
+func (e *sbxEnv) emit(ev engine.Event) {
 	e.t.Helper()
-	if err := e.docker.Emit(ev); err != nil {
+	if err := e.engine.Emit(ev); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -91,7 +93,7 @@ func (e *sbxEnv) emit(ev Event) {
 // connect emits the container's network connect event at time at.
 func (e *sbxEnv) connect(s *starting, at time.Time) {
 	e.t.Helper()
-	e.emit(Event{Kind: EventNetworkConnect, ContainerID: s.ID, NetworkID: sbxNetID, NetworkName: sbxNetName, Time: at})
+	e.emit(engine.Event{Kind: engine.EventNetworkConnect, ContainerID: s.ID, NetworkID: sbxNetID, NetworkName: sbxNetName, Time: at})
 }
 
 // sandbox makes the container's sandbox file appear (born at born) with
@@ -106,8 +108,8 @@ func (e *sbxEnv) sandbox(s *starting, born time.Time) {
 func (e *sbxEnv) startProcess(s *starting, ns netnsutil.ID) {
 	e.t.Helper()
 	e.nss.SetPID(s.PID, ns)
-	e.docker.Update(s.ID, func(c *FakeContainer) { c.Running, c.PID = true, s.PID })
-	e.emit(Event{Kind: EventStart, ContainerID: s.ID})
+	e.engine.Update(s.ID, func(c *enginetest.Container) { c.Running, c.PID = true, s.PID })
+	e.emit(engine.Event{Kind: engine.EventStart, ContainerID: s.ID})
 }
 
 func (e *sbxEnv) tableIn(id netnsutil.ID) string {
@@ -168,7 +170,7 @@ func TestSandboxPathProtectsBeforeTheProcess(t *testing.T) {
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "the full ruleset in the sandbox namespace", func() bool { return e.tableIn(web.ns) == want })
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1) // logged after the write
-	if n := e.docker.Inspects(web.ID); n != 0 {
+	if n := e.engine.Inspects(web.ID); n != 0 {
 		t.Errorf("the starting container was inspected %d times (inspect blocks until its process runs)", n)
 	}
 	lines := e.applied("web")
@@ -214,7 +216,7 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 		attrs[k] = v
 	}
 	// absorb directly (no Run loop): the cache is the loop's state.
-	e.ctrl.absorb([]Event{{Kind: EventCreate, ContainerID: id, Attributes: attrs, Time: time.Now()}})
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventCreate, ContainerID: id, Attributes: attrs, Time: time.Now()}})
 	k := e.ctrl.known[id]
 	if k == nil {
 		t.Fatal("labels not cached on create")
@@ -226,10 +228,10 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 	if !k.parsed {
 		t.Error("labels not parsed on create")
 	}
-	if calls := e.docker.Calls(); len(calls) != 0 {
+	if calls := e.engine.Calls(); len(calls) != 0 {
 		t.Errorf("create event caused engine calls %v", calls)
 	}
-	e.ctrl.absorb([]Event{{Kind: EventDestroy, ContainerID: id}})
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventDestroy, ContainerID: id}})
 	if e.ctrl.known[id] != nil {
 		t.Error("destroyed container still cached")
 	}
@@ -240,8 +242,8 @@ func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 	// before dcfw started): its labels are unknown, so no fast path.
 	e := newSandboxEnv(t)
 	e.startRun()
-	s := &starting{FakeContainer: FakeContainer{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
-	e.docker.Put(s.FakeContainer)
+	s := &starting{Container: enginetest.Container{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
+	e.engine.Put(s.Container)
 	e.connect(s, time.Now())
 	// The connect handled first (its reconcile finds nothing running), as
 	// with a real engine, where the process starts after the event.
@@ -488,7 +490,7 @@ func (e *sbxEnv) protectDirect(s *starting, file string) {
 
 func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}}
 	e.dir.Add("default", time.Now(), hostNS)
 	e.protectDirect(web, "default")
 	if len(e.fw.Writes()) != 0 || e.tableIn(hostNS) != "" {
@@ -505,7 +507,7 @@ func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 
 func TestSandboxLoopRefusesNamespaceOfAnotherContainer(t *testing.T) {
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}}
 	taken := netnsutil.ID{Dev: 4, Ino: 4026536666}
 	e.ctrl.applied[taken] = applied{fingerprint: "x", holders: []string{containerID("db")}}
 	e.dir.Add("f", time.Now(), taken)
@@ -514,7 +516,7 @@ func TestSandboxLoopRefusesNamespaceOfAnotherContainer(t *testing.T) {
 		t.Fatal("wrote into a namespace dcfw protects for another container")
 	}
 	w := e.entries(zapcore.WarnLevel, "sandbox path cannot protect")
-	if len(w) != 1 || !strings.Contains(fmt.Sprint(field(w[0], "reason")), ShortID(containerID("db"))) {
+	if len(w) != 1 || !strings.Contains(fmt.Sprint(field(w[0], "reason")), engine.ShortID(containerID("db"))) {
 		t.Errorf("refusal: %v", e.logs.All())
 	}
 	e.ctrl.endStartup(web.ID)
@@ -594,7 +596,7 @@ func TestSandboxDieEndsTheSearch(t *testing.T) {
 	e.connect(web, at)
 	e.dir.Add(web.file, at.Add(time.Millisecond), web.ns)
 	eventually(t, "the finder looking", func() bool { return e.dir.Reads() > 0 })
-	e.emit(Event{Kind: EventDie, ContainerID: web.ID})
+	e.emit(engine.Event{Kind: engine.EventDie, ContainerID: web.ID})
 	e.waitCycles(1)
 	e.dir.Enter(web.file, web.ID)
 	e.waitCycles(2)
@@ -698,7 +700,7 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	// recorded as the starting container's: another container's answer
 	// naming it is refused.
 	e := newSandboxEnv(t)
-	a := &starting{FakeContainer: FakeContainer{ID: containerID("a"), Name: "a", Labels: webLabels}}
+	a := &starting{Container: enginetest.Container{ID: containerID("a"), Name: "a", Labels: webLabels}}
 	ns := netnsutil.ID{Dev: 4, Ino: 4026534444}
 	e.dir.Add("f", time.Now(), ns)
 	e.protectDirect(a, "f")
@@ -707,7 +709,7 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	}
 	e.cycle()
 	e.cycle()
-	b := &starting{FakeContainer: FakeContainer{ID: containerID("b"), Name: "b", Labels: openLabels}}
+	b := &starting{Container: enginetest.Container{ID: containerID("b"), Name: "b", Labels: openLabels}}
 	e.protectDirect(b, "f")
 	if got, want := e.tableIn(ns), policyTable(t, webLabels, a.ID); got != want || len(e.fw.Writes()) != 1 {
 		t.Errorf("namespace of a starting container rewritten for another: %v", e.fw.Writes())
@@ -830,18 +832,18 @@ func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
 	if e.table(web) != want {
 		t.Fatal("not protected at start")
 	}
-	inspects, images := e.docker.Inspects(web.ID), e.docker.ImageCalls()
+	inspects, images := e.engine.Inspects(web.ID), e.engine.ImageCalls()
 
-	e.emit(Event{Kind: EventDie, ContainerID: web.ID}) // still listed as running
-	s := &starting{FakeContainer: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
+	e.emit(engine.Event{Kind: engine.EventDie, ContainerID: web.ID}) // still listed as running
+	s := &starting{Container: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
 	at := time.Now()
 	e.connect(s, at)
 	e.sandbox(s, at.Add(time.Millisecond))
 	eventually(t, "the new namespace protected before the start event", func() bool { return e.tableIn(s.ns) == want })
-	if n := e.docker.Inspects(web.ID); n != inspects {
+	if n := e.engine.Inspects(web.ID); n != inspects {
 		t.Errorf("inspected %d times between die and start", n-inspects)
 	}
-	if n := e.docker.ImageCalls(); n != images {
+	if n := e.engine.ImageCalls(); n != images {
 		t.Errorf("asked for the image's labels %d times; the listing's image ID was known", n-images)
 	}
 	s.PID = 7777
@@ -861,11 +863,11 @@ func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
 	e := newSandboxEnv(t)
 	web := e.start("web", webLabels)
 	c := e.ctrl
-	c.learnListed([]Container{{ID: web.ID, Names: []string{"web"}, Labels: webLabels}})
+	c.learnListed([]engine.Container{{ID: web.ID, Names: []string{"web"}, Labels: webLabels}})
 	attrs := map[string]string{"name": "web", "image": "x", "dcfw.enable": "true"}
-	targets := c.absorb([]Event{
-		{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs},
-		{Kind: EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
+	targets := c.absorb([]engine.Event{
+		{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs},
+		{Kind: engine.EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
 	})
 	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.fast) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
 		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
@@ -877,7 +879,7 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 	// is taken at the next step, not after the whole batch; but not
 	// while a resync is due.
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}, ns: netnsutil.ID{Dev: 4, Ino: 4026533333}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}, ns: netnsutil.ID{Dev: 4, Ino: 4026533333}}
 	e.dir.Add("f", time.Now(), web.ns)
 	c := e.ctrl
 	if err := c.identifyHost(); err != nil {
@@ -931,7 +933,7 @@ func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
 	for k, v := range webLabels {
 		attrs[k] = v
 	}
-	c.queue.push(Event{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
+	c.queue.push(engine.Event{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
 	c.reconcileNow(t)
 	if st := c.startups[web.ID]; st != nil && (st.pending() || st.fast) {
 		t.Errorf("a search started for a running container: %+v", st)
