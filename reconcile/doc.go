@@ -61,9 +61,8 @@
 // The engine, the namespaces, the firewall and Docker's sandbox directory
 // are interfaces (Engine, Namespaces, Firewall, SandboxDir) with real
 // implementations (engine.Moby, ProcNamespaces, NFTFirewall,
-// WatchedSandboxDir) and in-memory fakes beside them (enginetest.Engine,
-// FakeNamespaces, FakeFirewall, FakeSandboxDir), so the controller logic is
-// tested without root or an engine.
+// WatchedSandboxDir). The tests run the controller on an in-memory engine
+// (enginetest), fake namespaces and nft.Memory, without root or an engine.
 //
 // Be aware:
 //   - Inspect results are cached per container until an event about it

@@ -24,7 +24,7 @@ func TestHungEngineDoesNotStopRepairs(t *testing.T) {
 	e.engine.Block()
 	e.waitLog(zapcore.WarnLevel, "docker engine does not answer", 1)
 	for i := range 3 {
-		e.fw.SetTable(e.nsOf(web), "")
+		e.fw.Delete(e.nsOf(web))
 		eventually(t, "tampering repaired while the engine hangs", func() bool { return e.table(web) == want })
 		if i == 0 && len(e.entries(zapcore.WarnLevel, "drift repaired")) == 0 {
 			t.Errorf("the repair is not logged as drift: %v", e.logs.All())
@@ -55,7 +55,7 @@ func TestHungInspectEndsTheCycleEarly(t *testing.T) {
 	for _, name := range []string{"a", "b", "c", "d"} {
 		e.start(name, openLabels)
 	}
-	e.fw.SetTable(e.nsOf(web), "")
+	e.fw.Delete(e.nsOf(web))
 	e.ctrl.cache.flush() // every container needs an inspect
 	e.engine.BlockAfterList()
 
@@ -85,7 +85,7 @@ func TestEngineGoneKeepsRepairing(t *testing.T) {
 	e.engine.FailList(errors.New("connection refused"))
 	e.engine.BreakStream(errors.New("unexpected EOF"))
 	e.waitLog(zapcore.WarnLevel, "event stream lost", 1)
-	e.fw.SetTable(e.nsOf(web), "table inet dcfw { }")
+	e.fw.Tamper(e.nsOf(web), emptyTable)
 	eventually(t, "tampering repaired while the engine is gone", func() bool { return e.table(web) == want })
 }
 

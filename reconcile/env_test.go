@@ -27,8 +27,8 @@ var hostNS = netnsutil.ID{Dev: 4, Ino: 4026531840}
 type testEnv struct {
 	t      *testing.T
 	engine *enginetest.Engine
-	nss    *FakeNamespaces
-	fw     *FakeFirewall
+	nss    *fakeNamespaces
+	fw     *memoryFirewall
 	logs   *observer.ObservedLogs
 	clock  *testClock
 	cfg    Config
@@ -60,8 +60,8 @@ func newTestEnv(t *testing.T, mods ...func(*Config)) *testEnv {
 	e := &testEnv{
 		t:      t,
 		engine: enginetest.New(),
-		nss:    NewFakeNamespaces(hostNS),
-		fw:     NewFakeFirewall(),
+		nss:    newFakeNamespaces(hostNS),
+		fw:     newMemoryFirewall(),
 		logs:   logs,
 		clock:  &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/nft"
 )
 
 // The generation skip (enforce, nft.Conn.ApplyKnown): a namespace whose
@@ -66,7 +67,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 		{
 			name: "table altered inside the namespace",
 			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
-				e.fw.SetTable(e.nsOf(c), "table inet dcfw { }")
+				e.fw.Tamper(e.nsOf(c), emptyTable)
 				return c
 			},
 			wantWrite: true, wantDrift: true,
@@ -74,7 +75,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 		{
 			name: "table deleted inside the namespace",
 			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
-				e.fw.SetTable(e.nsOf(c), "")
+				e.fw.Delete(e.nsOf(c))
 				return c
 			},
 			wantWrite: true, wantDrift: true,
@@ -84,7 +85,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 			// so it is read, found equal, and nothing is written.
 			name: "table rewritten unchanged inside the namespace",
 			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
-				e.fw.SetTable(e.nsOf(c), e.table(c))
+				e.fw.Tamper(e.nsOf(c), func(live *nft.Table) *nft.Table { return live })
 				return c
 			},
 		},
@@ -116,8 +117,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 				c.PID += 500
 				e.nss.SetPID(c.PID, ns)
 				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.PID = c.PID })
-				e.fw.SetTable(ns, "")
-				e.fw.ResetGeneration(ns, gen.ID)
+				e.fw.Replace(ns, gen.ID)
 				return c
 			},
 			wantWrite: true,
@@ -132,8 +132,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 				e.engine.Delete(c.ID)
 				next := e.start("web2", webLabels)
 				e.nss.SetPID(next.PID, ns)
-				e.fw.SetTable(ns, "")
-				e.fw.ResetGeneration(ns, gen.ID)
+				e.fw.Replace(ns, gen.ID)
 				return next
 			},
 			wantWrite: true,

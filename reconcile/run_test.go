@@ -149,7 +149,7 @@ func TestTickerRepairsDrift(t *testing.T) {
 	e.run()
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "initial protection", func() bool { return e.table(web) == want })
-	e.fw.SetTable(e.nsOf(web), "")
+	e.fw.Delete(e.nsOf(web))
 	eventually(t, "drift repaired by the ticker", func() bool { return e.table(web) == want })
 	e.waitLog(zapcore.WarnLevel, "drift repaired", 1)
 }
