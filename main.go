@@ -30,6 +30,7 @@ import (
 
 	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/reconcile"
+	"github.com/dcfw/dcfw/sandbox"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -220,7 +221,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Scope:       o.scope,
 		ImageLabels: o.images,
 		Strict:      o.strict,
-		Sandboxes:   reconcile.NewSandboxDir(o.netnsDir, o.procDir),
+		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

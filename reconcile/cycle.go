@@ -55,9 +55,9 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 }
 
 // handleEvents reconciles the containers the events are about, at once,
-// instead of waiting for the ticker, after the fast path's answers
+// instead of waiting for the ticker, after the sandbox path's answers
 // (sandboxes) are taken care of.
-func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandboxes []sandboxResult) {
+func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandboxes []sandboxAnswer) {
 	start := time.Now()
 	targets := c.absorb(evs)
 	// After the events: an answer about a container whose start event
@@ -98,7 +98,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandb
 // absorb updates the controller's knowledge from events and returns the
 // containers to reconcile now.
 //
-// It is also where the fast path hooks in (sandbox.go): it sees every
+// It is also where the sandbox path hooks in (sandbox_path.go): it sees every
 // event in the engine's order, on the goroutine that owns all namespace
 // writes. A create event's labels are cached; a connect event of a
 // starting container begins the search for its namespace.
@@ -180,9 +180,9 @@ type member struct {
 type nsGroup struct {
 	ns      Namespace
 	members []member
-	// sandbox is set when the fast path writes (sandbox.go): the
+	// sandbox is set when the sandbox path writes (sandbox_path.go): the
 	// namespace it found for a starting container.
-	sandbox *sandboxResult
+	sandbox *sandboxAnswer
 }
 
 // reconcileSet reconciles the managed containers among candidates, grouped

@@ -53,15 +53,15 @@
 //     path's search for a starting container's namespace runs on other
 //     goroutines, which only read; its write is made on the loop.
 //   - A starting container's namespace is searched for from its create
-//     event on (sandbox.go): the new sandbox namespace holding a process in
+//     event on (sandbox_path.go): the new sandbox namespace holding a process in
 //     the container's cgroup. Its labels, cached from the create event, are
 //     applied there before its process starts; the PID path then finds
 //     them in place and writes nothing.
 //
 // The engine, the namespaces, the firewall and Docker's sandbox directory
-// are interfaces (Engine, Namespaces, Firewall, SandboxDir) with real
+// are interfaces (Engine, Namespaces, Firewall, SandboxFinder) with real
 // implementations (engine.Moby, ProcNamespaces, NFTFirewall,
-// WatchedSandboxDir). The tests run the controller on an in-memory engine
+// sandbox.Finder). The tests run the controller on an in-memory engine
 // (enginetest), fake namespaces and nft.Memory, without root or an engine.
 //
 // Be aware:
@@ -90,7 +90,7 @@
 //     loop up to APITimeout; after that the engine is tried with half an
 //     Interval, and one inspect that hangs ends the cycle's engine calls.
 //   - A starting container is protected before its process runs only by
-//     the sandbox path (sandbox.go), and only when it can be done with
+//     the sandbox path (sandbox_path.go), and only when it can be done with
 //     certainty: its labels are known (from its create event, or from a
 //     listing while it ran before a restart; a container created before
 //     dcfw started and never seen running gets the PID path), dcfw can

@@ -15,8 +15,8 @@ import (
 type workQueue struct {
 	mu     sync.Mutex
 	events []engine.Event
-	// sandboxes are the fast path's answers (sandbox.go).
-	sandboxes []sandboxResult
+	// sandboxes are the finder's answers (sandbox_path.go).
+	sandboxes []sandboxAnswer
 	resync    bool // the stream was (re)established: reconcile everything
 	up        bool // the stream is currently connected
 	wake      chan struct{}
@@ -43,7 +43,7 @@ func (q *workQueue) push(ev engine.Event) {
 	q.notify()
 }
 
-func (q *workQueue) pushSandbox(r sandboxResult) {
+func (q *workQueue) pushSandbox(r sandboxAnswer) {
 	q.mu.Lock()
 	q.sandboxes = append(q.sandboxes, r)
 	q.mu.Unlock()
@@ -54,10 +54,10 @@ func (q *workQueue) pushSandbox(r sandboxResult) {
 	}
 }
 
-// takeSandboxes takes the fast path's answers alone, for the loop to
+// takeSandboxes takes the finder's answers alone, for the loop to
 // handle them in the middle of other work; none while a resync is due
 // (events may have been missed: the resync drops them).
-func (q *workQueue) takeSandboxes() []sandboxResult {
+func (q *workQueue) takeSandboxes() []sandboxAnswer {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.resync {
@@ -105,7 +105,7 @@ func (q *workQueue) disconnected() {
 
 type work struct {
 	events    []engine.Event
-	sandboxes []sandboxResult
+	sandboxes []sandboxAnswer
 	resync    bool
 	up        bool
 }

@@ -34,7 +34,7 @@ func (c *Controller) releaseOrphans(ctx context.Context, all []engine.Container,
 			continue
 		}
 		if c.protectedBeforeStart(a.holders) {
-			// Written by the fast path for a container whose process
+			// Written by the sandbox path for a container whose process
 			// is about to start: not listed as running yet, but wanted.
 			continue
 		}

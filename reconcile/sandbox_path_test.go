@@ -2,9 +2,7 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +14,20 @@ import (
 	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/sandbox"
+	"github.com/dcfw/dcfw/sandbox/sandboxtest"
 )
 
-// Unit tests of the sandbox fast path on fakes: the engine's events, the
-// sandbox directory and the firewall are in memory, and the controller's
-// Run loop drives them as it drives the real ones.
+// Unit tests of the sandbox path on fakes: the engine's events, the
+// sandbox directory and the firewall are in memory, the finder is the real
+// one, and the controller's Run loop drives them as it drives the real
+// ones.
 
-// sbxEnv is a testEnv with a fake sandbox directory and the fast path on.
+// sbxEnv is a testEnv with an in-memory sandbox directory and the sandbox
+// path on.
 type sbxEnv struct {
 	*testEnv
-	dir *FakeSandboxDir
+	dir *sandboxtest.Dir
 }
 
 const (
@@ -38,10 +40,9 @@ const (
 
 func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 	t.Helper()
-	dir := NewFakeSandboxDir()
+	dir := sandboxtest.New()
 	base := func(c *Config) {
-		c.Sandboxes = dir
-		c.SandboxPoll = time.Millisecond
+		c.Sandboxes = sandbox.NewFinder(dir, time.Millisecond)
 		c.SandboxTimeout = 5 * time.Second
 	}
 	e := &sbxEnv{testEnv: newTestEnv(t, append([]func(*Config){base}, mods...)...), dir: dir}
@@ -128,7 +129,7 @@ func (e *sbxEnv) applied(name string) []observer.LoggedEntry {
 	return out
 }
 
-// fallbacks returns the fast path's fallback lines about container name.
+// fallbacks returns the sandbox path's fallback lines about container name.
 func (e *sbxEnv) fallbacks(name string) []observer.LoggedEntry {
 	var out []observer.LoggedEntry
 	for _, le := range e.logs.All() {
@@ -137,6 +138,16 @@ func (e *sbxEnv) fallbacks(name string) []observer.LoggedEntry {
 		}
 	}
 	return out
+}
+
+// expireRequests moves the test clock on until the sandbox path has given
+// up on a request of container name: the deadlines are on Config.Now.
+func (e *sbxEnv) expireRequests(name string) {
+	e.t.Helper()
+	eventually(e.t, "a request of "+name+" timed out", func() bool {
+		e.clock.Advance(e.cfg.SandboxTimeout)
+		return len(e.fallbacks(name)) > 0
+	})
 }
 
 func (e *sbxEnv) startRun() {
@@ -239,7 +250,7 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 
 func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 	// A connect without a create event seen (the container was created
-	// before dcfw started): its labels are unknown, so no fast path.
+	// before dcfw started): its labels are unknown, so no sandbox path.
 	e := newSandboxEnv(t)
 	e.startRun()
 	s := &starting{Container: enginetest.Container{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
@@ -327,7 +338,7 @@ func TestSandboxTimeoutFallsBack(t *testing.T) {
 	e.startRun()
 	web := e.create("web", webLabels)
 	e.connect(web, time.Now())
-	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
+	e.expireRequests("web")
 	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
@@ -422,7 +433,7 @@ func TestSandboxSkipsBrokenLabelsWithOnErrorSkip(t *testing.T) {
 	e.sandbox(web, at.Add(time.Millisecond))
 	eventually(t, "web protected", func() bool { return e.tableIn(web.ns) != "" })
 	if e.tableIn(bad.ns) != "" {
-		t.Errorf("container with broken labels handled by the fast path under --on-error=skip")
+		t.Errorf("container with broken labels handled by the sandbox path under --on-error=skip")
 	}
 }
 
@@ -462,7 +473,7 @@ func TestSandboxOldAndHostNamespacesAreNeverCandidates(t *testing.T) {
 	e.dir.Add("default", at.Add(time.Millisecond), hostNS)
 	e.dir.Enter("default", web.ID)
 	e.connect(web, at)
-	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
+	e.expireRequests("web")
 	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
@@ -485,7 +496,7 @@ func (e *sbxEnv) protectDirect(s *starting, file string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c.takeSandboxes([]sandboxResult{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, ns: ns, file: file}})
+	c.takeSandboxes([]sandboxAnswer{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, Result: sandbox.Result{NS: ns, File: file}}})
 }
 
 func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
@@ -499,7 +510,7 @@ func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 	if len(e.entries(zapcore.ErrorLevel, "sandbox path cannot protect")) != 1 {
 		t.Errorf("refusal not logged as an error: %v", e.logs.All())
 	}
-	if st := e.ctrl.startups[web.ID]; st.fast || st.ns != nil || st.pending() {
+	if st := e.ctrl.startups[web.ID]; st.protected || st.ns != nil || st.pending() {
 		t.Errorf("startup after refusal: %+v", st)
 	}
 	e.ctrl.endStartup(web.ID)
@@ -523,7 +534,7 @@ func TestSandboxLoopRefusesNamespaceOfAnotherContainer(t *testing.T) {
 }
 
 func TestSandboxWrongNamespaceIsRepaired(t *testing.T) {
-	// Should the fast path ever write into a namespace that turns out not
+	// Should the sandbox path ever write into a namespace that turns out not
 	// to be the process's, the PID path notices and removes that table.
 	e := newSandboxEnv(t)
 	e.startRun()
@@ -605,7 +616,7 @@ func TestSandboxDieEndsTheSearch(t *testing.T) {
 	}
 }
 
-func TestSandboxWatchFailureTurnsTheFastPathOff(t *testing.T) {
+func TestSandboxWatchFailureTurnsTheSandboxPathOff(t *testing.T) {
 	e := newSandboxEnv(t)
 	e.dir.FailWatch(fmt.Errorf("too many inotify instances"))
 	e.startRun()
@@ -616,11 +627,11 @@ func TestSandboxWatchFailureTurnsTheFastPathOff(t *testing.T) {
 	e.connect(web, time.Now())
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
-	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "path before the process off" {
+	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "sandbox path off" {
 		t.Errorf("protection line: %v", ctx)
 	}
 	if e.dir.Reads() != 0 {
-		t.Error("namespaces looked at with the fast path off")
+		t.Error("namespaces looked at with the sandbox path off")
 	}
 }
 
@@ -634,68 +645,12 @@ func TestSandboxOffInDryRun(t *testing.T) {
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "dry run: would apply protection", 1)
 	if e.dir.Reads() != 0 || len(e.fw.Writes()) != 0 {
-		t.Error("dry run used the fast path")
+		t.Error("dry run used the sandbox path")
 	}
-}
-
-// newFinderUnderTest is a finder over an empty fake directory, driven by
-// hand (f.pending, f.scan), whose answers are appended to got. When the
-// test ends it closes what it holds, and nothing may be left open (the
-// test closes the namespaces it was handed).
-func newFinderUnderTest(t *testing.T, got *[]sandboxResult) (*FakeSandboxDir, *sandboxFinder) {
-	dir := NewFakeSandboxDir()
-	f := newSandboxFinder(dir, hostNS, time.Hour, func(r sandboxResult) { *got = append(*got, r) })
-	t.Cleanup(func() {
-		f.closeAll()
-		if n := dir.OpenCount(); n != 0 {
-			t.Errorf("%d namespaces left open", n)
-		}
-	})
-	return dir, f
-}
-
-// TestSandboxFinderReadsEachNamespaceOncePerTick: however many
-// containers wait, one tick reads each new namespace once.
-func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	ctx := context.Background()
-	since := time.Now()
-	for i := range 5 {
-		dir.Add(fmt.Sprintf("f%d", i), since.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: uint64(100 + i)})
-		f.pending = append(f.pending, sandboxRequest{ctx: ctx, id: fmt.Sprint(i), since: since, deadline: since.Add(time.Hour)})
-	}
-	f.scan(time.Now())
-	if dir.Reads() != 5 || len(got) != 0 {
-		t.Errorf("reads %d, results %v", dir.Reads(), got)
-	}
-	dir.Enter("f3", "3")
-	f.scan(time.Now())
-	if len(got) != 1 || got[0].req.id != "3" || got[0].file != "f3" || got[0].ns == nil || got[0].err != nil {
-		t.Fatalf("results %+v", got)
-	}
-	if len(f.pending) != 4 || slices.ContainsFunc(f.pending, func(r sandboxRequest) bool { return r.id == "3" }) {
-		t.Errorf("pending %v", f.pending)
-	}
-	// The namespace handed over is no candidate for the others any more.
-	reads := dir.Reads()
-	f.scan(time.Now())
-	if n := dir.Reads() - reads; n != 4 {
-		t.Errorf("%d namespaces read after one was claimed, want 4", n)
-	}
-	// Young requests are looked for every poll, older ones less often.
-	f.poll = 5 * time.Millisecond
-	if d := f.interval(since.Add(time.Second)); d != f.poll {
-		t.Errorf("interval for young requests %s", d)
-	}
-	if d := f.interval(since.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
-		t.Errorf("interval for old requests %s", d)
-	}
-	got[0].close()
 }
 
 func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
-	// Between the fast path's write and the process start, full cycles
+	// Between the sandbox path's write and the process start, full cycles
 	// see no running container holding the namespace. It must stay
 	// recorded as the starting container's: another container's answer
 	// naming it is refused.
@@ -721,110 +676,11 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	e.ctrl.endStartup(b.ID)
 }
 
-func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachRequest(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	// Born after a's request but before b's: a namespace b cannot own,
-	// even with b's process inside (what runs there was there before).
-	dir.Add("f", t0.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.Enter("f", "b")
-	early := sandboxRequest{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}
-	late := sandboxRequest{ctx: context.Background(), id: "b", since: t0.Add(2 * time.Millisecond), deadline: t0.Add(time.Hour)}
-	f.pending = []sandboxRequest{early, late}
-	f.scan(time.Now())
-	if len(got) != 0 || len(f.pending) != 2 {
-		t.Errorf("results %+v", got)
-	}
-	// A new namespace with a process of a container no one asked for
-	// answers no request.
-	dir.Add("g", t0.Add(3*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 98})
-	dir.Enter("g", "x")
-	f.scan(time.Now())
-	if len(got) != 0 {
-		t.Errorf("results %+v", got)
-	}
-}
-
-// A request that times out names the new files that could not be read:
-// with a sandbox directory whose mount does not propagate, every new file
-// stays an empty file, and the reason must say so rather than look like
-// plain slowness.
-func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	dir.AddUnmounted("old", t0.Add(-time.Second)) // before the connect: not named
-	dir.AddUnmounted("f1", t0.Add(time.Millisecond))
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Second)}}
-	f.scan(t0.Add(10 * time.Millisecond))
-	f.scan(t0.Add(2 * time.Second))
-	if len(got) != 1 || !errors.Is(got[0].err, errSandboxTimeout) {
-		t.Fatalf("results %+v, want one timeout", got)
-	}
-	msg := got[0].err.Error()
-	if !strings.Contains(msg, "f1 (") || !strings.Contains(msg, netnsutil.ErrNotNetNS.Error()) || strings.Contains(msg, "old") {
-		t.Errorf("timeout %q, want f1 named with why it could not be read, and nothing older", msg)
-	}
-	// A file read fine later is not named any more.
-	dir.Mount("f1", netnsutil.ID{Dev: 4, Ino: 71})
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", since: t0, deadline: t0.Add(time.Second)}}
-	f.scan(t0.Add(10 * time.Millisecond))
-	f.scan(t0.Add(2 * time.Second))
-	if len(got) != 2 || strings.Contains(got[1].err.Error(), "could not be read") {
-		t.Errorf("results %+v, want a plain timeout", got)
-	}
-}
-
-// A namespace handed out stays claimed while no request waits: a request
-// for the same container that arrives afterwards but is older than the
-// namespace (made at its connect event, after the one made at its create
-// event was answered) must not get it a second time.
-func TestSandboxFinderClaimOutlivesAnIdleFinder(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	dir.Add("f", t0.Add(2*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.Enter("f", "a")
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0.Add(time.Millisecond), deadline: t0.Add(time.Hour)}}
-	f.scan(time.Now())
-	if len(got) != 1 || got[0].req.id != "a" || got[0].ns == nil {
-		t.Fatalf("results %+v", got)
-	}
-	got[0].close()
-	f.closeAll() // nothing waits: what run does between requests
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}}
-	f.scan(time.Now())
-	if len(got) != 1 {
-		t.Fatalf("the namespace handed out was found again: %+v", got[1:])
-	}
-	// The same name used again by a new file is a new candidate.
-	replaceAndScan := func(name string, born time.Time, ino uint64, want string) {
-		t.Helper()
-		dir.Remove(name)
-		dir.Add(name, born, netnsutil.ID{Dev: 4, Ino: ino})
-		dir.Enter(name, want)
-		n := len(got)
-		f.scan(time.Now())
-		if len(got) != n+1 || got[n].req.id != want || got[n].ns == nil || got[n].ns.ID().Ino != ino {
-			t.Fatalf("results %+v, want %s's request answered with namespace %d", got[n:], want, ino)
-		}
-		got[n].close()
-	}
-	replaceAndScan("f", t0.Add(3*time.Millisecond), 100, "a")
-	// So is a file replaced under the same name while it was open as a
-	// candidate: its namespace is read anew, the old one closed.
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "c", since: t0, deadline: t0.Add(time.Hour)}}
-	dir.Add("g", t0.Add(4*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 200})
-	f.scan(time.Now())
-	replaceAndScan("g", t0.Add(5*time.Millisecond), 201, "c")
-}
-
-func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
+func TestSandboxRestartUsesTheSandboxPathWithoutInspecting(t *testing.T) {
 	// docker restart: die, connect, start. Between the die and the start
 	// the container may still be listed as running, but inspecting it
 	// would block until its new process runs (stalling the loop and the
-	// fast path): it is not inspected until its start event.
+	// sandbox path): it is not inspected until its start event.
 	e := newSandboxEnv(t)
 	web := e.start("web", webLabels, fromImage(sbxImageID, sbxImage))
 	e.startRun()
@@ -869,7 +725,7 @@ func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
 		{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs},
 		{Kind: engine.EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
 	})
-	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.fast) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
+	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.protected) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
 		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
 	}
 }
@@ -885,7 +741,7 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 	if err := c.identifyHost(); err != nil {
 		t.Fatal(err)
 	}
-	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the fast path on; not run
+	c.finder = c.cfg.Sandboxes // marks the sandbox path on; not started
 	c.known[web.ID] = &knownContainer{name: "web", labels: webLabels, stopped: true}
 	c.startups[web.ID] = &startup{token: 3, connectAt: time.Now(), cancel: func() {}}
 	ns, err := e.dir.Open("f")
@@ -893,13 +749,13 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.queue.connected() // a resync is due
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxAnswer{req: sandboxRequest{id: web.ID, name: "web", token: 3}, Result: sandbox.Result{NS: ns, File: "f", FoundAt: time.Now()}})
 	c.drainSandboxes()
 	if e.tableIn(web.ns) != "" {
 		t.Fatal("answer taken while a resync was due")
 	}
 	c.queue.take()
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxAnswer{req: sandboxRequest{id: web.ID, name: "web", token: 3}, Result: sandbox.Result{NS: ns, File: "f", FoundAt: time.Now()}})
 	c.reconcileNow(t)
 	if e.tableIn(web.ns) != policyTable(t, webLabels, web.ID) {
 		t.Error("answer not taken during the cycle")
@@ -926,7 +782,7 @@ func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
 	if err := c.identifyHost(); err != nil {
 		t.Fatal(err)
 	}
-	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the path on; not run
+	c.finder = c.cfg.Sandboxes // marks the sandbox path on; not started
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	defer c.bgCancel()
 	attrs := map[string]string{"name": "web", "image": "x"}
@@ -935,27 +791,11 @@ func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
 	}
 	c.queue.push(engine.Event{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
 	c.reconcileNow(t)
-	if st := c.startups[web.ID]; st != nil && (st.pending() || st.fast) {
+	if st := c.startups[web.ID]; st != nil && (st.pending() || st.protected) {
 		t.Errorf("a search started for a running container: %+v", st)
 	}
 	if e.table(web) != policyTable(t, webLabels, web.ID) {
 		t.Error("not protected")
-	}
-}
-
-// A request made at its event is looked for every poll for a while,
-// although it considers files born up to requestSlack before the event.
-func TestSandboxRequestIsPolledFastFromItsEvent(t *testing.T) {
-	var got []sandboxResult
-	_, f := newFinderUnderTest(t, &got)
-	f.poll = 5 * time.Millisecond
-	at := time.Now()
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: at.Add(-requestSlack), asked: at, deadline: at.Add(time.Minute)}}
-	if d := f.interval(at.Add(100 * time.Millisecond)); d != f.poll {
-		t.Errorf("interval right after the event %s, want %s", d, f.poll)
-	}
-	if d := f.interval(at.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
-		t.Errorf("interval long after the event %s", d)
 	}
 }
 
