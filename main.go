@@ -198,6 +198,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	log := newLogger(o, stderr)
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
+	// One context for the whole run: SIGTERM ends the wait for the engine
+	// at start as it ends the controller (rules stay in place).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
 	docker, err := engine.NewMoby()
 	if err != nil {
 		log.Error("cannot set up the docker client", zap.Error(err))
@@ -205,10 +210,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	defer docker.Close()
 
-	if !runPreflight(log, o, docker) {
+	if !runPreflight(ctx, log, o, docker) {
 		return exitError
 	}
-	reportEngine(log, docker)
+	reportEngine(ctx, log, docker)
 
 	ctrl, err := reconcile.New(reconcile.Config{
 		Engine:      docker,
@@ -227,9 +232,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		log.Error("cannot start", zap.Error(err))
 		return exitError
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 
 	log.Info("dcfw starting",
 		zap.String("version", versionString()),

@@ -542,7 +542,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxAnswer) {
 	st.protected = true
 	st.ns = ns
 	st.file = r.File
-	st.appliedAt = time.Now()
+	st.appliedAt = time.Now() // the wall clock: compared with the engine's stamps
 	st.fallback = ""
 }
 
@@ -667,6 +667,8 @@ func (c *Controller) doneStarting(g *nsGroup) {
 // does not manage, a network added to a running container), and those of
 // started containers no longer running, so that nothing leaks.
 func (c *Controller) pruneStartups(running map[string]bool) {
+	// The startup's times are the engine's stamps, so the wall clock
+	// measures their age; Config.Now is dcfw's own (deadlines, log rates).
 	for id, st := range c.startups {
 		stale := time.Since(st.createAt) > time.Minute && time.Since(st.connectAt) > time.Minute &&
 			time.Since(st.startAt) > time.Minute
