@@ -28,19 +28,10 @@ func (c *Controller) enforce(g *nsGroup, owner engine.Container, want desired) (
 	prev, had := c.applied[nsID]
 	same := had && prev.sameAs(now)
 
-	// The generation at which the live table was last found or made equal
-	// to this very desired table, in this very namespace: only then may
-	// the firewall answer by the generation alone (nft.Conn.ApplyKnown).
-	// sameAs is what makes that sound here: the same fingerprint is the
-	// same desired table, and the same members' container IDs and PIDs
-	// are the same namespace incarnation. A namespace identity (inode) is
-	// reused after the namespace dies, and the new namespace's generation
-	// counts from the start again, so an old generation could recur in it;
-	// but the processes holding it are others (a restarted container has
-	// a new PID), so the entry no longer matches and the table is read.
-	// A member without a known process (the sandbox path writes before
-	// the process exists) makes the incarnation too weak to tell two
-	// namespaces of one container apart: no skip then.
+	// Answer by the generation alone (nft.Conn.ApplyKnown) only for the
+	// same desired table in the same namespace incarnation, with every
+	// member's process known: docs/DESIGN.md, "Skipping unchanged
+	// namespaces".
 	var known nft.Generation
 	if same && processesKnown(g) {
 		known = prev.gen

@@ -1,41 +1,20 @@
 package reconcile
 
 // The sandbox path: rules in place before a starting container's process
-// runs.
+// runs (why and how the namespace is identified: docs/DESIGN.md).
 //
-// The engine creates a starting container's network namespace, bound to a
-// new file in its sandbox directory (--netns-dir), and the runtime starts
-// its init process in the container's cgroup and in that namespace, tens
-// of milliseconds before the workload's first instruction. The order of
-// the rest differs: Debian's 20.10 sends the network connect event first
-// and has runc create the namespace ~150 ms later; the current engine
-// creates the namespace ~70 ms after the create event, and sends the
-// connect event only ~10 ms before the process runs. Inspecting the
-// container blocks until the process runs, but the labels come with the
-// create event. So the namespace is found by its owner: the new sandbox
-// namespace that holds a process whose cgroup names the container.
-//
-// The pieces:
-//   - absorb (on the loop) caches each created container's parsed labels
-//     and, for a managed, in-scope container, asks the finder (package
-//     sandbox, one goroutine) to look, from its create event on and again
-//     at its connect event (a `docker start` of an existing container has
-//     no create event).
-//   - The finder only reads (directory listings, procfs); its answers reach
-//     the loop through the work queue.
-//   - The loop (protectSandbox) checks the namespace once more (not the
-//     host's, not written for another container, the attempt still
-//     wanted) and applies the container's full ruleset through the same
-//     enforce as the PID path, recording it in c.applied. All writes stay
-//     on the loop's goroutine: never two writers in one namespace.
-//   - When the process runs, the PID path (start event, ticker) opens the
-//     namespace by PID as always, finds the table in place (zero writes),
-//     and confirms that the sandbox path chose the right namespace; had it
-//     not, the table it wrote is removed there.
-//   - Anything uncertain (two candidates, a timeout, the process starting
-//     first) leaves the container to the PID path, with the reason logged.
-//     A container that dcfw does not manage is never written to: the
-//     owner, not a guess, decides.
+//   - absorb (on the loop) caches each created container's labels and,
+//     for a managed, in-scope container, asks the finder (package sandbox)
+//     for its namespace, at its create event and again at its connect
+//     event (a `docker start` of an existing container has no create
+//     event). The finder only reads; its answers come through the queue.
+//   - protectSandbox (on the loop) checks the namespace once more and
+//     writes the full ruleset through the same enforce as the PID path.
+//   - When the process runs, the PID path finds the table in place (zero
+//     writes) and confirms the namespace (confirmSandbox); had the sandbox
+//     path chosen another, the table it wrote there is removed.
+//   - Anything uncertain leaves the container to the PID path, with the
+//     reason logged. An unmanaged container is never written to.
 
 import (
 	"context"
