@@ -601,7 +601,7 @@ func (c *Controller) confirmSandbox(ctr engine.Container, ns Namespace) {
 		return
 	}
 	st.protected = false
-	if st.file != "" && c.cfg.Sandboxes.Removed(st.file, written.ID()) {
+	if c.cfg.Sandboxes != nil && c.cfg.Sandboxes.Removed(st.file, written.ID()) {
 		// The process that ran there exited and the container started
 		// again (a restart, or a process that died at once) before the
 		// events said so: the namespace protected was this container's,

@@ -139,13 +139,16 @@ func NewFinder(dir Dir, poll time.Duration) *Finder {
 
 // Start watches the directory and serves requests on a goroutine of its
 // own until ctx ends. host, the host's namespace, is never an answer; now
-// is the clock of the requests' deadlines. An error means the directory
-// cannot be watched: the finder does not run.
+// is the clock of the requests' deadlines (nil: time.Now). An error means
+// the directory cannot be watched: the finder does not run.
 func (f *Finder) Start(ctx context.Context, host netnsutil.ID, now func() time.Time) error {
 	if err := f.dir.Watch(ctx); err != nil {
 		return err
 	}
-	f.hostID, f.now = host, now
+	f.hostID = host
+	if now != nil {
+		f.now = now
+	}
 	f.done = make(chan struct{})
 	go func() {
 		defer close(f.done)
