@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap"
-
-	"github.com/dcfw/dcfw/reconcile"
 )
 
 // The engine API versions dcfw's end-to-end suite runs against (Debian's
@@ -23,8 +22,8 @@ const (
 // may not do there: an engine newer or older than the tested ones still
 // works, but its start order may differ from the one protection before
 // the first packet was measured on.
-func reportEngine(log *zap.Logger, docker *reconcile.MobyDocker) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func reportEngine(ctx context.Context, log *zap.Logger, docker *engine.Moby) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v, err := docker.ServerVersion(ctx)
 	if err != nil {

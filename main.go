@@ -27,7 +27,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/reconcile"
+	"github.com/dcfw/dcfw/sandbox"
 )
 
 const (
@@ -175,20 +177,25 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	log := newLogger(o, stderr)
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
-	docker, err := reconcile.NewMobyDocker()
+	// One context for the whole run: SIGTERM ends the wait for the engine
+	// at start as it ends the controller (rules stay in place).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	docker, err := engine.NewMoby()
 	if err != nil {
 		log.Error("cannot set up the docker client", zap.Error(err))
 		return exitError
 	}
 	defer docker.Close()
 
-	if !runPreflight(log, o, docker) {
+	if !runPreflight(ctx, log, o, docker) {
 		return exitError
 	}
-	reportEngine(log, docker)
+	reportEngine(ctx, log, docker)
 
 	ctrl, err := reconcile.New(reconcile.Config{
-		Docker:      docker,
+		Engine:      docker,
 		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
 		Firewall:    explainedFirewall{reconcile.NFTFirewall{}},
 		Log:         log,
@@ -198,15 +205,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Scope:       o.scope,
 		ImageLabels: o.images,
 		Strict:      o.strict,
-		Sandboxes:   reconcile.NewSandboxDir(o.netnsDir, o.procDir),
+		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return exitError
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 
 	log.Info("dcfw starting",
 		zap.String("version", versionString()),

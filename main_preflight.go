@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/nft"
 	"github.com/dcfw/dcfw/reconcile"
@@ -24,10 +23,9 @@ const engineProbeTimeout = 10 * time.Second
 // internal/preflight) and logs every problem with its fix. It returns
 // false when dcfw must exit: a dcfw that runs but cannot protect anything
 // is worse than one that does not start, because it looks like protection.
-func runPreflight(log *zap.Logger, o options, docker *reconcile.MobyDocker) bool {
-	// SIGTERM while waiting for the engine ends the wait.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+//
+// ctx is dcfw's: SIGTERM while waiting for the engine ends the wait.
+func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *engine.Moby) bool {
 	problems, warnings := preflight.Run(ctx, preflight.Config{
 		ProcDir:  o.procDir,
 		NetnsDir: o.netnsDir,

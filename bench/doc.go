@@ -2,9 +2,9 @@
 // real kernel (the figures and how to reproduce them are in BENCHMARKS.md).
 // Run it all with `sudo bash scripts/bench.sh`; the pieces:
 //
-//   - Steady state (SteadyState): N synthetic containers in a
-//     reconcile.FakeDocker, each backed by a real network namespace held by
-//     a sleeping process of its own (Sleepers), found the way the daemon
+//   - Steady state (SteadyState): N synthetic containers in an in-memory
+//     engine (enginetest.Engine), each backed by a real network namespace
+//     held by a sleeping process of its own (Sleepers), found the way the daemon
 //     finds them (reconcile.ProcNamespaces, /proc/<pid>/ns/net), and
 //     reconciled by the real controller (reconcile.New, Controller.Once)
 //     over the real nftables code (reconcile.NFTFirewall). Per cycle: wall
@@ -29,8 +29,8 @@
 // violation is an error, not a slow number.
 //
 // Be aware:
-//   - Only the engine is synthetic (FakeDocker): its ListRunning clones each
-//     container's labels, where the real client decodes JSON from the
+//   - Only the engine is synthetic (enginetest.Engine): its ListRunning
+//     clones each container's labels, where the real client decodes JSON from the
 //     engine's socket, so the real daemon's cycle costs one engine list more
 //     than measured here (the controller caches inspect results, so a steady
 //     cycle inspects nothing).

@@ -194,7 +194,7 @@ func TestParseLog(t *testing.T) {
 		t.Errorf("fields: %+v", p)
 	}
 
-	// A line without the fast path's fields: the PID path of older builds.
+	// A line without the sandbox path's fields: the PID path of older builds.
 	old := NewProtection("web", start, connect, time.Time{}, lines[1])
 	late, ok := FindProtected(lines, ContainerID(9), time.Time{})
 	if !ok {

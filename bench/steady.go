@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/reconcile"
 )
 
@@ -62,20 +63,20 @@ func (s Strategy) Firewall() reconcile.Firewall {
 type Fleet struct {
 	N        int
 	Labels   map[string]string
-	Docker   *reconcile.FakeDocker
+	Engine   *enginetest.Engine
 	sleepers *Sleepers
 }
 
 // NewFleet starts n sleepers and lists them as running containers with
-// the given labels in a FakeDocker. Close it.
+// the given labels in an in-memory engine (enginetest). Close it.
 func NewFleet(n int, l map[string]string) (*Fleet, error) {
 	s, err := StartSleepers(n)
 	if err != nil {
 		return nil, err
 	}
-	d := reconcile.NewFakeDocker()
+	d := enginetest.New()
 	for i, pid := range s.PIDs() {
-		d.Put(reconcile.FakeContainer{
+		d.Put(enginetest.Container{
 			ID:      ContainerID(i),
 			Name:    fmt.Sprintf("bench-%04d", i),
 			Labels:  l,
@@ -83,7 +84,7 @@ func NewFleet(n int, l map[string]string) (*Fleet, error) {
 			Running: true,
 		})
 	}
-	return &Fleet{N: n, Labels: l, Docker: d, sleepers: s}, nil
+	return &Fleet{N: n, Labels: l, Engine: d, sleepers: s}, nil
 }
 
 // PIDs of the sleepers behind the containers.
@@ -151,7 +152,7 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 	}
 	fw := &Counting{Inner: o.Strategy.Firewall(), Quiet: o.Strategy == Rewrite}
 	ctrl, err := reconcile.New(reconcile.Config{
-		Docker:     f.Docker,
+		Engine:     f.Engine,
 		Namespaces: Namespaces,
 		Firewall:   fw,
 		Log:        o.Log,

@@ -280,7 +280,7 @@ func TestConcurrentStartsGetTheirOwnRules(t *testing.T) {
 			kv = append(kv, fmt.Sprintf("dcfw.output.rule.1=allow proto icmp to %s", n.Subnet))
 		}
 		if i == count-1 {
-			// Broken labels: locked down, on the fast path too.
+			// Broken labels: locked down, on the sandbox path too.
 			kv = append(kv, "dcfw.output.rule.2=allow proto tcp to 10.0.0.300")
 		}
 		l := labels(kv...)

@@ -220,12 +220,3 @@ func (es Errors) Unwrap() []error {
 	}
 	return out
 }
-
-// asError turns a possibly empty list into the error to return, so that a
-// caller's `err != nil` is never fooled by a typed nil.
-func (es Errors) asError() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}

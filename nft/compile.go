@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -109,7 +110,7 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 			"use fewer rules or shorter lists (each combination of list elements is a kernel rule)",
 			ErrInvalidPolicy, ErrTableTooLarge, total, nIn, nOut, MaxTableRules)
 	}
-	id := shortID(containerID)
+	id := engine.ShortID(containerID)
 	inRules, err := userRules(InputChain, p.Input, id)
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 // both chains drop everything except loopback, and log what they drop
 // (rate-limited, BLOCK prefix).
 func Lockdown(containerID string) *Table {
-	id := shortID(containerID)
+	id := engine.ShortID(containerID)
 	mk := func(name string, hook Hook) *Chain {
 		lo := Rule{Iif: 1, L4Proto: NoProto, Verdict: Accept, Comment: commentLockdown}
 		if hook == HookOutput {
@@ -148,13 +149,6 @@ func Lockdown(containerID string) *Table {
 		Chains: append([]*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}, stampChains()...),
 		Egress: &Table{},
 	}
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func blockLog(id, comment string) Rule {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -65,7 +66,7 @@ func TestLabelBombsAreLockedDownCheaply(t *testing.T) {
 		json := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&out), zapcore.DebugLevel)
 		c.Log = zap.New(zapcore.NewTee(c.Log.Core(), json))
 	})
-	bombs := []FakeContainer{e.start("tokens", bombLabels("tokens")), e.start("table", bombLabels("table")), e.start("rule", bombLabels("rule"))}
+	bombs := []enginetest.Container{e.start("tokens", bombLabels("tokens")), e.start("table", bombLabels("table")), e.start("rule", bombLabels("rule"))}
 	web := e.start("web", webLabels)
 
 	for i := range 4 {

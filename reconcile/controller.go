@@ -43,7 +43,7 @@ func (o OnError) String() string {
 
 // Config wires a Controller.
 type Config struct {
-	Docker     Docker
+	Engine     Engine
 	Namespaces Namespaces
 	Firewall   Firewall
 	Log        *zap.Logger
@@ -76,10 +76,10 @@ type Config struct {
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
 
-	// Sandboxes is Docker's sandbox directory, for the fast path that
-	// protects a starting container before its process runs (see
-	// sandbox.go). nil turns the fast path off, and so does DryRun.
-	Sandboxes SandboxDir
+	// Sandboxes finds a starting container's namespace, for the sandbox
+	// path that protects it before its process runs (sandbox_path.go).
+	// nil turns the sandbox path off, and so does DryRun.
+	Sandboxes SandboxFinder
 	// SandboxTimeout bounds the search for a starting container's
 	// namespace (default 30s). The search normally ends earlier: found,
 	// or withdrawn by the container's start or die event. In a burst of
@@ -87,10 +87,6 @@ type Config struct {
 	// to its process (6 s measured for 20 at once on 2 cores), so the
 	// bound is generous.
 	SandboxTimeout time.Duration
-	// SandboxPoll is how often the namespaces are looked at while a
-	// search runs (default 5ms: the interface is in place some 40-100 ms
-	// before the process starts).
-	SandboxPoll time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -118,9 +114,6 @@ func (c *Config) setDefaults() {
 	if c.SandboxTimeout <= 0 {
 		c.SandboxTimeout = 30 * time.Second
 	}
-	if c.SandboxPoll <= 0 {
-		c.SandboxPoll = 5 * time.Millisecond
-	}
 }
 
 // Controller keeps every labelled container's namespace in the state its
@@ -144,13 +137,13 @@ type Controller struct {
 	// reportEgress).
 	rawUnfiltered bool
 
-	// The fast path (sandbox.go). The maps belong to the loop like the
+	// The sandbox path (sandbox_path.go). The maps belong to the loop like the
 	// rest; the finder and the request goroutines (counted by bg, ended
 	// by bgCtx) only read and send their answers through the queue.
 	known     map[string]*knownContainer
 	startups  map[string]*startup
 	nextToken uint64
-	finder    *sandboxFinder
+	finder    SandboxFinder // nil: the sandbox path is off
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
 	bg        sync.WaitGroup
@@ -158,8 +151,8 @@ type Controller struct {
 
 // New returns a controller. It does not contact the engine or the kernel.
 func New(cfg Config) (*Controller, error) {
-	if cfg.Docker == nil || cfg.Namespaces == nil || cfg.Firewall == nil {
-		return nil, errors.New("reconcile: Docker, Namespaces and Firewall are required")
+	if cfg.Engine == nil || cfg.Namespaces == nil || cfg.Firewall == nil {
+		return nil, errors.New("reconcile: Engine, Namespaces and Firewall are required")
 	}
 	cfg.setDefaults()
 	return &Controller{
@@ -222,8 +215,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		stopWatch()
 		<-watched
 	}()
-	c.startFastPath(ctx)
-	defer c.stopFastPath()
+	c.startSandboxPath(ctx)
+	defer c.stopSandboxPath()
 
 	ticker := time.NewTicker(c.cfg.Interval)
 	defer ticker.Stop()

@@ -9,7 +9,10 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
+	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/nft"
 )
 
 func TestNewContainerIsProtected(t *testing.T) {
@@ -31,11 +34,15 @@ func TestNewContainerIsProtected(t *testing.T) {
 	if len(applied) != 1 {
 		t.Fatalf("want one 'protection applied' line, got %d", len(applied))
 	}
+	// writes: as many as a first apply of the table sends the kernel.
+	p, _ := labels.Parse(webLabels)
+	tbl, _ := nft.Compile(p, web.ID)
+	first, _ := (&nft.Memory{}).Apply(tbl, false)
 	m := applied[0].ContextMap()
 	for k, want := range map[string]any{
 		"container": "web", "id": web.ID[:12], "mode": "policy",
 		"input": "deny", "input_rules": int64(2), "output": "deny", "output_rules": int64(1),
-		"writes": int64(1), "created": true,
+		"writes": int64(first.Writes), "created": true,
 	} {
 		if m[k] != want {
 			t.Errorf("log field %s = %v (%T), want %v", k, m[k], m[k], want)
@@ -50,7 +57,7 @@ func TestSteadyStateWritesAndInspectsNothing(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	e.cycle()
-	writes, inspects := len(e.fw.Writes()), e.docker.Inspects(web.ID)
+	writes, inspects := len(e.fw.Writes()), e.engine.Inspects(web.ID)
 	e.resetLogs()
 
 	for range 3 {
@@ -62,7 +69,7 @@ func TestSteadyStateWritesAndInspectsNothing(t *testing.T) {
 	if got := len(e.fw.Writes()); got != writes {
 		t.Errorf("steady cycles wrote %d times", got-writes)
 	}
-	if got := e.docker.Inspects(web.ID); got != inspects {
+	if got := e.engine.Inspects(web.ID); got != inspects {
 		t.Errorf("steady cycles inspected the container %d more times; the cache should answer", got-inspects)
 	}
 	e.noLogsAbove(zapcore.DebugLevel)
@@ -85,7 +92,7 @@ func TestDisabledOrUnlabelledRemovesTable(t *testing.T) {
 			if e.table(web) == "" {
 				t.Fatal("no table after the first cycle")
 			}
-			e.docker.Update(web.ID, func(c *FakeContainer) { c.Labels = tt.labels })
+			e.engine.Update(web.ID, func(c *enginetest.Container) { c.Labels = tt.labels })
 			st := e.cycle()
 			if e.table(web) != "" {
 				t.Errorf("table still there")
@@ -195,7 +202,7 @@ func TestHostNetworkIsNeverTouched(t *testing.T) {
 		if e.nss.Opens() != 0 || e.fw.Calls() != 0 {
 			t.Errorf("opened %d namespaces, %d firewall calls; want none", e.nss.Opens(), e.fw.Calls())
 		}
-		if e.docker.Inspects(h.ID) != 0 {
+		if e.engine.Inspects(h.ID) != 0 {
 			t.Errorf("inspected a host-mode container: the list already says host")
 		}
 		if l := e.entries(zapcore.ErrorLevel, "host's network namespace"); len(l) != 1 || field(l[0], "container") != "hosty" {
@@ -227,15 +234,15 @@ func TestHostNetworkIsNeverTouched(t *testing.T) {
 func TestContainerDisappearingMidReconcile(t *testing.T) {
 	tests := []struct {
 		name   string
-		vanish func(e *testEnv, c FakeContainer)
+		vanish func(e *testEnv, c enginetest.Container)
 	}{
-		{"removed before inspect", func(e *testEnv, c FakeContainer) {
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Vanished = true })
+		{"removed before inspect", func(e *testEnv, c enginetest.Container) {
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Vanished = true })
 		}},
-		{"stopped before inspect", func(e *testEnv, c FakeContainer) {
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Exited = true })
+		{"stopped before inspect", func(e *testEnv, c enginetest.Container) {
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Exited = true })
 		}},
-		{"process exited before the namespace was opened", func(e *testEnv, c FakeContainer) {
+		{"process exited before the namespace was opened", func(e *testEnv, c enginetest.Container) {
 			e.nss.KillPID(c.PID)
 		}},
 	}
@@ -265,7 +272,7 @@ func TestStaleCachedPIDIsReinspected(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	e.cycle()
-	before := e.docker.Inspects(web.ID)
+	before := e.engine.Inspects(web.ID)
 	// The container restarts, and no event arrives (yet): the cached PID
 	// is gone, so the namespace cannot be opened through it.
 	web = e.restart(web)
@@ -274,8 +281,8 @@ func TestStaleCachedPIDIsReinspected(t *testing.T) {
 	if st.Errors != 0 || st.Changed != 1 {
 		t.Errorf("stats = %+v, want the new namespace protected without errors", st)
 	}
-	if e.docker.Inspects(web.ID) != before+1 {
-		t.Errorf("inspects %d → %d, want one re-inspect", before, e.docker.Inspects(web.ID))
+	if e.engine.Inspects(web.ID) != before+1 {
+		t.Errorf("inspects %d → %d, want one re-inspect", before, e.engine.Inspects(web.ID))
 	}
 	if got, want := e.table(web), policyTable(t, webLabels, web.ID); got != want {
 		t.Errorf("new namespace table:\n%s", got)
@@ -324,7 +331,7 @@ func TestApplyFailureIsRetriedNextCycle(t *testing.T) {
 	}
 	// A new failure after recovery is logged at once.
 	e.fw.Fail(ns, errors.New("EBUSY"))
-	e.fw.SetTable(ns, "")
+	e.fw.Delete(ns)
 	e.resetLogs()
 	e.cycle()
 	if len(e.entries(zapcore.ErrorLevel, "retrying next cycle")) != 1 {
@@ -335,49 +342,49 @@ func TestApplyFailureIsRetriedNextCycle(t *testing.T) {
 func TestDriftOrChange(t *testing.T) {
 	tests := []struct {
 		name      string
-		do        func(e *testEnv, c FakeContainer) FakeContainer
+		do        func(e *testEnv, c enginetest.Container) enginetest.Container
 		wantWarn  bool
 		wantInfo  string
-		wantTable func(t *testing.T, c FakeContainer) string
+		wantTable func(t *testing.T, c enginetest.Container) string
 	}{
 		{
 			name: "table deleted inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.fw.SetTable(e.nsOf(c), "")
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.fw.Delete(e.nsOf(c))
 				return c
 			},
 			wantWarn: true,
 		},
 		{
 			name: "table altered inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.fw.SetTable(e.nsOf(c), "table inet dcfw { }")
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.fw.Tamper(e.nsOf(c), emptyTable)
 				return c
 			},
 			wantWarn: true,
 		},
 		{
 			name: "labels changed",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Labels = openLabels })
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Labels = openLabels })
 				return c
 			},
 			wantInfo: "protection changed",
-			wantTable: func(t *testing.T, c FakeContainer) string {
+			wantTable: func(t *testing.T, c enginetest.Container) string {
 				return policyTable(t, openLabels, c.ID)
 			},
 		},
 		{
 			name: "container restarted into a namespace with the same identity",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				// The kernel reuses namespace inode numbers: same ID, new
 				// process, empty namespace.
 				ns := e.nsOf(c)
 				e.nss.KillPID(c.PID)
 				c.PID += 500
 				e.nss.SetPID(c.PID, ns)
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.PID = c.PID })
-				e.fw.SetTable(ns, "")
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.PID = c.PID })
+				e.fw.Delete(ns)
 				return c
 			},
 			wantInfo: "protection applied",
@@ -424,7 +431,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	web := e.start("web", webLabels)
 	off := e.start("off", disabledLabels)
 	bad := e.start("bad", badLabels)
-	e.fw.SetTable(e.nsOf(off), "table inet dcfw { }") // would be removed
+	e.fw.Tamper(e.nsOf(off), emptyTable) // would be removed
 
 	st := e.cycle()
 	if st.Changed != 2 || st.Removed != 1 || st.Errors != 1 {
@@ -482,12 +489,12 @@ func TestLabelErrors(t *testing.T) {
 	t.Run("skip leaves the namespace untouched", func(t *testing.T) {
 		e := newTestEnv(t, func(c *Config) { c.OnError = Skip })
 		bad := e.start("bad", badLabels)
-		e.fw.SetTable(e.nsOf(bad), "whatever was there")
+		e.fw.Tamper(e.nsOf(bad), emptyTable)
 		st := e.cycle()
 		if st.Errors != 1 || e.fw.Calls() != 0 {
 			t.Errorf("stats = %+v, firewall calls %d; want 1 error and no calls", st, e.fw.Calls())
 		}
-		if e.table(bad) != "whatever was there" {
+		if e.table(bad) != emptyTable(nil).String() {
 			t.Error("skip changed the namespace")
 		}
 		if l := e.entries(zapcore.ErrorLevel, "--on-error=skip"); len(l) != 1 {
@@ -542,7 +549,7 @@ func TestOnceStats(t *testing.T) {
 		}, true},
 		{"vanished container", func(e *testEnv) {
 			c := e.start("web", webLabels)
-			e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Vanished = true })
+			e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Vanished = true })
 		}, false},
 	}
 	for _, tt := range tests {
@@ -557,7 +564,7 @@ func TestOnceStats(t *testing.T) {
 	}
 	t.Run("engine unreachable", func(t *testing.T) {
 		e := newTestEnv(t)
-		e.docker.FailList(errors.New("connection refused"))
+		e.engine.FailList(errors.New("connection refused"))
 		if _, err := e.ctrl.Once(t.Context()); err == nil {
 			t.Error("Once succeeded without an engine")
 		}
@@ -587,7 +594,7 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
 	ns := e.nsOf(web)
-	e.docker.Update(web.ID, func(fc *FakeContainer) { fc.SandboxKey = "/var/run/docker/netns/abc" })
+	e.engine.Update(web.ID, func(fc *enginetest.Container) { fc.SandboxKey = "/var/run/docker/netns/abc" })
 	e.nss.SetSandbox("/var/run/docker/netns/abc", ns)
 	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
 	if st := e.cycle(); st.Errors != 0 || st.Changed != 1 {
@@ -603,7 +610,7 @@ func TestPermissionFallsBackToSandbox(t *testing.T) {
 func TestPermissionErrorNamesTheSandboxFileError(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
-	e.docker.Update(web.ID, func(fc *FakeContainer) { fc.SandboxKey = "/var/run/docker/netns/gone" })
+	e.engine.Update(web.ID, func(fc *enginetest.Container) { fc.SandboxKey = "/var/run/docker/netns/gone" })
 	e.nss.FailPID(web.PID, netnsutil.ErrPermission)
 	if st := e.cycle(); st.Errors != 1 {
 		t.Fatalf("stats = %+v, want one error", st)
@@ -634,7 +641,7 @@ func TestScopeLeavesOthersAlone(t *testing.T) {
 	if e.table(mine) == "" || e.table(theirs) != "" {
 		t.Error("scope not respected")
 	}
-	if e.docker.Inspects(theirs.ID) != 0 || e.docker.Inspects(hostTheirs.ID) != 0 {
+	if e.engine.Inspects(theirs.ID) != 0 || e.engine.Inspects(hostTheirs.ID) != 0 {
 		t.Error("containers out of scope were inspected")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -54,9 +55,9 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 }
 
 // handleEvents reconciles the containers the events are about, at once,
-// instead of waiting for the ticker, after the fast path's answers
+// instead of waiting for the ticker, after the sandbox path's answers
 // (sandboxes) are taken care of.
-func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []sandboxResult) {
+func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandboxes []sandboxAnswer) {
 	start := time.Now()
 	targets := c.absorb(evs)
 	// After the events: an answer about a container whose start event
@@ -86,7 +87,7 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 	st.add(c.releaseOrphans(ctx, list, selected, seen))
 	ids := make([]string, 0, len(targets))
 	for id := range targets {
-		ids = append(ids, ShortID(id))
+		ids = append(ids, engine.ShortID(id))
 	}
 	slices.Sort(ids)
 	c.log.Debug("reconciled after events",
@@ -97,11 +98,11 @@ func (c *Controller) handleEvents(ctx context.Context, evs []Event, sandboxes []
 // absorb updates the controller's knowledge from events and returns the
 // containers to reconcile now.
 //
-// It is also where the fast path hooks in (sandbox.go): it sees every
+// It is also where the sandbox path hooks in (sandbox_path.go): it sees every
 // event in the engine's order, on the goroutine that owns all namespace
 // writes. A create event's labels are cached; a connect event of a
 // starting container begins the search for its namespace.
-func (c *Controller) absorb(evs []Event) map[string]bool {
+func (c *Controller) absorb(evs []engine.Event) map[string]bool {
 	targets := map[string]bool{}
 	for _, ev := range evs {
 		// Whatever happened, what we inspected before may be stale (a new
@@ -111,16 +112,16 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 		// again rather than trust a remembered generation (enforce).
 		c.applied.forgetGeneration(ev.ContainerID)
 		switch ev.Kind {
-		case EventCreate:
+		case engine.EventCreate:
 			// No process and no namespace yet: nothing to reconcile.
 			c.learnCreated(ev)
-		case EventDestroy:
+		case engine.EventDestroy:
 			// Gone for good: forget its errors, so that a container that
 			// reuses the name is not muted.
 			c.errs.forgetContainer(ev.ContainerID)
 			c.endStartup(ev.ContainerID)
 			delete(c.known, ev.ContainerID)
-		case EventNetworkConnect:
+		case engine.EventNetworkConnect:
 			if !c.connected(ev) {
 				targets[ev.ContainerID] = true
 			}
@@ -130,29 +131,29 @@ func (c *Controller) absorb(evs []Event) map[string]bool {
 			// too: containers that joined its namespace remain.
 			targets[ev.ContainerID] = true
 			switch ev.Kind {
-			case EventStart, EventRestart:
+			case engine.EventStart, engine.EventRestart:
 				c.started(ev)
-			case EventDie:
+			case engine.EventDie:
 				c.endStartup(ev.ContainerID)
 				if k := c.known[ev.ContainerID]; k != nil {
 					k.stopped, k.stoppedAt = true, c.now()
 				}
 			}
 		}
-		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", ShortID(ev.ContainerID))}
+		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", engine.ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
-			fields = append(fields, zap.String("network", safeName(ev.NetworkName)))
+			fields = append(fields, zap.String("network", engine.SafeName(ev.NetworkName)))
 		}
 		c.log.Debug("docker event", fields...)
 	}
 	return targets
 }
 
-func (c *Controller) list(ctx context.Context) ([]Container, error) {
+func (c *Controller) list(ctx context.Context) ([]engine.Container, error) {
 	d := c.callTimeout()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	list, err := awaitEngine(c, func() ([]Container, error) { return c.cfg.Docker.ListRunning(ctx) })
+	list, err := awaitEngine(c, func() ([]engine.Container, error) { return c.cfg.Engine.ListRunning(ctx) })
 	if timedOut(ctx, err) {
 		err = fmt.Errorf("list containers: no answer within %s: %w", d, err)
 	}
@@ -161,7 +162,7 @@ func (c *Controller) list(ctx context.Context) ([]Container, error) {
 
 // member is a managed container in a namespace.
 type member struct {
-	ctr    Container
+	ctr    engine.Container
 	pid    int
 	policy labels.Policy
 	perr   error // label errors (labels that come from the image too)
@@ -179,15 +180,15 @@ type member struct {
 type nsGroup struct {
 	ns      Namespace
 	members []member
-	// sandbox is set when the fast path writes (sandbox.go): the
+	// sandbox is set when the sandbox path writes (sandbox_path.go): the
 	// namespace it found for a starting container.
-	sandbox *sandboxResult
+	sandbox *sandboxAnswer
 }
 
 // reconcileSet reconciles the managed containers among candidates, grouped
 // by namespace. all is every running container (for resolving owners).
 // seen collects the namespaces visited.
-func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Container, seen map[netnsutil.ID]bool) CycleStats {
+func (c *Controller) reconcileSet(ctx context.Context, candidates, all []engine.Container, seen map[netnsutil.ID]bool) CycleStats {
 	var st CycleStats
 	groups := map[netnsutil.ID]*nsGroup{}
 	var order []netnsutil.ID
@@ -208,7 +209,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []Contain
 			// Listed as running, but it died since (and may be
 			// restarting: an inspect would block until it runs). Its
 			// start event brings it back.
-			c.log.Debug("container stopped since it was listed; not inspected", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+			c.log.Debug("container stopped since it was listed; not inspected", zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)))
 			continue
 		}
 		lv := c.verdicts.of(ctr.Labels)
@@ -281,29 +282,29 @@ var (
 // it with what inspect said about the container. Containers that stopped
 // or vanished meanwhile yield errGone after a debug line: that is normal
 // churn. Other failures are logged here.
-func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespace, ContainerInfo, error) {
+func (c *Controller) openNamespace(ctx context.Context, ctr engine.Container) (Namespace, engine.ContainerInfo, error) {
 	// Two attempts: the first may use a cached PID whose process has
 	// exited (the container restarted and the event is still on its way);
 	// the second inspects afresh.
 	for attempt := 0; attempt < 2; attempt++ {
 		info, cached, err := c.inspect(ctx, ctr.ID)
-		if errors.Is(err, ErrContainerGone) {
-			c.log.Debug("container gone before it could be reconciled", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
-			return nil, ContainerInfo{}, errGone
+		if errors.Is(err, engine.ErrContainerGone) {
+			c.log.Debug("container gone before it could be reconciled", zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)))
+			return nil, engine.ContainerInfo{}, errGone
 		}
 		if err != nil {
 			if !c.engine.stalled {
-				c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
+				c.logError("inspect:"+ctr.ID, "cannot inspect container", err, zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)))
 			}
-			return nil, ContainerInfo{}, err
+			return nil, engine.ContainerInfo{}, err
 		}
 		c.errs.clear("inspect:" + ctr.ID)
 		if !info.Running || info.PID <= 0 {
-			c.log.Debug("container not running (any more)", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)))
-			return nil, ContainerInfo{}, errGone
+			c.log.Debug("container not running (any more)", zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)))
+			return nil, engine.ContainerInfo{}, errGone
 		}
 		if info.NetworkMode.IsHost() {
-			return nil, ContainerInfo{}, errHostNamespace
+			return nil, engine.ContainerInfo{}, errHostNamespace
 		}
 		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
 		if err == nil {
@@ -319,8 +320,8 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 				ns.Close()
 				c.cache.forget(ctr.ID)
 				c.logError("sandbox:"+ctr.ID, "the process's network namespace is not the container's sandbox; nothing written, tried again next cycle", verr,
-					zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID))
-				return nil, ContainerInfo{}, verr
+					zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.Int("pid", info.PID))
+				return nil, engine.ContainerInfo{}, verr
 			}
 			c.errs.clear("open:" + ctr.ID)
 			c.errs.clear("sandbox:" + ctr.ID)
@@ -331,10 +332,10 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			if cached {
 				continue
 			}
-			c.log.Debug("container exited before its namespace could be opened", zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Error(err))
-			return nil, ContainerInfo{}, errGone
+			c.log.Debug("container exited before its namespace could be opened", zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.Error(err))
+			return nil, engine.ContainerInfo{}, errGone
 		}
-		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Int("pid", info.PID)}
+		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.Int("pid", info.PID)}
 		if errors.Is(err, netnsutil.ErrPermission) && info.SandboxKey != "" {
 			// Without CAP_SYS_PTRACE a process of another user cannot be
 			// entered through /proc; Docker's sandbox file is the same
@@ -351,9 +352,9 @@ func (c *Controller) openNamespace(ctx context.Context, ctr Container) (Namespac
 			fields = append(fields, zap.String("hint", permissionHint))
 		}
 		c.logError("open:"+ctr.ID, "cannot open the container's network namespace; it is not protected", err, fields...)
-		return nil, ContainerInfo{}, err
+		return nil, engine.ContainerInfo{}, err
 	}
-	return nil, ContainerInfo{}, errGone
+	return nil, engine.ContainerInfo{}, errGone
 }
 
 // permissionHint says which privileges opening a namespace takes: the
@@ -363,26 +364,26 @@ const permissionHint = "dcfw needs CAP_SYS_PTRACE to open /proc/<pid>/ns/net of 
 	"and CAP_SYS_ADMIN to enter a namespace (see deploy/docker-compose.yml); a security module (AppArmor, SELinux) can refuse too"
 
 // inspect returns the container's details, from the cache when possible.
-func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, bool, error) {
+func (c *Controller) inspect(ctx context.Context, id string) (engine.ContainerInfo, bool, error) {
 	if info, ok := c.cache[id]; ok {
 		return info, true, nil
 	}
 	if c.engine.stalled {
-		return ContainerInfo{}, false, errEngineDown
+		return engine.ContainerInfo{}, false, errEngineDown
 	}
 	d := c.callTimeout()
 	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	info, err := awaitEngine(c, func() (ContainerInfo, error) { return c.cfg.Docker.Inspect(callCtx, id) })
+	info, err := awaitEngine(c, func() (engine.ContainerInfo, error) { return c.cfg.Engine.Inspect(callCtx, id) })
 	if timedOut(ctx, err) {
 		// One engine call that hangs is enough: the others of this
 		// cycle would each wait as long.
-		err = fmt.Errorf("inspect %s: no answer within %s: %w", ShortID(id), d, err)
+		err = fmt.Errorf("inspect %s: no answer within %s: %w", engine.ShortID(id), d, err)
 		c.engine.stalled = true
 		c.engineTrouble(err)
 	}
 	if err != nil {
-		return ContainerInfo{}, false, err
+		return engine.ContainerInfo{}, false, err
 	}
 	// Only a running container's details are stable until its next event.
 	if info.Running && info.PID > 0 {
@@ -394,14 +395,14 @@ func (c *Controller) inspect(ctx context.Context, id string) (ContainerInfo, boo
 // refuseHost logs that a labelled container runs in the host's namespace,
 // which dcfw never writes to, and returns how many errors that is (a
 // container that only asks for no table is fine as it is).
-func (c *Controller) refuseHost(ctr Container, policy labels.Policy, perr error) int {
+func (c *Controller) refuseHost(ctr engine.Container, policy labels.Policy, perr error) int {
 	if perr == nil && policy.State == labels.Disabled {
 		c.log.Debug("container in the host's network namespace with dcfw disabled; nothing to do", zap.String("container", ctr.Name()))
 		return 0
 	}
 	c.logError("host:"+ctr.ID, "container shares the host's network namespace; dcfw never changes the host's firewall, so it is NOT protected",
 		errors.New("network_mode host is not supported"),
-		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("network_mode", safeName(string(ctr.NetworkMode))))
+		zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.String("network_mode", engine.SafeName(string(ctr.NetworkMode))))
 	return 1
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -14,7 +15,7 @@ import (
 // enforce makes the group's namespace hold want, and logs what it did. It
 // reports whether anything was written (in dry-run: would be), and ok=false
 // if the write failed; the next cycle retries it.
-func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed, ok bool) {
+func (c *Controller) enforce(g *nsGroup, owner engine.Container, want desired) (changed, ok bool) {
 	nsID := g.ns.ID()
 	fields := groupFields(g, owner, want)
 
@@ -27,19 +28,10 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	prev, had := c.applied[nsID]
 	same := had && prev.sameAs(now)
 
-	// The generation at which the live table was last found or made equal
-	// to this very desired table, in this very namespace: only then may
-	// the firewall answer by the generation alone (nft.Conn.ApplyKnown).
-	// sameAs is what makes that sound here: the same fingerprint is the
-	// same desired table, and the same members' container IDs and PIDs
-	// are the same namespace incarnation. A namespace identity (inode) is
-	// reused after the namespace dies, and the new namespace's generation
-	// counts from the start again, so an old generation could recur in it;
-	// but the processes holding it are others (a restarted container has
-	// a new PID), so the entry no longer matches and the table is read.
-	// A member without a known process (the sandbox path writes before
-	// the process exists) makes the incarnation too weak to tell two
-	// namespaces of one container apart: no skip then.
+	// Answer by the generation alone (nft.Conn.ApplyKnown) only for the
+	// same desired table in the same namespace incarnation, with every
+	// member's process known: docs/DESIGN.md, "Skipping unchanged
+	// namespaces".
 	var known nft.Generation
 	if same && processesKnown(g) {
 		known = prev.gen
@@ -114,7 +106,7 @@ func (c *Controller) enforce(g *nsGroup, owner Container, want desired) (changed
 	return true, true
 }
 
-func withoutLabels(ctr Container) Container {
+func withoutLabels(ctr engine.Container) engine.Container {
 	ctr.Labels = nil
 	return ctr
 }
@@ -149,11 +141,11 @@ func verb(want desired, res nft.Result) string {
 
 // groupFields describe a namespace and its desired state for logs: which
 // container(s), which policies, how many rules.
-func groupFields(g *nsGroup, owner Container, want desired) []zap.Field {
+func groupFields(g *nsGroup, owner engine.Container, want desired) []zap.Field {
 	in, out, nin, nout := want.chainSummary()
 	fields := []zap.Field{
 		zap.String("container", owner.Name()),
-		zap.String("id", ShortID(owner.ID)),
+		zap.String("id", engine.ShortID(owner.ID)),
 	}
 	if len(g.members) > 1 || g.members[0].ctr.ID != owner.ID {
 		fields = append(fields, zap.Strings("members", memberNames(g)))
@@ -185,9 +177,9 @@ func (c *Controller) reportLabelErrors(m member) {
 		consequence = "container left untouched (--on-error=skip): its labels are NOT enforced"
 	}
 	if c.errs.allow("labels:"+m.ctr.ID, strings.Join(lines, "\n"), c.now()) {
-		fields := []zap.Field{zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID))}
+		fields := []zap.Field{zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID))}
 		if errors.Is(m.perr, labels.ErrFromImage) && m.ctr.Image != "" {
-			fields = append(fields, zap.String("image", safeName(m.ctr.Image)))
+			fields = append(fields, zap.String("image", engine.SafeName(m.ctr.Image)))
 		}
 		c.log.Error("invalid dcfw labels; "+consequence, append(fields, zap.Strings("errors", lines))...)
 	}

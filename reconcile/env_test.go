@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
 	"github.com/dcfw/dcfw/nft"
@@ -24,9 +26,9 @@ var hostNS = netnsutil.ID{Dev: 4, Ino: 4026531840}
 // testEnv is a controller on fakes, with its log captured.
 type testEnv struct {
 	t      *testing.T
-	docker *FakeDocker
-	nss    *FakeNamespaces
-	fw     *FakeFirewall
+	engine *enginetest.Engine
+	nss    *fakeNamespaces
+	fw     *memoryFirewall
 	logs   *observer.ObservedLogs
 	clock  *testClock
 	cfg    Config
@@ -57,14 +59,14 @@ func newTestEnv(t *testing.T, mods ...func(*Config)) *testEnv {
 	core, logs := observer.New(zapcore.DebugLevel)
 	e := &testEnv{
 		t:      t,
-		docker: NewFakeDocker(),
-		nss:    NewFakeNamespaces(hostNS),
-		fw:     NewFakeFirewall(),
+		engine: enginetest.New(),
+		nss:    newFakeNamespaces(hostNS),
+		fw:     newMemoryFirewall(),
 		logs:   logs,
 		clock:  &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 	}
 	e.cfg = Config{
-		Docker:     e.docker,
+		Engine:     e.engine,
 		Namespaces: e.nss,
 		Firewall:   e.fw,
 		Log:        zap.New(core),
@@ -94,32 +96,32 @@ func containerID(name string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-type ctrOpt func(e *testEnv, c *FakeContainer)
+type ctrOpt func(e *testEnv, c *enginetest.Container)
 
 // joining makes the container join other's namespace (container:other).
-func joining(other FakeContainer) ctrOpt {
-	return func(e *testEnv, c *FakeContainer) {
-		c.NetworkMode = NetworkMode("container:" + other.ID)
+func joining(other enginetest.Container) ctrOpt {
+	return func(e *testEnv, c *enginetest.Container) {
+		c.NetworkMode = engine.NetworkMode("container:" + other.ID)
 		e.nss.SetPID(c.PID, e.nsOf(other))
 	}
 }
 
-// fromImage makes the container run image id (see FakeDocker.PutImage).
+// fromImage makes the container run image id (see enginetest.Engine.PutImage).
 func fromImage(id, name string) ctrOpt {
-	return func(e *testEnv, c *FakeContainer) { c.ImageID, c.Image = id, name }
+	return func(e *testEnv, c *enginetest.Container) { c.ImageID, c.Image = id, name }
 }
 
 // hostNetwork makes the container run with network_mode host.
-func hostNetwork(e *testEnv, c *FakeContainer) {
+func hostNetwork(e *testEnv, c *enginetest.Container) {
 	c.NetworkMode = "host"
 	e.nss.SetPID(c.PID, hostNS)
 }
 
 // start adds a running container with its own namespace.
-func (e *testEnv) start(name string, lbls map[string]string, opts ...ctrOpt) FakeContainer {
+func (e *testEnv) start(name string, lbls map[string]string, opts ...ctrOpt) enginetest.Container {
 	e.t.Helper()
 	e.n++
-	c := FakeContainer{
+	c := enginetest.Container{
 		ID:          containerID(name),
 		Name:        name,
 		Labels:      lbls,
@@ -131,22 +133,22 @@ func (e *testEnv) start(name string, lbls map[string]string, opts ...ctrOpt) Fak
 	for _, o := range opts {
 		o(e, &c)
 	}
-	e.docker.Put(c)
+	e.engine.Put(c)
 	return c
 }
 
 // restart gives a container a new process in a new namespace.
-func (e *testEnv) restart(c FakeContainer) FakeContainer {
+func (e *testEnv) restart(c enginetest.Container) enginetest.Container {
 	e.t.Helper()
 	e.nss.KillPID(c.PID)
 	e.n++
 	c.PID = 1000 + e.n
 	e.nss.SetPID(c.PID, netnsutil.ID{Dev: 4, Ino: 4026532000 + uint64(e.n)})
-	e.docker.Update(c.ID, func(fc *FakeContainer) { fc.PID = c.PID })
+	e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.PID = c.PID })
 	return c
 }
 
-func (e *testEnv) nsOf(c FakeContainer) netnsutil.ID {
+func (e *testEnv) nsOf(c enginetest.Container) netnsutil.ID {
 	e.t.Helper()
 	id, ok := e.nss.Lookup(c.PID)
 	if !ok {
@@ -165,7 +167,7 @@ func (e *testEnv) cycle() CycleStats {
 }
 
 // table is the dcfw table in c's namespace ("" when there is none).
-func (e *testEnv) table(c FakeContainer) string {
+func (e *testEnv) table(c enginetest.Container) string {
 	e.t.Helper()
 	t, _ := e.fw.Table(e.nsOf(c))
 	return t

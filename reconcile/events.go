@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap"
 )
 
@@ -13,9 +14,9 @@ import (
 // events accumulate until the loop takes them all at once.
 type workQueue struct {
 	mu     sync.Mutex
-	events []Event
-	// sandboxes are the fast path's answers (sandbox.go).
-	sandboxes []sandboxResult
+	events []engine.Event
+	// sandboxes are the finder's answers (sandbox_path.go).
+	sandboxes []sandboxAnswer
 	resync    bool // the stream was (re)established: reconcile everything
 	up        bool // the stream is currently connected
 	wake      chan struct{}
@@ -35,14 +36,14 @@ func (q *workQueue) notify() {
 	}
 }
 
-func (q *workQueue) push(ev Event) {
+func (q *workQueue) push(ev engine.Event) {
 	q.mu.Lock()
 	q.events = append(q.events, ev)
 	q.mu.Unlock()
 	q.notify()
 }
 
-func (q *workQueue) pushSandbox(r sandboxResult) {
+func (q *workQueue) pushSandbox(r sandboxAnswer) {
 	q.mu.Lock()
 	q.sandboxes = append(q.sandboxes, r)
 	q.mu.Unlock()
@@ -53,10 +54,10 @@ func (q *workQueue) pushSandbox(r sandboxResult) {
 	}
 }
 
-// takeSandboxes takes the fast path's answers alone, for the loop to
+// takeSandboxes takes the finder's answers alone, for the loop to
 // handle them in the middle of other work; none while a resync is due
 // (events may have been missed: the resync drops them).
-func (q *workQueue) takeSandboxes() []sandboxResult {
+func (q *workQueue) takeSandboxes() []sandboxAnswer {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.resync {
@@ -69,15 +70,15 @@ func (q *workQueue) takeSandboxes() []sandboxResult {
 
 // pendingCreates returns the create events waiting in the queue (they
 // stay there for the loop to absorb in order), none while a resync is due.
-func (q *workQueue) pendingCreates() []Event {
+func (q *workQueue) pendingCreates() []engine.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.resync {
 		return nil
 	}
-	var out []Event
+	var out []engine.Event
 	for _, ev := range q.events {
-		if ev.Kind == EventCreate {
+		if ev.Kind == engine.EventCreate {
 			out = append(out, ev)
 		}
 	}
@@ -103,8 +104,8 @@ func (q *workQueue) disconnected() {
 }
 
 type work struct {
-	events    []Event
-	sandboxes []sandboxResult
+	events    []engine.Event
+	sandboxes []sandboxAnswer
 	resync    bool
 	up        bool
 }

@@ -5,7 +5,10 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
+	"github.com/dcfw/dcfw/nft"
 )
 
 // The generation skip (enforce, nft.Conn.ApplyKnown): a namespace whose
@@ -15,7 +18,7 @@ import (
 
 // steadyEnv is a controller with one protected container after the cycle
 // that wrote its table and one that skipped.
-func steadyEnv(t *testing.T) (*testEnv, FakeContainer) {
+func steadyEnv(t *testing.T) (*testEnv, enginetest.Container) {
 	t.Helper()
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
@@ -56,23 +59,23 @@ func TestGenerationSkipWhenNothingChanged(t *testing.T) {
 func TestGenerationMovedForcesRead(t *testing.T) {
 	tests := []struct {
 		name      string
-		do        func(e *testEnv, c FakeContainer) FakeContainer
+		do        func(e *testEnv, c enginetest.Container) enginetest.Container
 		wantWrite bool
 		wantDrift bool
-		want      func(t *testing.T, c FakeContainer) string
+		want      func(t *testing.T, c enginetest.Container) string
 	}{
 		{
 			name: "table altered inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.fw.SetTable(e.nsOf(c), "table inet dcfw { }")
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.fw.Tamper(e.nsOf(c), emptyTable)
 				return c
 			},
 			wantWrite: true, wantDrift: true,
 		},
 		{
 			name: "table deleted inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.fw.SetTable(e.nsOf(c), "")
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.fw.Delete(e.nsOf(c))
 				return c
 			},
 			wantWrite: true, wantDrift: true,
@@ -81,19 +84,19 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 			// Someone rewrote exactly what was there: the generation moved,
 			// so it is read, found equal, and nothing is written.
 			name: "table rewritten unchanged inside the namespace",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.fw.SetTable(e.nsOf(c), e.table(c))
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.fw.Tamper(e.nsOf(c), func(live *nft.Table) *nft.Table { return live })
 				return c
 			},
 		},
 		{
 			name: "labels changed",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.Labels = openLabels })
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.Labels = openLabels })
 				return c
 			},
 			wantWrite: true,
-			want: func(t *testing.T, c FakeContainer) string {
+			want: func(t *testing.T, c enginetest.Container) string {
 				return policyTable(t, openLabels, c.ID)
 			},
 		},
@@ -104,7 +107,7 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 			// with an empty ruleset. The new process (PID) must bring the
 			// read.
 			name: "namespace replaced, same identity, same generation",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				ns := e.nsOf(c)
 				gen := e.ctrl.applied[ns].gen
 				if !gen.Known {
@@ -113,9 +116,8 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 				e.nss.KillPID(c.PID)
 				c.PID += 500
 				e.nss.SetPID(c.PID, ns)
-				e.docker.Update(c.ID, func(fc *FakeContainer) { fc.PID = c.PID })
-				e.fw.SetTable(ns, "")
-				e.fw.ResetGeneration(ns, gen.ID)
+				e.engine.Update(c.ID, func(fc *enginetest.Container) { fc.PID = c.PID })
+				e.fw.Replace(ns, gen.ID)
 				return c
 			},
 			wantWrite: true,
@@ -123,15 +125,14 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 		{
 			// As above, with another container in the reused namespace.
 			name: "other container in a namespace with the same identity and generation",
-			do: func(e *testEnv, c FakeContainer) FakeContainer {
+			do: func(e *testEnv, c enginetest.Container) enginetest.Container {
 				ns := e.nsOf(c)
 				gen := e.ctrl.applied[ns].gen
 				e.nss.KillPID(c.PID)
-				e.docker.Delete(c.ID)
+				e.engine.Delete(c.ID)
 				next := e.start("web2", webLabels)
 				e.nss.SetPID(next.PID, ns)
-				e.fw.SetTable(ns, "")
-				e.fw.ResetGeneration(ns, gen.ID)
+				e.fw.Replace(ns, gen.ID)
 				return next
 			},
 			wantWrite: true,
@@ -174,14 +175,14 @@ func TestGenerationMovedForcesRead(t *testing.T) {
 // namespace: the next cycle that enforces there reads it. (After a die the
 // container counts as stopped, so only the forgetting is checked.)
 func TestGenerationForgottenOnEvent(t *testing.T) {
-	for _, kind := range []EventKind{EventDie, EventStart, EventRestart, EventNetworkDisconnect} {
+	for _, kind := range []engine.EventKind{engine.EventDie, engine.EventStart, engine.EventRestart, engine.EventNetworkDisconnect} {
 		t.Run(kind.String(), func(t *testing.T) {
 			e, web := steadyEnv(t)
-			e.ctrl.absorb([]Event{{Kind: kind, ContainerID: web.ID}})
+			e.ctrl.absorb([]engine.Event{{Kind: kind, ContainerID: web.ID}})
 			if e.ctrl.applied[e.nsOf(web)].gen.Known {
 				t.Fatal("generation still remembered after the event")
 			}
-			if kind == EventDie {
+			if kind == engine.EventDie {
 				return
 			}
 			reads := e.fw.Reads()
@@ -212,7 +213,7 @@ func TestGenerationNeedsProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctr := Container{ID: web.ID, Names: []string{web.Name}, Labels: webLabels}
+	ctr := engine.Container{ID: web.ID, Names: []string{web.Name}, Labels: webLabels}
 	g := &nsGroup{ns: ns, members: []member{{ctr: ctr, policy: p}}}
 	for i := range 3 {
 		reads := e.fw.Reads()

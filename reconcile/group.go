@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -19,7 +20,7 @@ import (
 // want the same, that is applied; if they disagree, the namespace is locked
 // down (there is only one table, and picking one container's rules would
 // silently override the other's).
-func (c *Controller) reconcileGroup(g *nsGroup, all []Container) CycleStats {
+func (c *Controller) reconcileGroup(g *nsGroup, all []engine.Container) CycleStats {
 	var st CycleStats
 	slices.SortFunc(g.members, func(a, b member) int {
 		return cmp.Or(cmp.Compare(a.ctr.Name(), b.ctr.Name()), cmp.Compare(a.ctr.ID, b.ctr.ID))
@@ -117,7 +118,7 @@ func (c *Controller) reportCompileError(m member, err error) {
 	}
 	if c.errs.allow("compile:"+m.ctr.ID, err.Error(), c.now()) {
 		c.log.Error(msg,
-			zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
+			zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 			zap.Int("input_rules", len(m.policy.Input.Rules)), zap.Int("output_rules", len(m.policy.Output.Rules)),
 			zap.Int("max_table_rules", nft.MaxTableRules), zap.Int("max_rules_per_label_rule", nft.MaxRulesPerLabelRule),
 			zap.String("error", safeText(err.Error())))
@@ -157,7 +158,7 @@ func incarnation(g *nsGroup) string {
 }
 
 // holders are the IDs of the group's members and its owner.
-func holders(g *nsGroup, owner Container) []string {
+func holders(g *nsGroup, owner engine.Container) []string {
 	out := []string{owner.ID}
 	for _, m := range g.members {
 		if m.ctr.ID != owner.ID {
@@ -171,7 +172,7 @@ func holders(g *nsGroup, owner Container) []string {
 // joined via network_mode container:X. Its ID is in the kernel log prefix,
 // whichever container's labels asked for logging. The owner need not be
 // managed itself.
-func namespaceOwner(g *nsGroup, all []Container) Container {
+func namespaceOwner(g *nsGroup, all []engine.Container) engine.Container {
 	for _, m := range g.members {
 		if m.ctr.NetworkMode.JoinedContainer() == "" {
 			return m.ctr
@@ -196,7 +197,7 @@ func namespaceOwner(g *nsGroup, all []Container) Container {
 
 // findContainer finds a container by full ID, ID prefix or name, as
 // network_mode container:X may name it.
-func findContainer(all []Container, ref string) (Container, bool) {
+func findContainer(all []engine.Container, ref string) (engine.Container, bool) {
 	for _, c := range all {
 		if c.ID == ref {
 			return c, true
@@ -212,14 +213,14 @@ func findContainer(all []Container, ref string) (Container, bool) {
 			return c, true
 		}
 	}
-	return Container{}, false
+	return engine.Container{}, false
 }
 
 // sharingNamespace returns the containers of all that may share a namespace
 // with one of the targets: those linked to it by network_mode container:X,
 // in either direction and transitively. Targets need not be running (a
 // container that died leaves the ones that joined it).
-func sharingNamespace(all []Container, targets map[string]bool) []Container {
+func sharingNamespace(all []engine.Container, targets map[string]bool) []engine.Container {
 	parent := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {
@@ -249,7 +250,7 @@ func sharingNamespace(all []Container, targets map[string]bool) []Container {
 	for id := range targets {
 		roots[find(id)] = true
 	}
-	var out []Container
+	var out []engine.Container
 	for _, c := range all {
 		if roots[find(c.ID)] {
 			out = append(out, c)

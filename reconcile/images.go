@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -50,7 +51,7 @@ func (m ImageLabels) String() string {
 type imageCache map[string]map[string]string
 
 // keepOnly forgets the images no listed container uses.
-func (ic imageCache) keepOnly(list []Container) {
+func (ic imageCache) keepOnly(list []engine.Container) {
 	used := make(map[string]bool, len(list))
 	for _, ctr := range list {
 		used[ctr.ImageID] = true
@@ -82,9 +83,9 @@ func (c *Controller) imageLabels(ctx context.Context, id string) (map[string]str
 	d := c.callTimeout()
 	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	l, err := c.cfg.Docker.ImageLabels(callCtx, id)
+	l, err := c.cfg.Engine.ImageLabels(callCtx, id)
 	if timedOut(ctx, err) {
-		err = fmt.Errorf("inspect image %s: no answer within %s: %w", ShortID(trimDigest(id)), d, err)
+		err = fmt.Errorf("inspect image %s: no answer within %s: %w", engine.ShortID(trimDigest(id)), d, err)
 		c.engine.stalled = true
 		c.engineTrouble(err)
 	}
@@ -103,14 +104,14 @@ func (c *Controller) imageLabels(ctx context.Context, id string) (map[string]str
 // that is a label error too (fail closed). Other failures are returned
 // (and logged): the container is left for the next cycle, as when it
 // cannot be inspected.
-func (c *Controller) imageErrors(ctx context.Context, ctr Container, lv *labelVerdict) (*imageCheck, error) {
+func (c *Controller) imageErrors(ctx context.Context, ctr engine.Container, lv *labelVerdict) (*imageCheck, error) {
 	if c.cfg.ImageLabels == ImageLabelsTrust || ctr.ImageID == "" {
 		return nil, nil
 	}
 	ic, err := c.verdicts.fromImage(lv, ctr.Labels, ctr.ImageID, func() (map[string]string, error) {
 		return c.imageLabels(ctx, ctr.ImageID)
 	})
-	if errors.Is(err, ErrImageGone) {
+	if errors.Is(err, engine.ErrImageGone) {
 		// Not remembered: asked again in the next cycle.
 		return newImageCheck(labels.Errors{&labels.Error{Offset: -1, Err: labels.ErrFromImage,
 			Msg: "the labels of the container's image cannot be read (" + safeText(err.Error()) + "), so dcfw cannot tell its own labels from the image's"}}), nil
@@ -118,7 +119,7 @@ func (c *Controller) imageErrors(ctx context.Context, ctr Container, lv *labelVe
 	if err != nil {
 		if !c.engine.stalled {
 			c.logError("image:"+ctr.ID, "cannot read the labels of the container's image; not reconciled this cycle", err,
-				zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("image", safeName(ctr.Image)))
+				zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.String("image", engine.SafeName(ctr.Image)))
 		}
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -46,7 +48,7 @@ func TestImageLabels(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEnv(t, func(c *Config) { c.ImageLabels = tt.mode })
-			e.docker.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
+			e.engine.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
 			web := e.start("web", tt.labels, fromImage(sneakyImageID, sneakyImage))
 			st := e.cycle()
 			errLines := e.entries(zapcore.ErrorLevel, "invalid dcfw labels")
@@ -82,31 +84,31 @@ func TestImageLabels(t *testing.T) {
 
 func TestImageLabelsAskedOncePerImage(t *testing.T) {
 	e := newTestEnv(t)
-	e.docker.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
-	e.docker.PutImage("sha256:0ther", nil)
+	e.engine.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
+	e.engine.PutImage("sha256:0ther", nil)
 	e.start("web1", webLabels, fromImage(sneakyImageID, sneakyImage))
 	e.start("web2", webLabels, fromImage(sneakyImageID, sneakyImage))
 	e.start("other", openLabels, fromImage("sha256:0ther", "other"))
 	e.start("plain", map[string]string{"x": "y"}, fromImage("sha256:0ther", "other")) // unmanaged: never asked
 	e.cycle()
-	if n := e.docker.ImageCalls(); n != 2 {
+	if n := e.engine.ImageCalls(); n != 2 {
 		t.Errorf("first cycle asked for image labels %d times, want 2 (one per image of a managed container)", n)
 	}
 	for range 3 {
 		e.cycle()
 	}
-	if n := e.docker.ImageCalls(); n != 2 {
+	if n := e.engine.ImageCalls(); n != 2 {
 		t.Errorf("steady cycles asked for image labels %d more times", n-2)
 	}
 	// A new label set on a known image: the image is not asked again.
 	e.start("web3", openLabels, fromImage(sneakyImageID, sneakyImage))
 	e.cycle()
-	if n := e.docker.ImageCalls(); n != 2 {
+	if n := e.engine.ImageCalls(); n != 2 {
 		t.Errorf("a known image was asked again (%d calls)", n)
 	}
 	// Images no listed container uses are forgotten.
 	for _, name := range []string{"web1", "web2", "web3"} {
-		e.docker.Delete(containerID(name))
+		e.engine.Delete(containerID(name))
 	}
 	e.cycle()
 	if _, ok := e.ctrl.images[sneakyImageID]; ok || len(e.ctrl.images) != 1 {
@@ -124,7 +126,7 @@ func TestImageGoneLocksDown(t *testing.T) {
 		t.Errorf("table:\n%s\nwant the lockdown (the image's labels cannot be read)", got)
 	}
 	// Asked again next cycle: once it answers, the labels apply.
-	e.docker.PutImage("sha256:9one", nil)
+	e.engine.PutImage("sha256:9one", nil)
 	e.cycle()
 	if got, want := e.table(web), policyTable(t, webLabels, web.ID); got != want {
 		t.Errorf("table once the image answers:\n%s", got)
@@ -149,19 +151,19 @@ func TestImageLabelsOnTheSandboxPath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newSandboxEnv(t, func(c *Config) { c.ImageLabels = tt.mode })
 			if tt.labels != nil {
-				e.docker.PutImage(sneakyImageID, tt.labels, sneakyImage)
+				e.engine.PutImage(sneakyImageID, tt.labels, sneakyImage)
 			}
 			e.startRun()
 			e.n++
-			c := FakeContainer{ID: containerID("web"), Name: "web", Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+			c := enginetest.Container{ID: containerID("web"), Name: "web", Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
 				ImageID: sneakyImageID, Image: tt.image}
-			e.docker.Put(c)
+			e.engine.Put(c)
 			attrs := map[string]string{"name": "web", "image": tt.image}
 			for k, v := range lbls {
 				attrs[k] = v
 			}
-			e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
-			s := &starting{FakeContainer: c, ns: netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)}, file: "sbx-web"}
+			e.emit(engine.Event{Kind: engine.EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+			s := &starting{Container: c, ns: netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)}, file: "sbx-web"}
 			e.sandbox(s, time.Now())
 			want := policyTable(t, lbls, c.ID)
 			if tt.lockdown {
@@ -183,18 +185,18 @@ func TestImageLabelsOnTheSandboxPathWithOnErrorSkip(t *testing.T) {
 	// sandbox path leaves it to the PID path rather than lock it down.
 	lbls := map[string]string{"dcfw.enable": "true", "dcfw.output.policy": "deny", "dcfw.output.rule.0": "allow"}
 	e := newSandboxEnv(t, func(c *Config) { c.OnError = Skip })
-	e.docker.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
+	e.engine.PutImage(sneakyImageID, sneakyImageLabels, sneakyImage)
 	e.startRun()
 	e.n++
-	c := FakeContainer{ID: containerID("web"), Name: "web", Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+	c := enginetest.Container{ID: containerID("web"), Name: "web", Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
 		ImageID: sneakyImageID, Image: sneakyImage}
-	e.docker.Put(c)
+	e.engine.Put(c)
 	attrs := map[string]string{"name": "web", "image": sneakyImage}
 	for k, v := range lbls {
 		attrs[k] = v
 	}
-	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
-	s := &starting{FakeContainer: c, ns: netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)}, file: "sbx-web"}
+	e.emit(engine.Event{Kind: engine.EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+	s := &starting{Container: c, ns: netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)}, file: "sbx-web"}
 	e.sandbox(s, time.Now())
 	eventually(t, "the sandbox path's fallback", func() bool { return len(e.fallbacks("web")) == 1 })
 	if got := e.tableIn(s.ns); got != "" {

@@ -10,17 +10,14 @@ import (
 // container, and label keys and values from its image too: printed raw, a
 // newline forges a log line, an escape sequence rewrites the terminal and
 // a bidi override or a zero-width space makes text read as something else.
-// Everything of theirs reaches the log through these, escaped and bounded
-// (labels.SafeText); label errors are already (labels.Error).
+// Everything of theirs reaches the log through these and engine.SafeName
+// (names), escaped and bounded (labels.SafeText); label errors are
+// already (labels.Error).
 const (
-	maxLoggedName = 128 // a container or network name
 	maxLoggedKey  = 100 // a label key
 	maxLoggedKeys = 10  // label keys listed in one line
 	maxLoggedText = 1024
 )
-
-// safeName is a container or network name for a log field.
-func safeName(s string) string { return labels.SafeText(s, maxLoggedName) }
 
 // safeText is other text from labels or the engine (an error message) for
 // a log field.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -33,7 +34,7 @@ func TestLogsCarryNoHostileCharacters(t *testing.T) {
 		unmanaged[evil(fmt.Sprintf("dcfw.input.rule.%d", i))] = evil("allow")
 	}
 	plain := e.start(evil("plain"), unmanaged)
-	e.ctrl.absorb([]Event{{Kind: EventNetworkDisconnect, ContainerID: plain.ID, NetworkName: evil("net")}})
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventNetworkDisconnect, ContainerID: plain.ID, NetworkName: evil("net")}})
 	e.cycle()
 
 	for _, want := range []struct {

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -18,7 +19,7 @@ import (
 // Interval after the event counts: by then the start event would have
 // come, and the container runs. It is protected in that cycle, within an
 // Interval and a cycle of the lost event.
-func (c *Controller) recoverLostStarts(list []Container) {
+func (c *Controller) recoverLostStarts(list []engine.Container) {
 	now := c.now()
 	for _, ctr := range list {
 		k := c.known[ctr.ID]
@@ -34,7 +35,7 @@ func (c *Controller) recoverLostStarts(list []Container) {
 			level = zap.WarnLevel
 		}
 		c.log.Log(level, "container runs but no start event came within an interval; protecting it now",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
+			zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)),
 			zap.Duration("since_event", now.Sub(k.stoppedAt)))
 	}
 }

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"testing"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -11,17 +13,17 @@ func TestLostStartEventIsRecoveredWithinAnInterval(t *testing.T) {
 		name string
 		// lose runs the events up to the lost start event, and returns
 		// the container as it runs afterwards.
-		lose func(e *testEnv) FakeContainer
+		lose func(e *testEnv) enginetest.Container
 	}{
-		{"created, start event lost", func(e *testEnv) FakeContainer {
+		{"created, start event lost", func(e *testEnv) enginetest.Container {
 			web := e.start("web", webLabels)
-			e.ctrl.absorb([]Event{{Kind: EventCreate, ContainerID: web.ID, Attributes: map[string]string{"name": "web"}}})
+			e.ctrl.absorb([]engine.Event{{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: map[string]string{"name": "web"}}})
 			return web
 		}},
-		{"died and restarted, start event lost", func(e *testEnv) FakeContainer {
+		{"died and restarted, start event lost", func(e *testEnv) enginetest.Container {
 			web := e.start("web", webLabels)
 			e.cycle()
-			e.ctrl.absorb([]Event{{Kind: EventDie, ContainerID: web.ID}})
+			e.ctrl.absorb([]engine.Event{{Kind: engine.EventDie, ContainerID: web.ID}})
 			return e.restart(web)
 		}},
 	}
@@ -29,14 +31,14 @@ func TestLostStartEventIsRecoveredWithinAnInterval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEnv(t)
 			web := tt.lose(e)
-			inspects := e.docker.Inspects(web.ID)
+			inspects := e.engine.Inspects(web.ID)
 			want := policyTable(t, webLabels, web.ID)
 
 			// A listing right after the event may show the container as
 			// it was: it is not inspected (it may be starting).
 			e.clock.Advance(e.cfg.Interval / 2)
 			e.cycle()
-			if e.docker.Inspects(web.ID) != inspects {
+			if e.engine.Inspects(web.ID) != inspects {
 				t.Error("inspected a container that the events say is stopped, within an interval of the event")
 			}
 			if e.table(web) == want {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -23,7 +24,7 @@ import (
 // selected limits the work to namespaces held by those containers (nil:
 // all); seen are the namespaces reconciled in this pass, which are not
 // orphans.
-func (c *Controller) releaseOrphans(ctx context.Context, all []Container, selected map[string]bool, seen map[netnsutil.ID]bool) CycleStats {
+func (c *Controller) releaseOrphans(ctx context.Context, all []engine.Container, selected map[string]bool, seen map[netnsutil.ID]bool) CycleStats {
 	var st CycleStats
 	for id, a := range c.applied {
 		if seen[id] {
@@ -33,7 +34,7 @@ func (c *Controller) releaseOrphans(ctx context.Context, all []Container, select
 			continue
 		}
 		if c.protectedBeforeStart(a.holders) {
-			// Written by the fast path for a container whose process
+			// Written by the sandbox path for a container whose process
 			// is about to start: not listed as running yet, but wanted.
 			continue
 		}
@@ -58,9 +59,9 @@ func (c *Controller) releaseOrphans(ctx context.Context, all []Container, select
 // releaseOrphan finds namespace id again through one of its running
 // holders and removes dcfw's table there. It reports ok=false only when a
 // write failed; a namespace that no holder is in any more is simply gone.
-func (c *Controller) releaseOrphan(ctx context.Context, id netnsutil.ID, a applied, all []Container) (removed, ok bool) {
+func (c *Controller) releaseOrphan(ctx context.Context, id netnsutil.ID, a applied, all []engine.Container) (removed, ok bool) {
 	for _, h := range a.holders {
-		i := slices.IndexFunc(all, func(ctr Container) bool { return ctr.ID == h })
+		i := slices.IndexFunc(all, func(ctr engine.Container) bool { return ctr.ID == h })
 		if i < 0 {
 			continue
 		}
@@ -88,7 +89,7 @@ func (c *Controller) releaseOrphan(ctx context.Context, id netnsutil.ID, a appli
 		res, err := c.cfg.Firewall.Remove(ns, c.cfg.DryRun)
 		ns.Close()
 		fields := []zap.Field{
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
+			zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)),
 			zap.String("namespace", id.String()),
 		}
 		if err != nil {

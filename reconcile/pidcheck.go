@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
@@ -27,7 +28,7 @@ var errNotSandbox = errors.New("the process is not in the container's sandbox na
 // container runs as that PID. A file missing under a fresh inspect means
 // the directory is not the engine's; the check is then dropped for this
 // inspect result, so that a steady cycle stays without engine calls.
-func (c *Controller) checkSandbox(ctr Container, info ContainerInfo, cached bool, ns Namespace) error {
+func (c *Controller) checkSandbox(ctr engine.Container, info engine.ContainerInfo, cached bool, ns Namespace) error {
 	if info.SandboxKey == "" {
 		return nil // container:X, or the engine did not say
 	}
@@ -47,6 +48,6 @@ func (c *Controller) checkSandbox(ctr Container, info ContainerInfo, cached bool
 		c.cache[ctr.ID] = info
 	}
 	c.log.Debug("cannot check the process's namespace against the sandbox file",
-		zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.Error(err))
+		zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.Error(err))
 	return nil
 }

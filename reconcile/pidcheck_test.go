@@ -5,12 +5,13 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
 // withSandbox gives the container a sandbox file holding its namespace.
 func withSandbox(key string) ctrOpt {
-	return func(e *testEnv, c *FakeContainer) {
+	return func(e *testEnv, c *enginetest.Container) {
 		c.SandboxKey = key
 		id, _ := e.nss.Lookup(c.PID)
 		e.nss.SetSandbox(key, id)
@@ -56,7 +57,7 @@ func TestReusedPIDOfARestartedContainerIsInspectedAgain(t *testing.T) {
 	// and its events are not here yet; its old PID is another process's.
 	web = e.restart(web)
 	e.nss.SetPID(old, strangerNS)
-	e.docker.Update(web.ID, func(c *FakeContainer) { c.SandboxKey = "/var/run/docker/netns/two" })
+	e.engine.Update(web.ID, func(c *enginetest.Container) { c.SandboxKey = "/var/run/docker/netns/two" })
 	e.nss.SetSandbox("/var/run/docker/netns/two", e.nsOf(web))
 	e.resetLogs()
 	if st := e.cycle(); st.Errors != 0 {
@@ -76,13 +77,13 @@ func TestReusedPIDOfARestartedContainerIsInspectedAgain(t *testing.T) {
 func TestSandboxFileNotVisibleIsNotChecked(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
-	e.docker.Update(web.ID, func(c *FakeContainer) { c.SandboxKey = "/elsewhere/netns/web" })
+	e.engine.Update(web.ID, func(c *enginetest.Container) { c.SandboxKey = "/elsewhere/netns/web" })
 	if st := e.cycle(); st.Errors != 0 || e.table(web) == "" {
 		t.Fatalf("stats %+v, table %q", st, e.table(web))
 	}
-	inspects := e.docker.Inspects(web.ID)
+	inspects := e.engine.Inspects(web.ID)
 	e.cycle()
-	if n := e.docker.Inspects(web.ID) - inspects; n != 0 {
+	if n := e.engine.Inspects(web.ID) - inspects; n != 0 {
 		t.Errorf("a steady cycle inspected %d times", n)
 	}
 }

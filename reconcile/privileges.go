@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -30,7 +31,7 @@ type privileges struct {
 // CapDrop ALL leaves only those added; otherwise the defaults (NET_RAW
 // among them, NET_ADMIN and SYS_ADMIN not) minus those dropped plus those
 // added.
-func privilegesOf(info ContainerInfo) privileges {
+func privilegesOf(info engine.ContainerInfo) privileges {
 	adds, drops := capSet(info.CapAdd), capSet(info.CapDrop)
 	has := func(name string, byDefault bool) bool {
 		switch {
@@ -102,7 +103,7 @@ func (c *Controller) checkPrivileges(m member) (lockdown bool) {
 	}
 	if c.errs.allow(subject, level.String()+strings.Join(risks, ","), c.now()) {
 		if ce := c.log.Check(level, msg); ce != nil {
-			ce.Write(zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
+			ce.Write(zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.Strings("privileges", risks), zap.String("risk", privilegeRisk), zap.String("fix", fix))
 		}
 	}
@@ -137,7 +138,7 @@ func (c *Controller) reportEgress(g *nsGroup, unsupported bool) {
 		}
 		if c.errs.allow(subject, "NET_RAW", c.now()) {
 			c.log.Warn("the container keeps CAP_NET_RAW and this kernel cannot filter raw frames: it can send past its output rules",
-				zap.String("container", m.ctr.Name()), zap.String("id", ShortID(m.ctr.ID)),
+				zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.String("fix", "cap_drop: [NET_RAW]"))
 		}
 	}

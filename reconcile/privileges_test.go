@@ -4,28 +4,30 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"go.uber.org/zap/zapcore"
 )
 
 func TestPrivilegesOf(t *testing.T) {
 	tests := []struct {
 		name string
-		info ContainerInfo
+		info engine.ContainerInfo
 		want privileges
 	}{
-		{"defaults", ContainerInfo{}, privileges{netRaw: true}},
-		{"privileged", ContainerInfo{Privileged: true, CapDrop: []string{"ALL"}},
+		{"defaults", engine.ContainerInfo{}, privileges{netRaw: true}},
+		{"privileged", engine.ContainerInfo{Privileged: true, CapDrop: []string{"ALL"}},
 			privileges{privileged: true, netAdmin: true, sysAdmin: true, netRaw: true}},
-		{"NET_ADMIN", ContainerInfo{CapAdd: []string{"NET_ADMIN"}}, privileges{netAdmin: true, netRaw: true}},
-		{"cap_ prefix, any case", ContainerInfo{CapAdd: []string{"cap_net_admin", "Cap_Sys_Admin"}},
+		{"NET_ADMIN", engine.ContainerInfo{CapAdd: []string{"NET_ADMIN"}}, privileges{netAdmin: true, netRaw: true}},
+		{"cap_ prefix, any case", engine.ContainerInfo{CapAdd: []string{"cap_net_admin", "Cap_Sys_Admin"}},
 			privileges{netAdmin: true, sysAdmin: true, netRaw: true}},
-		{"add ALL", ContainerInfo{CapAdd: []string{"all"}}, privileges{netAdmin: true, sysAdmin: true, netRaw: true}},
-		{"add ALL but drop some", ContainerInfo{CapAdd: []string{"ALL"}, CapDrop: []string{"NET_ADMIN", "CAP_NET_RAW"}},
+		{"add ALL", engine.ContainerInfo{CapAdd: []string{"all"}}, privileges{netAdmin: true, sysAdmin: true, netRaw: true}},
+		{"add ALL but drop some", engine.ContainerInfo{CapAdd: []string{"ALL"}, CapDrop: []string{"NET_ADMIN", "CAP_NET_RAW"}},
 			privileges{sysAdmin: true}},
-		{"drop NET_RAW", ContainerInfo{CapDrop: []string{"net_raw"}}, privileges{}},
-		{"drop ALL", ContainerInfo{CapDrop: []string{"ALL"}}, privileges{}},
-		{"drop ALL, add NET_RAW back", ContainerInfo{CapDrop: []string{"ALL"}, CapAdd: []string{"NET_RAW"}}, privileges{netRaw: true}},
-		{"added and dropped: added wins", ContainerInfo{CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"NET_ADMIN"}},
+		{"drop NET_RAW", engine.ContainerInfo{CapDrop: []string{"net_raw"}}, privileges{}},
+		{"drop ALL", engine.ContainerInfo{CapDrop: []string{"ALL"}}, privileges{}},
+		{"drop ALL, add NET_RAW back", engine.ContainerInfo{CapDrop: []string{"ALL"}, CapAdd: []string{"NET_RAW"}}, privileges{netRaw: true}},
+		{"added and dropped: added wins", engine.ContainerInfo{CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"NET_ADMIN"}},
 			privileges{netAdmin: true, netRaw: true}},
 	}
 	for _, tt := range tests {
@@ -40,7 +42,7 @@ func TestPrivilegesOf(t *testing.T) {
 
 // withCaps gives the container its own privileges.
 func withCaps(privileged bool, add, drop []string) ctrOpt {
-	return func(_ *testEnv, c *FakeContainer) { c.Privileged, c.CapAdd, c.CapDrop = privileged, add, drop }
+	return func(_ *testEnv, c *enginetest.Container) { c.Privileged, c.CapAdd, c.CapDrop = privileged, add, drop }
 }
 
 func TestOwnPrivileges(t *testing.T) {

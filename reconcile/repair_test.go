@@ -16,7 +16,7 @@ func TestUnrepairableTableIsAnErrorEveryCycle(t *testing.T) {
 	// The container (with NET_ADMIN) puts its own table in the way, which
 	// dcfw cannot replace.
 	ns := e.nsOf(web)
-	e.fw.SetTable(ns, "table inet dcfw { flags owner; }")
+	e.fw.Tamper(ns, ownedTable)
 	e.fw.Fail(ns, errors.New("EBUSY"))
 	e.resetLogs()
 	for i := range 3 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -40,7 +41,7 @@ func TestRunSubscribesBeforeFirstReconcile(t *testing.T) {
 	e.start("web", webLabels)
 	e.run()
 	e.waitLog(zapcore.InfoLevel, "initial reconcile", 1)
-	calls := e.docker.Calls()
+	calls := e.engine.Calls()
 	sub, list := slices.Index(calls, "subscribe"), slices.Index(calls, "list")
 	if sub < 0 || list < 0 || sub > list {
 		t.Errorf("engine calls %v: want subscribe before the first list", calls)
@@ -53,7 +54,7 @@ func TestEventsTriggerImmediateReconcile(t *testing.T) {
 	e.waitLog(zapcore.InfoLevel, "initial reconcile", 1)
 
 	web := e.start("web", webLabels)
-	if err := e.docker.Emit(Event{Kind: EventStart, ContainerID: web.ID}); err != nil {
+	if err := e.engine.Emit(engine.Event{Kind: engine.EventStart, ContainerID: web.ID}); err != nil {
 		t.Fatal(err)
 	}
 	want := policyTable(t, webLabels, web.ID)
@@ -64,7 +65,7 @@ func TestEventsTriggerImmediateReconcile(t *testing.T) {
 
 	// A restart: new process, new namespace, announced by events.
 	web2 := e.restart(web)
-	if err := e.docker.Emit(Event{Kind: EventStart, ContainerID: web.ID}); err != nil {
+	if err := e.engine.Emit(engine.Event{Kind: engine.EventStart, ContainerID: web.ID}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "web protected again after its restart", func() bool {
@@ -84,9 +85,9 @@ func TestDieEventReleasesOwnerNamespace(t *testing.T) {
 	if e.table(owner) == "" {
 		t.Fatal("shared namespace not protected")
 	}
-	e.docker.Delete(side.ID)
+	e.engine.Delete(side.ID)
 	e.nss.KillPID(side.PID)
-	if err := e.docker.Emit(Event{Kind: EventDie, ContainerID: side.ID}); err != nil {
+	if err := e.engine.Emit(engine.Event{Kind: engine.EventDie, ContainerID: side.ID}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "table released after the sidecar died", func() bool { return e.table(owner) == "" })
@@ -97,24 +98,24 @@ func TestStreamReconnectTriggersFullReconcile(t *testing.T) {
 	web := e.start("web", webLabels)
 	e.run()
 	e.waitLog(zapcore.InfoLevel, "initial reconcile", 1)
-	inspects := e.docker.Inspects(web.ID)
+	inspects := e.engine.Inspects(web.ID)
 
 	// The engine restarts: the stream breaks, and a container starts while
 	// it is down (its events are lost).
-	e.docker.FailSubscribe(errors.New("connection refused"))
-	e.docker.BreakStream(errors.New("unexpected EOF"))
+	e.engine.FailSubscribe(errors.New("connection refused"))
+	e.engine.BreakStream(errors.New("unexpected EOF"))
 	e.waitLog(zapcore.WarnLevel, "event stream lost", 1)
 	late := e.start("late", openLabels)
-	e.docker.FailSubscribe(nil)
+	e.engine.FailSubscribe(nil)
 
 	e.waitLog(zapcore.InfoLevel, "reconcile after reconnect", 1)
 	if got, want := e.table(late), policyTable(t, openLabels, late.ID); got != want {
 		t.Errorf("container started while the stream was down is not protected:\n%s", got)
 	}
-	if e.docker.Subscriptions() < 2 {
-		t.Errorf("subscriptions = %d", e.docker.Subscriptions())
+	if e.engine.Subscriptions() < 2 {
+		t.Errorf("subscriptions = %d", e.engine.Subscriptions())
 	}
-	if e.docker.Inspects(web.ID) <= inspects {
+	if e.engine.Inspects(web.ID) <= inspects {
 		t.Error("the inspect cache was not flushed on reconnect")
 	}
 	if len(e.entries(zapcore.InfoLevel, "reconnected")) != 1 {
@@ -125,14 +126,14 @@ func TestStreamReconnectTriggersFullReconcile(t *testing.T) {
 func TestEngineDownAtStart(t *testing.T) {
 	e := newTestEnv(t)
 	web := e.start("web", webLabels)
-	e.docker.FailSubscribe(errors.New("connection refused"))
+	e.engine.FailSubscribe(errors.New("connection refused"))
 	e.run()
 	e.waitLog(zapcore.WarnLevel, "cannot subscribe", 1)
-	eventually(t, "several attempts", func() bool { return e.docker.Subscriptions() == 0 && len(e.docker.Calls()) >= 3 })
-	if e.docker.Lists() != 0 {
+	eventually(t, "several attempts", func() bool { return e.engine.Subscriptions() == 0 && len(e.engine.Calls()) >= 3 })
+	if e.engine.Lists() != 0 {
 		t.Error("listed containers before the event subscription existed")
 	}
-	e.docker.FailSubscribe(nil)
+	e.engine.FailSubscribe(nil)
 	e.waitLog(zapcore.InfoLevel, "initial reconcile", 1)
 	if e.table(web) == "" {
 		t.Error("not protected after the engine came up")
@@ -148,7 +149,7 @@ func TestTickerRepairsDrift(t *testing.T) {
 	e.run()
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "initial protection", func() bool { return e.table(web) == want })
-	e.fw.SetTable(e.nsOf(web), "")
+	e.fw.Delete(e.nsOf(web))
 	eventually(t, "drift repaired by the ticker", func() bool { return e.table(web) == want })
 	e.waitLog(zapcore.WarnLevel, "drift repaired", 1)
 }

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
 // Scope limits dcfw to the containers that carry one label (and, if Value
@@ -48,11 +50,11 @@ func (s Scope) Includes(labels map[string]string) bool {
 }
 
 // filter returns the containers in scope.
-func (s Scope) filter(cs []Container) []Container {
+func (s Scope) filter(cs []engine.Container) []engine.Container {
 	if s.Key == "" {
 		return cs
 	}
-	out := make([]Container, 0, len(cs))
+	out := make([]engine.Container, 0, len(cs))
 	for _, c := range cs {
 		if s.Includes(c.Labels) {
 			out = append(out, c)

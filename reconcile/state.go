@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/netnsutil"
 	"github.com/dcfw/dcfw/nft"
 )
@@ -13,7 +14,7 @@ import (
 // cycle costs one list call and no inspect per container. An entry is
 // dropped by any event about its container, and the whole cache when the
 // event stream reconnects (events may have been missed meanwhile).
-type inspectCache map[string]ContainerInfo
+type inspectCache map[string]engine.ContainerInfo
 
 func (c inspectCache) forget(id string) { delete(c, id) }
 
@@ -48,13 +49,13 @@ type applied struct {
 	// engine (maintainKnown): the desired state, and the members and
 	// owner as they were, whose PIDs lead back to the namespace.
 	want    desired
-	owner   Container
+	owner   engine.Container
 	members []heldMember
 }
 
 // heldMember is a member of a namespace's group as enforce last saw it.
 type heldMember struct {
-	ctr Container // without labels
+	ctr engine.Container // without labels
 	pid int
 }
 

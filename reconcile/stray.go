@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -17,7 +18,7 @@ import (
 // dcfw.enable: most likely a forgotten or misspelt dcfw.enable, which
 // leaves the container unprotected. Keys that are near misses get their
 // own warning (warnNearMisses), with the key they most likely mean.
-func (c *Controller) warnIgnoredLabels(ctr Container, keys []string, near []labels.Warning) {
+func (c *Controller) warnIgnoredLabels(ctr engine.Container, keys []string, near []labels.Warning) {
 	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
 		return slices.ContainsFunc(near, func(w labels.Warning) bool { return w.Key == k })
 	})
@@ -27,7 +28,7 @@ func (c *Controller) warnIgnoredLabels(ctr Container, keys []string, near []labe
 	}
 	if c.errs.allow("ignored:"+ctr.ID, strings.Join(keys, "\n"), c.now()) {
 		c.log.Warn("container has dcfw labels but no dcfw.enable label; it is not managed",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
+			zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)),
 			zap.Int("label_count", len(keys)), zap.Strings("labels", safeKeys(keys)))
 	}
 }
@@ -39,7 +40,7 @@ func (c *Controller) warnIgnoredLabels(ctr Container, keys []string, near []labe
 // DCFW.enable=true is not managed at all. The near misses that Parse
 // reports itself (another case of "dcfw.", on a container with
 // dcfw.enable) are left to its error.
-func (c *Controller) warnNearMisses(ctr Container, near []labels.Warning, managed bool) {
+func (c *Controller) warnNearMisses(ctr engine.Container, near []labels.Warning, managed bool) {
 	if managed {
 		near = slices.DeleteFunc(slices.Clone(near), func(w labels.Warning) bool { return underPrefix(w.Key) })
 	}
@@ -55,7 +56,7 @@ func (c *Controller) warnNearMisses(ctr Container, near []labels.Warning, manage
 		return
 	}
 	for i, w := range near {
-		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID))}
+		fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID))}
 		if w.Key != "" {
 			fields = append(fields, zap.String("label", labels.SafeText(w.Key, maxLoggedKey)))
 		}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -58,7 +59,7 @@ func TestNearMissesAreWarnedOncePerChange(t *testing.T) {
 	if n := len(e.entries(zapcore.WarnLevel, msg)); n != 1 {
 		t.Fatalf("%d warnings after two cycles, want 1", n)
 	}
-	e.docker.Update(app.ID, func(c *FakeContainer) { c.Labels["dcfw-output.policy"] = "deny" })
+	e.engine.Update(app.ID, func(c *enginetest.Container) { c.Labels["dcfw-output.policy"] = "deny" })
 	e.resetLogs()
 	e.cycle()
 	if n := len(e.entries(zapcore.WarnLevel, msg)); n != 2 {

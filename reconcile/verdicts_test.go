@@ -4,6 +4,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
 )
 
@@ -32,7 +33,7 @@ func TestLabelsAreParsedAndCompiledOncePerSet(t *testing.T) {
 	}
 
 	// A change is picked up in the next cycle.
-	e.docker.Update(web.ID, func(c *FakeContainer) { c.Labels = withProject(openLabels, "a") })
+	e.engine.Update(web.ID, func(c *enginetest.Container) { c.Labels = withProject(openLabels, "a") })
 	e.cycle()
 	if v.parses != 4 {
 		t.Errorf("parses = %d after a label change, want 4", v.parses)
@@ -42,15 +43,15 @@ func TestLabelsAreParsedAndCompiledOncePerSet(t *testing.T) {
 	if got, want := e.table(web), lockdownTable(web.ID); got != want {
 		t.Errorf("table after the change:\n%s\nwant:\n%s", got, want)
 	}
-	e.docker.Delete(containerID("side"))
+	e.engine.Delete(containerID("side"))
 	e.cycle()
 	if got, want := e.table(web), policyTable(t, openLabels, web.ID); got != want {
 		t.Errorf("table after the change:\n%s\nwant:\n%s", got, want)
 	}
 
 	// Sets no listed container has any more are forgotten.
-	e.docker.Delete(containerID("bad"))
-	e.docker.Delete(containerID("web2"))
+	e.engine.Delete(containerID("bad"))
+	e.engine.Delete(containerID("web2"))
 	e.cycle()
 	if n := len(v.entries); n != 2 {
 		t.Errorf("%d label sets remembered, want 2 (web's, plain's)", n)

@@ -381,24 +381,6 @@ func (c *Container) Addr6(n *Network, port int) string {
 	return net.JoinHostPort(c.IP6(n).String(), strconv.Itoa(port))
 }
 
-// ConnectNetwork attaches the (created or running) container to another
-// network, at ip (the network's next automatic address when invalid).
-func (c *Container) ConnectNetwork(n *Network, ip netip.Addr) {
-	c.h.t.Helper()
-	if !ip.IsValid() {
-		ip = HostAddr(n.Subnet, n.nextAuto())
-	}
-	ctx, cancel := c.h.Ctx()
-	defer cancel()
-	_, err := c.h.Docker().NetworkConnect(ctx, n.ID, client.NetworkConnectOptions{
-		Container:      c.ID,
-		EndpointConfig: &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
-	})
-	if err != nil {
-		c.h.t.Fatalf("connect %s to network %s: %v", c.Name, n.Name, err)
-	}
-}
-
 // Logs returns the container's stdout and stderr so far, interleaved.
 func (c *Container) Logs() string {
 	c.h.t.Helper()

@@ -20,13 +20,6 @@ const dcfwPackage = "."
 // killing a process.
 const stopTimeout = 15 * time.Second
 
-// StartDcfw builds dcfw from the module root (once per run) and starts it
-// with args, for the test t. See Harness.StartDcfw.
-func StartDcfw(t *testing.T, args ...string) *Process {
-	t.Helper()
-	return Setup(t).StartDcfw(args...)
-}
-
 // DcfwBinary returns the path of dcfw built from this module (static, so it
 // can also be copied into an image), building it on first use.
 func (h *Harness) DcfwBinary() string {

@@ -1,4 +1,4 @@
-package reconcile
+package sandbox
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-func bornNames(files []SandboxFile) []string {
+func bornNames(files []File) []string {
 	var out []string
 	for _, f := range files {
 		out = append(out, f.Name)
@@ -25,11 +25,11 @@ func bornNames(files []SandboxFile) []string {
 }
 
 // watchDir starts watching dir until the test ends.
-func watchDir(t *testing.T, dir string) *WatchedSandboxDir {
+func watchDir(t *testing.T, dir string) *WatchedDir {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d := NewSandboxDir(dir, "/proc")
+	d := NewWatchedDir(dir, "/proc")
 	d.PollInterval = 2 * time.Millisecond
 	if err := d.Watch(ctx); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func touch(t *testing.T, path string) {
 	}
 }
 
-func TestWatchedSandboxDirNotesNewFiles(t *testing.T) {
+func TestWatchedDirNotesNewFiles(t *testing.T) {
 	dir := t.TempDir()
 	touch(t, filepath.Join(dir, "old"))
 	d := watchDir(t, dir)
@@ -78,7 +78,7 @@ func TestWatchedSandboxDirNotesNewFiles(t *testing.T) {
 	eventually(t, "the removed file forgotten", func() bool { return len(d.Born(t0)) == 0 })
 }
 
-func TestWatchedSandboxDirPollsUntilTheDirectoryExists(t *testing.T) {
+func TestWatchedDirPollsUntilTheDirectoryExists(t *testing.T) {
 	// No container ever ran on a fresh engine: the directory is missing,
 	// inotify cannot watch it, and the directory is polled instead.
 	dir := filepath.Join(t.TempDir(), "netns")
@@ -94,7 +94,7 @@ func TestWatchedSandboxDirPollsUntilTheDirectoryExists(t *testing.T) {
 	eventually(t, "the first sandbox noted", func() bool { return slices.Equal(bornNames(d.Born(t0)), []string{"first"}) })
 }
 
-func TestWatchedSandboxDirSurvivesTheDirectoryBeingReplaced(t *testing.T) {
+func TestWatchedDirSurvivesTheDirectoryBeingReplaced(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "netns")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -148,11 +148,21 @@ func TestKernelSandboxFinderFindsANamespaceByItsOwner(t *testing.T) {
 	if err := os.MkdirAll(testnet.NetnsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := watchDir(t, testnet.NetnsDir)
 	hostID, err := netnsutil.HostID("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := NewWatchedDir(testnet.NetnsDir, "/proc")
+	d.PollInterval = 2 * time.Millisecond
+	f := NewFinder(d, 2*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := f.Start(ctx, hostID, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		f.Wait()
+	}()
 	since := time.Now()
 	ctr := testnet.NewNS(t, "sbx")
 	peer := testnet.NewNS(t, "sbxpeer")
@@ -164,25 +174,29 @@ func TestKernelSandboxFinderFindsANamespaceByItsOwner(t *testing.T) {
 		102: {"/proc/self/ns/net", "0::/docker/" + id}, // runc before it enters
 	}))
 
-	results := make(chan sandboxResult, 1)
-	f := newSandboxFinder(d, hostID, 2*time.Millisecond, func(r sandboxResult) { results <- r })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	f.submit(ctx, sandboxRequest{ctx: ctx, id: id, since: since, deadline: time.Now().Add(10 * time.Second)})
+	results := make(chan Result, 1)
+	f.Submit(ctx, Request{Container: id, Since: since, Deadline: time.Now().Add(10 * time.Second),
+		Answer: func(r Result) { results <- r }})
 	r := <-results
-	if r.err != nil {
-		t.Fatalf("not found: %v", r.err)
+	if r.Err != nil {
+		t.Fatalf("not found: %v", r.Err)
 	}
-	defer r.close()
-	if r.ns.ID() != ctr.ID() || r.file != ctr.Name() {
-		t.Errorf("found %s (%s), want %s (%s)", r.ns.ID(), r.file, ctr.ID(), ctr.Name())
+	defer r.Close()
+	if r.NS.ID() != ctr.ID() || r.File != ctr.Name() {
+		t.Errorf("found %s (%s), want %s (%s)", r.NS.ID(), r.File, ctr.ID(), ctr.Name())
+	}
+}
+
+// eventually polls cond until it holds or a generous bound passes. The
+// bound only protects the test run from hanging; nothing is asserted about
+// how long it took.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

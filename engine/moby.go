@@ -1,4 +1,4 @@
-package reconcile
+package engine
 
 import (
 	"context"
@@ -12,44 +12,42 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// MobyDocker is the Docker adapter on github.com/moby/moby/client. It is
+// Moby is the engine adapter on github.com/moby/moby/client. It is
 // configured from the environment (DOCKER_HOST, DOCKER_CERT_PATH,
 // DOCKER_TLS_VERIFY, DOCKER_API_VERSION) and negotiates the API version with
 // the engine, so it works with engines from API 1.41 up.
-type MobyDocker struct {
+type Moby struct {
 	cli *client.Client
 }
 
-var _ Docker = (*MobyDocker)(nil)
-
-// NewMobyDocker creates the adapter. It does not contact the engine.
-func NewMobyDocker() (*MobyDocker, error) {
+// NewMoby creates the adapter. It does not contact the engine.
+func NewMoby() (*Moby, error) {
 	// API version negotiation is the client's default: the first request
 	// pings the engine and downgrades to its version.
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &MobyDocker{cli: cli}, nil
+	return &Moby{cli: cli}, nil
 }
 
 // Host is the engine address the adapter talks to.
-func (d *MobyDocker) Host() string { return d.cli.DaemonHost() }
+func (d *Moby) Host() string { return d.cli.DaemonHost() }
 
 // ServerVersion asks the engine for its version.
-func (d *MobyDocker) ServerVersion(ctx context.Context) (client.ServerVersionResult, error) {
+func (d *Moby) ServerVersion(ctx context.Context) (client.ServerVersionResult, error) {
 	return d.cli.ServerVersion(ctx, client.ServerVersionOptions{})
 }
 
 // APIVersion is the API version in use (the negotiated one once the engine
 // has answered).
-func (d *MobyDocker) APIVersion() string { return d.cli.ClientVersion() }
+func (d *Moby) APIVersion() string { return d.cli.ClientVersion() }
 
 // Close releases idle connections.
-func (d *MobyDocker) Close() error { return d.cli.Close() }
+func (d *Moby) Close() error { return d.cli.Close() }
 
 // ListRunning lists running containers.
-func (d *MobyDocker) ListRunning(ctx context.Context) ([]Container, error) {
+func (d *Moby) ListRunning(ctx context.Context) ([]Container, error) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
 		Filters: make(client.Filters).Add("status", "running"),
 	})
@@ -75,7 +73,7 @@ func (d *MobyDocker) ListRunning(ctx context.Context) ([]Container, error) {
 }
 
 // Inspect inspects one container; a 404 matches ErrContainerGone.
-func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+func (d *Moby) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -103,13 +101,13 @@ func (d *MobyDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 
 // ImageLabels inspects one image and returns its labels; a 404 matches
 // ErrImageGone.
-func (d *MobyDocker) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
+func (d *Moby) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
 	res, err := d.cli.ImageInspect(ctx, image)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("inspect image %s: %w", safeName(image), errors.Join(ErrImageGone, err))
+			return nil, fmt.Errorf("inspect image %s: %w", SafeName(image), errors.Join(ErrImageGone, err))
 		}
-		return nil, fmt.Errorf("inspect image %s: %w", safeName(image), err)
+		return nil, fmt.Errorf("inspect image %s: %w", SafeName(image), err)
 	}
 	if res.Config == nil {
 		return nil, nil
@@ -122,7 +120,7 @@ func (d *MobyDocker) ImageLabels(ctx context.Context, image string) (map[string]
 // The client's Events call returns as soon as the engine has answered the
 // request (or failed to). A ping first makes an engine that is down fail
 // here, as an error, rather than as a stream that ends at once.
-func (d *MobyDocker) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+func (d *Moby) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
 	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return nil, fmt.Errorf("docker engine: %w", err)
 	}
@@ -164,53 +162,4 @@ func (d *MobyDocker) Subscribe(ctx context.Context, since time.Time) (*EventStre
 		}
 	}()
 	return &EventStream{C: out, Err: errc}, nil
-}
-
-// eventFromMessage maps an engine event to the controller's; false for
-// events the controller does not act on.
-func eventFromMessage(m events.Message) (Event, bool) {
-	ev := Event{Attributes: m.Actor.Attributes}
-	if m.TimeNano != 0 {
-		ev.Time = time.Unix(0, m.TimeNano)
-	} else {
-		ev.Time = time.Unix(m.Time, 0)
-	}
-	switch m.Type {
-	case events.ContainerEventType:
-		ev.ContainerID = m.Actor.ID
-		switch m.Action {
-		case events.ActionCreate:
-			ev.Kind = EventCreate
-		case events.ActionStart:
-			ev.Kind = EventStart
-		case events.ActionRestart:
-			ev.Kind = EventRestart
-		case events.ActionDie:
-			ev.Kind = EventDie
-		case events.ActionDestroy:
-			ev.Kind = EventDestroy
-		default:
-			return Event{}, false
-		}
-	case events.NetworkEventType:
-		// For network events the actor is the network; the container is
-		// an attribute.
-		ev.ContainerID = m.Actor.Attributes["container"]
-		ev.NetworkID = m.Actor.ID
-		ev.NetworkName = m.Actor.Attributes["name"]
-		switch m.Action {
-		case events.ActionConnect:
-			ev.Kind = EventNetworkConnect
-		case events.ActionDisconnect:
-			ev.Kind = EventNetworkDisconnect
-		default:
-			return Event{}, false
-		}
-	default:
-		return Event{}, false
-	}
-	if ev.ContainerID == "" {
-		return Event{}, false
-	}
-	return ev, true
 }

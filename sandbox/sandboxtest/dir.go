@@ -1,4 +1,8 @@
-package reconcile
+// Package sandboxtest is an in-memory sandbox directory for tests of the
+// finder and of its users: the test adds sandbox files (with the time each
+// appeared and the identity of its namespace) and lets processes of
+// containers enter them.
+package sandboxtest
 
 import (
 	"context"
@@ -8,54 +12,53 @@ import (
 	"time"
 
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/sandbox"
 )
 
-// FakeSandboxDir is an in-memory SandboxDir for tests: the test adds
-// sandbox files (with the time each appeared and the identity of its
-// namespace) and lets processes of containers enter them. It counts open namespaces,
-// so tests can check that nothing leaks. Safe for concurrent use.
-type FakeSandboxDir struct {
+// Dir is an in-memory sandbox.Dir. It counts open namespaces, so tests
+// can check that nothing leaks. Safe for concurrent use.
+type Dir struct {
 	mu       sync.Mutex
-	files    map[string]*fakeSandboxFile
+	files    map[string]*file
 	watchErr error
 	watching bool
 	open     int
 	reads    int
 }
 
-type fakeSandboxFile struct {
+type file struct {
 	born    time.Time
 	id      netnsutil.ID
 	mounted bool
 	owners  []string // containers with a process inside
 }
 
-var _ SandboxDir = (*FakeSandboxDir)(nil)
+var _ sandbox.Dir = (*Dir)(nil)
 
-// NewFakeSandboxDir returns an empty directory.
-func NewFakeSandboxDir() *FakeSandboxDir {
-	return &FakeSandboxDir{files: map[string]*fakeSandboxFile{}}
+// New returns an empty directory.
+func New() *Dir {
+	return &Dir{files: map[string]*file{}}
 }
 
 // Add puts a sandbox file bound to namespace id into the directory; born
 // is when it appeared (zero: before watching began). No process is
 // inside yet.
-func (d *FakeSandboxDir) Add(name string, born time.Time, id netnsutil.ID) {
+func (d *Dir) Add(name string, born time.Time, id netnsutil.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.files[name] = &fakeSandboxFile{born: born, id: id, mounted: true}
+	d.files[name] = &file{born: born, id: id, mounted: true}
 }
 
 // AddUnmounted puts a file that is not a namespace yet (Docker creates the
 // file first and binds the namespace to it afterwards); Mount binds it.
-func (d *FakeSandboxDir) AddUnmounted(name string, born time.Time) {
+func (d *Dir) AddUnmounted(name string, born time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.files[name] = &fakeSandboxFile{born: born}
+	d.files[name] = &file{born: born}
 }
 
 // Mount binds file name to namespace id.
-func (d *FakeSandboxDir) Mount(name string, id netnsutil.ID) {
+func (d *Dir) Mount(name string, id netnsutil.ID) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f := d.files[name]; f != nil {
@@ -65,7 +68,7 @@ func (d *FakeSandboxDir) Mount(name string, id netnsutil.ID) {
 
 // Enter puts a process of container id into the namespace of file name
 // (the runtime's init process entering it).
-func (d *FakeSandboxDir) Enter(name, id string) {
+func (d *Dir) Enter(name, id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f := d.files[name]; f != nil {
@@ -74,35 +77,35 @@ func (d *FakeSandboxDir) Enter(name, id string) {
 }
 
 // Remove deletes a file.
-func (d *FakeSandboxDir) Remove(name string) {
+func (d *Dir) Remove(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.files, name)
 }
 
 // FailWatch makes Watch fail with err.
-func (d *FakeSandboxDir) FailWatch(err error) {
+func (d *Dir) FailWatch(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.watchErr = err
 }
 
 // OpenCount returns how many namespaces are open now.
-func (d *FakeSandboxDir) OpenCount() int {
+func (d *Dir) OpenCount() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.open
 }
 
 // Reads returns how many namespaces' owners were looked up.
-func (d *FakeSandboxDir) Reads() int {
+func (d *Dir) Reads() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.reads
 }
 
-// Watch implements SandboxDir.
-func (d *FakeSandboxDir) Watch(ctx context.Context) error {
+// Watch implements sandbox.Dir.
+func (d *Dir) Watch(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.watchErr != nil {
@@ -112,22 +115,22 @@ func (d *FakeSandboxDir) Watch(ctx context.Context) error {
 	return nil
 }
 
-// Born implements SandboxDir.
-func (d *FakeSandboxDir) Born(after time.Time) []SandboxFile {
+// Born implements sandbox.Dir.
+func (d *Dir) Born(after time.Time) []sandbox.File {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []SandboxFile
+	var out []sandbox.File
 	for n, f := range d.files {
 		if !f.born.IsZero() && f.born.After(after) {
-			out = append(out, SandboxFile{Name: n, Born: f.born})
+			out = append(out, sandbox.File{Name: n, Born: f.born})
 		}
 	}
-	slices.SortFunc(out, func(a, b SandboxFile) int { return a.Born.Compare(b.Born) })
+	slices.SortFunc(out, func(a, b sandbox.File) int { return a.Born.Compare(b.Born) })
 	return out
 }
 
-// Open implements SandboxDir.
-func (d *FakeSandboxDir) Open(name string) (Namespace, error) {
+// Open implements sandbox.Dir.
+func (d *Dir) Open(name string) (sandbox.Namespace, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.files[name]
@@ -138,22 +141,22 @@ func (d *FakeSandboxDir) Open(name string) (Namespace, error) {
 		return nil, fmt.Errorf("%s: %w", name, netnsutil.ErrNotNetNS)
 	}
 	d.open++
-	return &fakeSandboxNS{d: d, name: name, id: f.id}, nil
+	return &namespace{d: d, name: name, id: f.id}, nil
 }
 
-type fakeSandboxNS struct {
-	d      *FakeSandboxDir
+type namespace struct {
+	d      *Dir
 	name   string
 	id     netnsutil.ID
 	closed bool
 }
 
-func (n *fakeSandboxNS) ID() netnsutil.ID { return n.id }
+func (n *namespace) ID() netnsutil.ID { return n.id }
 
-// Fd is -1: only the fake Firewall uses it.
-func (n *fakeSandboxNS) Fd() int { return -1 }
+// Fd is -1: there is no file behind it.
+func (n *namespace) Fd() int { return -1 }
 
-func (n *fakeSandboxNS) Close() error {
+func (n *namespace) Close() error {
 	n.d.mu.Lock()
 	defer n.d.mu.Unlock()
 	if n.closed {
@@ -164,9 +167,9 @@ func (n *fakeSandboxNS) Close() error {
 	return nil
 }
 
-// Owners implements SandboxDir: the containers that entered the files
+// Owners implements sandbox.Dir: the containers that entered the files
 // bound to each namespace (none once the file is gone).
-func (d *FakeSandboxDir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
+func (d *Dir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[netnsutil.ID][]string{}

@@ -1,4 +1,4 @@
-package reconcile
+package engine
 
 import (
 	"encoding/json"
@@ -86,10 +86,10 @@ func serveEngine(t *testing.T, mux *http.ServeMux) *httptest.Server {
 	return srv
 }
 
-func TestMobyDockerAgainstAPI141(t *testing.T) {
+func TestMobyAgainstAPI141(t *testing.T) {
 	events := make(chan string, 4)
 	fakeEngine(t, events)
-	d, err := NewMobyDocker()
+	d, err := NewMoby()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +150,10 @@ func TestMobyDockerAgainstAPI141(t *testing.T) {
 	}
 }
 
-func TestMobyDockerEngineDown(t *testing.T) {
+func TestMobyEngineDown(t *testing.T) {
 	srv := fakeEngine(t, nil)
 	srv.Close()
-	d, err := NewMobyDocker()
+	d, err := NewMoby()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,7 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +10,24 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/sandbox"
+	"github.com/dcfw/dcfw/sandbox/sandboxtest"
 )
 
-// Unit tests of the sandbox fast path on fakes: the engine's events, the
-// sandbox directory and the firewall are in memory, and the controller's
-// Run loop drives them as it drives the real ones.
+// Unit tests of the sandbox path on fakes: the engine's events, the
+// sandbox directory and the firewall are in memory, the finder is the real
+// one, and the controller's Run loop drives them as it drives the real
+// ones.
 
-// sbxEnv is a testEnv with a fake sandbox directory and the fast path on.
+// sbxEnv is a testEnv with an in-memory sandbox directory and the sandbox
+// path on.
 type sbxEnv struct {
 	*testEnv
-	dir *FakeSandboxDir
+	dir *sandboxtest.Dir
 }
 
 const (
@@ -36,14 +40,13 @@ const (
 
 func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 	t.Helper()
-	dir := NewFakeSandboxDir()
+	dir := sandboxtest.New()
 	base := func(c *Config) {
-		c.Sandboxes = dir
-		c.SandboxPoll = time.Millisecond
+		c.Sandboxes = sandbox.NewFinder(dir, time.Millisecond)
 		c.SandboxTimeout = 5 * time.Second
 	}
 	e := &sbxEnv{testEnv: newTestEnv(t, append([]func(*Config){base}, mods...)...), dir: dir}
-	e.docker.PutImage(sbxImageID, map[string]string{"maintainer": "dcfw"}, sbxImage)
+	e.engine.PutImage(sbxImageID, map[string]string{"maintainer": "dcfw"}, sbxImage)
 	// Registered before run's cleanup, so it runs after Run has stopped.
 	t.Cleanup(func() {
 		if n := dir.OpenCount(); n != 0 {
@@ -55,7 +58,7 @@ func newSandboxEnv(t *testing.T, mods ...func(*Config)) *sbxEnv {
 
 // starting is a container between its create event and its process.
 type starting struct {
-	FakeContainer
+	enginetest.Container
 	ns   netnsutil.ID // the namespace runc will create for it
 	file string       // its sandbox file
 }
@@ -65,25 +68,25 @@ type starting struct {
 func (e *sbxEnv) create(name string, lbls map[string]string) *starting {
 	e.t.Helper()
 	e.n++
-	c := FakeContainer{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
+	c := enginetest.Container{ID: containerID(name), Name: name, Labels: lbls, NetworkMode: "default", PID: 1000 + e.n,
 		ImageID: sbxImageID, Image: sbxImage}
-	e.docker.Put(c)
+	e.engine.Put(c)
 	attrs := map[string]string{}
 	for k, v := range lbls {
 		attrs[k] = v
 	}
 	attrs["name"], attrs["image"] = name, sbxImage
-	e.emit(Event{Kind: EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
+	e.emit(engine.Event{Kind: engine.EventCreate, ContainerID: c.ID, Attributes: attrs, Time: time.Now()})
 	return &starting{
-		FakeContainer: c,
-		ns:            netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)},
-		file:          fmt.Sprintf("sbx%03d", e.n),
+		Container: c,
+		ns:        netnsutil.ID{Dev: 4, Ino: 4026533000 + uint64(e.n)},
+		file:      fmt.Sprintf("sbx%03d", e.n),
 	}
 }
 
-func (e *sbxEnv) emit(ev Event) {
+func (e *sbxEnv) emit(ev engine.Event) {
 	e.t.Helper()
-	if err := e.docker.Emit(ev); err != nil {
+	if err := e.engine.Emit(ev); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -91,7 +94,7 @@ func (e *sbxEnv) emit(ev Event) {
 // connect emits the container's network connect event at time at.
 func (e *sbxEnv) connect(s *starting, at time.Time) {
 	e.t.Helper()
-	e.emit(Event{Kind: EventNetworkConnect, ContainerID: s.ID, NetworkID: sbxNetID, NetworkName: sbxNetName, Time: at})
+	e.emit(engine.Event{Kind: engine.EventNetworkConnect, ContainerID: s.ID, NetworkID: sbxNetID, NetworkName: sbxNetName, Time: at})
 }
 
 // sandbox makes the container's sandbox file appear (born at born) with
@@ -106,8 +109,8 @@ func (e *sbxEnv) sandbox(s *starting, born time.Time) {
 func (e *sbxEnv) startProcess(s *starting, ns netnsutil.ID) {
 	e.t.Helper()
 	e.nss.SetPID(s.PID, ns)
-	e.docker.Update(s.ID, func(c *FakeContainer) { c.Running, c.PID = true, s.PID })
-	e.emit(Event{Kind: EventStart, ContainerID: s.ID})
+	e.engine.Update(s.ID, func(c *enginetest.Container) { c.Running, c.PID = true, s.PID })
+	e.emit(engine.Event{Kind: engine.EventStart, ContainerID: s.ID})
 }
 
 func (e *sbxEnv) tableIn(id netnsutil.ID) string {
@@ -126,7 +129,7 @@ func (e *sbxEnv) applied(name string) []observer.LoggedEntry {
 	return out
 }
 
-// fallbacks returns the fast path's fallback lines about container name.
+// fallbacks returns the sandbox path's fallback lines about container name.
 func (e *sbxEnv) fallbacks(name string) []observer.LoggedEntry {
 	var out []observer.LoggedEntry
 	for _, le := range e.logs.All() {
@@ -135,6 +138,16 @@ func (e *sbxEnv) fallbacks(name string) []observer.LoggedEntry {
 		}
 	}
 	return out
+}
+
+// expireRequests moves the test clock on until the sandbox path has given
+// up on a request of container name: the deadlines are on Config.Now.
+func (e *sbxEnv) expireRequests(name string) {
+	e.t.Helper()
+	eventually(e.t, "a request of "+name+" timed out", func() bool {
+		e.clock.Advance(e.cfg.SandboxTimeout)
+		return len(e.fallbacks(name)) > 0
+	})
 }
 
 func (e *sbxEnv) startRun() {
@@ -168,7 +181,7 @@ func TestSandboxPathProtectsBeforeTheProcess(t *testing.T) {
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "the full ruleset in the sandbox namespace", func() bool { return e.tableIn(web.ns) == want })
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1) // logged after the write
-	if n := e.docker.Inspects(web.ID); n != 0 {
+	if n := e.engine.Inspects(web.ID); n != 0 {
 		t.Errorf("the starting container was inspected %d times (inspect blocks until its process runs)", n)
 	}
 	lines := e.applied("web")
@@ -214,7 +227,7 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 		attrs[k] = v
 	}
 	// absorb directly (no Run loop): the cache is the loop's state.
-	e.ctrl.absorb([]Event{{Kind: EventCreate, ContainerID: id, Attributes: attrs, Time: time.Now()}})
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventCreate, ContainerID: id, Attributes: attrs, Time: time.Now()}})
 	k := e.ctrl.known[id]
 	if k == nil {
 		t.Fatal("labels not cached on create")
@@ -226,10 +239,10 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 	if !k.parsed {
 		t.Error("labels not parsed on create")
 	}
-	if calls := e.docker.Calls(); len(calls) != 0 {
+	if calls := e.engine.Calls(); len(calls) != 0 {
 		t.Errorf("create event caused engine calls %v", calls)
 	}
-	e.ctrl.absorb([]Event{{Kind: EventDestroy, ContainerID: id}})
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventDestroy, ContainerID: id}})
 	if e.ctrl.known[id] != nil {
 		t.Error("destroyed container still cached")
 	}
@@ -237,11 +250,11 @@ func TestSandboxLabelsCachedOnCreate(t *testing.T) {
 
 func TestSandboxUnknownContainerUsesPIDPath(t *testing.T) {
 	// A connect without a create event seen (the container was created
-	// before dcfw started): its labels are unknown, so no fast path.
+	// before dcfw started): its labels are unknown, so no sandbox path.
 	e := newSandboxEnv(t)
 	e.startRun()
-	s := &starting{FakeContainer: FakeContainer{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
-	e.docker.Put(s.FakeContainer)
+	s := &starting{Container: enginetest.Container{ID: containerID("old"), Name: "old", Labels: webLabels, PID: 4242}}
+	e.engine.Put(s.Container)
 	e.connect(s, time.Now())
 	// The connect handled first (its reconcile finds nothing running), as
 	// with a real engine, where the process starts after the event.
@@ -325,7 +338,7 @@ func TestSandboxTimeoutFallsBack(t *testing.T) {
 	e.startRun()
 	web := e.create("web", webLabels)
 	e.connect(web, time.Now())
-	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
+	e.expireRequests("web")
 	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
@@ -420,7 +433,7 @@ func TestSandboxSkipsBrokenLabelsWithOnErrorSkip(t *testing.T) {
 	e.sandbox(web, at.Add(time.Millisecond))
 	eventually(t, "web protected", func() bool { return e.tableIn(web.ns) != "" })
 	if e.tableIn(bad.ns) != "" {
-		t.Errorf("container with broken labels handled by the fast path under --on-error=skip")
+		t.Errorf("container with broken labels handled by the sandbox path under --on-error=skip")
 	}
 }
 
@@ -460,7 +473,7 @@ func TestSandboxOldAndHostNamespacesAreNeverCandidates(t *testing.T) {
 	e.dir.Add("default", at.Add(time.Millisecond), hostNS)
 	e.dir.Enter("default", web.ID)
 	e.connect(web, at)
-	e.waitLog(zapcore.InfoLevel, "sandbox path cannot protect", 1)
+	e.expireRequests("web")
 	if r := fmt.Sprint(field(e.fallbacks("web")[0], "reason")); !strings.Contains(r, "in time") {
 		t.Errorf("reason %q", r)
 	}
@@ -483,12 +496,12 @@ func (e *sbxEnv) protectDirect(s *starting, file string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c.takeSandboxes([]sandboxResult{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, ns: ns, file: file}})
+	c.takeSandboxes([]sandboxAnswer{{req: sandboxRequest{id: s.ID, name: s.Name, token: 7}, Result: sandbox.Result{NS: ns, File: file}}})
 }
 
 func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}}
 	e.dir.Add("default", time.Now(), hostNS)
 	e.protectDirect(web, "default")
 	if len(e.fw.Writes()) != 0 || e.tableIn(hostNS) != "" {
@@ -497,7 +510,7 @@ func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 	if len(e.entries(zapcore.ErrorLevel, "sandbox path cannot protect")) != 1 {
 		t.Errorf("refusal not logged as an error: %v", e.logs.All())
 	}
-	if st := e.ctrl.startups[web.ID]; st.fast || st.ns != nil || st.pending() {
+	if st := e.ctrl.startups[web.ID]; st.protected || st.ns != nil || st.pending() {
 		t.Errorf("startup after refusal: %+v", st)
 	}
 	e.ctrl.endStartup(web.ID)
@@ -505,7 +518,7 @@ func TestSandboxLoopRefusesHostNamespace(t *testing.T) {
 
 func TestSandboxLoopRefusesNamespaceOfAnotherContainer(t *testing.T) {
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}}
 	taken := netnsutil.ID{Dev: 4, Ino: 4026536666}
 	e.ctrl.applied[taken] = applied{fingerprint: "x", holders: []string{containerID("db")}}
 	e.dir.Add("f", time.Now(), taken)
@@ -514,14 +527,14 @@ func TestSandboxLoopRefusesNamespaceOfAnotherContainer(t *testing.T) {
 		t.Fatal("wrote into a namespace dcfw protects for another container")
 	}
 	w := e.entries(zapcore.WarnLevel, "sandbox path cannot protect")
-	if len(w) != 1 || !strings.Contains(fmt.Sprint(field(w[0], "reason")), ShortID(containerID("db"))) {
+	if len(w) != 1 || !strings.Contains(fmt.Sprint(field(w[0], "reason")), engine.ShortID(containerID("db"))) {
 		t.Errorf("refusal: %v", e.logs.All())
 	}
 	e.ctrl.endStartup(web.ID)
 }
 
 func TestSandboxWrongNamespaceIsRepaired(t *testing.T) {
-	// Should the fast path ever write into a namespace that turns out not
+	// Should the sandbox path ever write into a namespace that turns out not
 	// to be the process's, the PID path notices and removes that table.
 	e := newSandboxEnv(t)
 	e.startRun()
@@ -594,7 +607,7 @@ func TestSandboxDieEndsTheSearch(t *testing.T) {
 	e.connect(web, at)
 	e.dir.Add(web.file, at.Add(time.Millisecond), web.ns)
 	eventually(t, "the finder looking", func() bool { return e.dir.Reads() > 0 })
-	e.emit(Event{Kind: EventDie, ContainerID: web.ID})
+	e.emit(engine.Event{Kind: engine.EventDie, ContainerID: web.ID})
 	e.waitCycles(1)
 	e.dir.Enter(web.file, web.ID)
 	e.waitCycles(2)
@@ -603,7 +616,7 @@ func TestSandboxDieEndsTheSearch(t *testing.T) {
 	}
 }
 
-func TestSandboxWatchFailureTurnsTheFastPathOff(t *testing.T) {
+func TestSandboxWatchFailureTurnsTheSandboxPathOff(t *testing.T) {
 	e := newSandboxEnv(t)
 	e.dir.FailWatch(fmt.Errorf("too many inotify instances"))
 	e.startRun()
@@ -614,11 +627,11 @@ func TestSandboxWatchFailureTurnsTheFastPathOff(t *testing.T) {
 	e.connect(web, time.Now())
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "protection applied", 1)
-	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "path before the process off" {
+	if ctx := e.applied("web")[0].ContextMap(); ctx["path"] != pathPID || ctx["fallback"] != "sandbox path off" {
 		t.Errorf("protection line: %v", ctx)
 	}
 	if e.dir.Reads() != 0 {
-		t.Error("namespaces looked at with the fast path off")
+		t.Error("namespaces looked at with the sandbox path off")
 	}
 }
 
@@ -632,73 +645,17 @@ func TestSandboxOffInDryRun(t *testing.T) {
 	e.startProcess(web, web.ns)
 	e.waitLog(zapcore.InfoLevel, "dry run: would apply protection", 1)
 	if e.dir.Reads() != 0 || len(e.fw.Writes()) != 0 {
-		t.Error("dry run used the fast path")
+		t.Error("dry run used the sandbox path")
 	}
-}
-
-// newFinderUnderTest is a finder over an empty fake directory, driven by
-// hand (f.pending, f.scan), whose answers are appended to got. When the
-// test ends it closes what it holds, and nothing may be left open (the
-// test closes the namespaces it was handed).
-func newFinderUnderTest(t *testing.T, got *[]sandboxResult) (*FakeSandboxDir, *sandboxFinder) {
-	dir := NewFakeSandboxDir()
-	f := newSandboxFinder(dir, hostNS, time.Hour, func(r sandboxResult) { *got = append(*got, r) })
-	t.Cleanup(func() {
-		f.closeAll()
-		if n := dir.OpenCount(); n != 0 {
-			t.Errorf("%d namespaces left open", n)
-		}
-	})
-	return dir, f
-}
-
-// TestSandboxFinderReadsEachNamespaceOncePerTick: however many
-// containers wait, one tick reads each new namespace once.
-func TestSandboxFinderReadsEachNamespaceOncePerTick(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	ctx := context.Background()
-	since := time.Now()
-	for i := range 5 {
-		dir.Add(fmt.Sprintf("f%d", i), since.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: uint64(100 + i)})
-		f.pending = append(f.pending, sandboxRequest{ctx: ctx, id: fmt.Sprint(i), since: since, deadline: since.Add(time.Hour)})
-	}
-	f.scan(time.Now())
-	if dir.Reads() != 5 || len(got) != 0 {
-		t.Errorf("reads %d, results %v", dir.Reads(), got)
-	}
-	dir.Enter("f3", "3")
-	f.scan(time.Now())
-	if len(got) != 1 || got[0].req.id != "3" || got[0].file != "f3" || got[0].ns == nil || got[0].err != nil {
-		t.Fatalf("results %+v", got)
-	}
-	if len(f.pending) != 4 || slices.ContainsFunc(f.pending, func(r sandboxRequest) bool { return r.id == "3" }) {
-		t.Errorf("pending %v", f.pending)
-	}
-	// The namespace handed over is no candidate for the others any more.
-	reads := dir.Reads()
-	f.scan(time.Now())
-	if n := dir.Reads() - reads; n != 4 {
-		t.Errorf("%d namespaces read after one was claimed, want 4", n)
-	}
-	// Young requests are looked for every poll, older ones less often.
-	f.poll = 5 * time.Millisecond
-	if d := f.interval(since.Add(time.Second)); d != f.poll {
-		t.Errorf("interval for young requests %s", d)
-	}
-	if d := f.interval(since.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
-		t.Errorf("interval for old requests %s", d)
-	}
-	got[0].close()
 }
 
 func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
-	// Between the fast path's write and the process start, full cycles
+	// Between the sandbox path's write and the process start, full cycles
 	// see no running container holding the namespace. It must stay
 	// recorded as the starting container's: another container's answer
 	// naming it is refused.
 	e := newSandboxEnv(t)
-	a := &starting{FakeContainer: FakeContainer{ID: containerID("a"), Name: "a", Labels: webLabels}}
+	a := &starting{Container: enginetest.Container{ID: containerID("a"), Name: "a", Labels: webLabels}}
 	ns := netnsutil.ID{Dev: 4, Ino: 4026534444}
 	e.dir.Add("f", time.Now(), ns)
 	e.protectDirect(a, "f")
@@ -707,7 +664,7 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	}
 	e.cycle()
 	e.cycle()
-	b := &starting{FakeContainer: FakeContainer{ID: containerID("b"), Name: "b", Labels: openLabels}}
+	b := &starting{Container: enginetest.Container{ID: containerID("b"), Name: "b", Labels: openLabels}}
 	e.protectDirect(b, "f")
 	if got, want := e.tableIn(ns), policyTable(t, webLabels, a.ID); got != want || len(e.fw.Writes()) != 1 {
 		t.Errorf("namespace of a starting container rewritten for another: %v", e.fw.Writes())
@@ -719,110 +676,11 @@ func TestSandboxProtectedNamespaceStaysOwnedUntilTheProcessRuns(t *testing.T) {
 	e.ctrl.endStartup(b.ID)
 }
 
-func TestSandboxFinderOnlyConsidersNamespacesNewerThanEachRequest(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	// Born after a's request but before b's: a namespace b cannot own,
-	// even with b's process inside (what runs there was there before).
-	dir.Add("f", t0.Add(time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.Enter("f", "b")
-	early := sandboxRequest{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}
-	late := sandboxRequest{ctx: context.Background(), id: "b", since: t0.Add(2 * time.Millisecond), deadline: t0.Add(time.Hour)}
-	f.pending = []sandboxRequest{early, late}
-	f.scan(time.Now())
-	if len(got) != 0 || len(f.pending) != 2 {
-		t.Errorf("results %+v", got)
-	}
-	// A new namespace with a process of a container no one asked for
-	// answers no request.
-	dir.Add("g", t0.Add(3*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 98})
-	dir.Enter("g", "x")
-	f.scan(time.Now())
-	if len(got) != 0 {
-		t.Errorf("results %+v", got)
-	}
-}
-
-// A request that times out names the new files that could not be read:
-// with a sandbox directory whose mount does not propagate, every new file
-// stays an empty file, and the reason must say so rather than look like
-// plain slowness.
-func TestSandboxFinderTimeoutNamesUnreadableFiles(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	dir.AddUnmounted("old", t0.Add(-time.Second)) // before the connect: not named
-	dir.AddUnmounted("f1", t0.Add(time.Millisecond))
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Second)}}
-	f.scan(t0.Add(10 * time.Millisecond))
-	f.scan(t0.Add(2 * time.Second))
-	if len(got) != 1 || !errors.Is(got[0].err, errSandboxTimeout) {
-		t.Fatalf("results %+v, want one timeout", got)
-	}
-	msg := got[0].err.Error()
-	if !strings.Contains(msg, "f1 (") || !strings.Contains(msg, netnsutil.ErrNotNetNS.Error()) || strings.Contains(msg, "old") {
-		t.Errorf("timeout %q, want f1 named with why it could not be read, and nothing older", msg)
-	}
-	// A file read fine later is not named any more.
-	dir.Mount("f1", netnsutil.ID{Dev: 4, Ino: 71})
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "b", since: t0, deadline: t0.Add(time.Second)}}
-	f.scan(t0.Add(10 * time.Millisecond))
-	f.scan(t0.Add(2 * time.Second))
-	if len(got) != 2 || strings.Contains(got[1].err.Error(), "could not be read") {
-		t.Errorf("results %+v, want a plain timeout", got)
-	}
-}
-
-// A namespace handed out stays claimed while no request waits: a request
-// for the same container that arrives afterwards but is older than the
-// namespace (made at its connect event, after the one made at its create
-// event was answered) must not get it a second time.
-func TestSandboxFinderClaimOutlivesAnIdleFinder(t *testing.T) {
-	var got []sandboxResult
-	dir, f := newFinderUnderTest(t, &got)
-	t0 := time.Now()
-	dir.Add("f", t0.Add(2*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 99})
-	dir.Enter("f", "a")
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0.Add(time.Millisecond), deadline: t0.Add(time.Hour)}}
-	f.scan(time.Now())
-	if len(got) != 1 || got[0].req.id != "a" || got[0].ns == nil {
-		t.Fatalf("results %+v", got)
-	}
-	got[0].close()
-	f.closeAll() // nothing waits: what run does between requests
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: t0, deadline: t0.Add(time.Hour)}}
-	f.scan(time.Now())
-	if len(got) != 1 {
-		t.Fatalf("the namespace handed out was found again: %+v", got[1:])
-	}
-	// The same name used again by a new file is a new candidate.
-	replaceAndScan := func(name string, born time.Time, ino uint64, want string) {
-		t.Helper()
-		dir.Remove(name)
-		dir.Add(name, born, netnsutil.ID{Dev: 4, Ino: ino})
-		dir.Enter(name, want)
-		n := len(got)
-		f.scan(time.Now())
-		if len(got) != n+1 || got[n].req.id != want || got[n].ns == nil || got[n].ns.ID().Ino != ino {
-			t.Fatalf("results %+v, want %s's request answered with namespace %d", got[n:], want, ino)
-		}
-		got[n].close()
-	}
-	replaceAndScan("f", t0.Add(3*time.Millisecond), 100, "a")
-	// So is a file replaced under the same name while it was open as a
-	// candidate: its namespace is read anew, the old one closed.
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "c", since: t0, deadline: t0.Add(time.Hour)}}
-	dir.Add("g", t0.Add(4*time.Millisecond), netnsutil.ID{Dev: 4, Ino: 200})
-	f.scan(time.Now())
-	replaceAndScan("g", t0.Add(5*time.Millisecond), 201, "c")
-}
-
-func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
+func TestSandboxRestartUsesTheSandboxPathWithoutInspecting(t *testing.T) {
 	// docker restart: die, connect, start. Between the die and the start
 	// the container may still be listed as running, but inspecting it
 	// would block until its new process runs (stalling the loop and the
-	// fast path): it is not inspected until its start event.
+	// sandbox path): it is not inspected until its start event.
 	e := newSandboxEnv(t)
 	web := e.start("web", webLabels, fromImage(sbxImageID, sbxImage))
 	e.startRun()
@@ -830,18 +688,18 @@ func TestSandboxRestartUsesTheFastPathWithoutInspecting(t *testing.T) {
 	if e.table(web) != want {
 		t.Fatal("not protected at start")
 	}
-	inspects, images := e.docker.Inspects(web.ID), e.docker.ImageCalls()
+	inspects, images := e.engine.Inspects(web.ID), e.engine.ImageCalls()
 
-	e.emit(Event{Kind: EventDie, ContainerID: web.ID}) // still listed as running
-	s := &starting{FakeContainer: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
+	e.emit(engine.Event{Kind: engine.EventDie, ContainerID: web.ID}) // still listed as running
+	s := &starting{Container: web, ns: netnsutil.ID{Dev: 4, Ino: 4026532777}, file: "restarted"}
 	at := time.Now()
 	e.connect(s, at)
 	e.sandbox(s, at.Add(time.Millisecond))
 	eventually(t, "the new namespace protected before the start event", func() bool { return e.tableIn(s.ns) == want })
-	if n := e.docker.Inspects(web.ID); n != inspects {
+	if n := e.engine.Inspects(web.ID); n != inspects {
 		t.Errorf("inspected %d times between die and start", n-inspects)
 	}
-	if n := e.docker.ImageCalls(); n != images {
+	if n := e.engine.ImageCalls(); n != images {
 		t.Errorf("asked for the image's labels %d times; the listing's image ID was known", n-images)
 	}
 	s.PID = 7777
@@ -861,13 +719,13 @@ func TestSandboxReplayedEventsOfARunningContainer(t *testing.T) {
 	e := newSandboxEnv(t)
 	web := e.start("web", webLabels)
 	c := e.ctrl
-	c.learnListed([]Container{{ID: web.ID, Names: []string{"web"}, Labels: webLabels}})
+	c.learnListed([]engine.Container{{ID: web.ID, Names: []string{"web"}, Labels: webLabels}})
 	attrs := map[string]string{"name": "web", "image": "x", "dcfw.enable": "true"}
-	targets := c.absorb([]Event{
-		{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs},
-		{Kind: EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
+	targets := c.absorb([]engine.Event{
+		{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs},
+		{Kind: engine.EventNetworkConnect, ContainerID: web.ID, NetworkID: sbxNetID, Time: time.Now()},
 	})
-	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.fast) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
+	if st := c.startups[web.ID]; !targets[web.ID] || st != nil && (st.pending() || st.protected) || c.known[web.ID].stopped || c.known[web.ID].fromEvent {
 		t.Errorf("replayed events: targets %v, startup %+v, known %+v", targets, c.startups[web.ID], c.known[web.ID])
 	}
 }
@@ -877,13 +735,13 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 	// is taken at the next step, not after the whole batch; but not
 	// while a resync is due.
 	e := newSandboxEnv(t)
-	web := &starting{FakeContainer: FakeContainer{ID: containerID("web"), Name: "web", Labels: webLabels}, ns: netnsutil.ID{Dev: 4, Ino: 4026533333}}
+	web := &starting{Container: enginetest.Container{ID: containerID("web"), Name: "web", Labels: webLabels}, ns: netnsutil.ID{Dev: 4, Ino: 4026533333}}
 	e.dir.Add("f", time.Now(), web.ns)
 	c := e.ctrl
 	if err := c.identifyHost(); err != nil {
 		t.Fatal(err)
 	}
-	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the fast path on; not run
+	c.finder = c.cfg.Sandboxes // marks the sandbox path on; not started
 	c.known[web.ID] = &knownContainer{name: "web", labels: webLabels, stopped: true}
 	c.startups[web.ID] = &startup{token: 3, connectAt: time.Now(), cancel: func() {}}
 	ns, err := e.dir.Open("f")
@@ -891,13 +749,13 @@ func TestSandboxAnswersAreTakenBetweenReconcileSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.queue.connected() // a resync is due
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxAnswer{req: sandboxRequest{id: web.ID, name: "web", token: 3}, Result: sandbox.Result{NS: ns, File: "f", FoundAt: time.Now()}})
 	c.drainSandboxes()
 	if e.tableIn(web.ns) != "" {
 		t.Fatal("answer taken while a resync was due")
 	}
 	c.queue.take()
-	c.queue.pushSandbox(sandboxResult{req: sandboxRequest{id: web.ID, name: "web", token: 3}, ns: ns, file: "f", foundAt: time.Now()})
+	c.queue.pushSandbox(sandboxAnswer{req: sandboxRequest{id: web.ID, name: "web", token: 3}, Result: sandbox.Result{NS: ns, File: "f", FoundAt: time.Now()}})
 	c.reconcileNow(t)
 	if e.tableIn(web.ns) != policyTable(t, webLabels, web.ID) {
 		t.Error("answer not taken during the cycle")
@@ -924,36 +782,20 @@ func TestSandboxReplayedCreateWaitingInTheQueueStartsNoSearch(t *testing.T) {
 	if err := c.identifyHost(); err != nil {
 		t.Fatal(err)
 	}
-	c.finder = newSandboxFinder(e.dir, hostNS, time.Millisecond, c.queue.pushSandbox) // marks the path on; not run
+	c.finder = c.cfg.Sandboxes // marks the sandbox path on; not started
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	defer c.bgCancel()
 	attrs := map[string]string{"name": "web", "image": "x"}
 	for k, v := range webLabels {
 		attrs[k] = v
 	}
-	c.queue.push(Event{Kind: EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
+	c.queue.push(engine.Event{Kind: engine.EventCreate, ContainerID: web.ID, Attributes: attrs, Time: time.Now().Add(-500 * time.Millisecond)})
 	c.reconcileNow(t)
-	if st := c.startups[web.ID]; st != nil && (st.pending() || st.fast) {
+	if st := c.startups[web.ID]; st != nil && (st.pending() || st.protected) {
 		t.Errorf("a search started for a running container: %+v", st)
 	}
 	if e.table(web) != policyTable(t, webLabels, web.ID) {
 		t.Error("not protected")
-	}
-}
-
-// A request made at its event is looked for every poll for a while,
-// although it considers files born up to requestSlack before the event.
-func TestSandboxRequestIsPolledFastFromItsEvent(t *testing.T) {
-	var got []sandboxResult
-	_, f := newFinderUnderTest(t, &got)
-	f.poll = 5 * time.Millisecond
-	at := time.Now()
-	f.pending = []sandboxRequest{{ctx: context.Background(), id: "a", since: at.Add(-requestSlack), asked: at, deadline: at.Add(time.Minute)}}
-	if d := f.interval(at.Add(100 * time.Millisecond)); d != f.poll {
-		t.Errorf("interval right after the event %s, want %s", d, f.poll)
-	}
-	if d := f.interval(at.Add(pollFastFor + time.Second)); d != pollSlowFactor*f.poll {
-		t.Errorf("interval long after the event %s", d)
 	}
 }
 

@@ -1,41 +1,20 @@
 package reconcile
 
 // The sandbox path: rules in place before a starting container's process
-// runs.
+// runs (why and how the namespace is identified: docs/DESIGN.md).
 //
-// The engine creates a starting container's network namespace, bound to a
-// new file in its sandbox directory (--netns-dir), and the runtime starts
-// its init process in the container's cgroup and in that namespace, tens
-// of milliseconds before the workload's first instruction. The order of
-// the rest differs: Debian's 20.10 sends the network connect event first
-// and has runc create the namespace ~150 ms later; the current engine
-// creates the namespace ~70 ms after the create event, and sends the
-// connect event only ~10 ms before the process runs. Inspecting the
-// container blocks until the process runs, but the labels come with the
-// create event. So the namespace is found by its owner: the new sandbox
-// namespace that holds a process whose cgroup names the container.
-//
-// The pieces:
-//   - absorb (on the loop) caches each created container's parsed labels
-//     and, for a managed, in-scope container, asks the finder
-//     (sandbox_finder.go, one goroutine) to look, from its create event on
-//     and again at its connect event (a `docker start` of an existing
-//     container has no create event).
-//   - The finder only reads (directory listings, procfs) and hands what it
-//     finds to the loop through the work queue.
-//   - The loop (protectSandbox) checks the namespace once more (not the
-//     host's, not written for another container, the attempt still
-//     wanted) and applies the container's full ruleset through the same
-//     enforce as the PID path, recording it in c.applied. All writes stay
-//     on the loop's goroutine: never two writers in one namespace.
-//   - When the process runs, the PID path (start event, ticker) opens the
-//     namespace by PID as always, finds the table in place (zero writes),
-//     and confirms that the sandbox path chose the right namespace; had it
-//     not, the table it wrote is removed there.
-//   - Anything uncertain (two candidates, a timeout, the process starting
-//     first) leaves the container to the PID path, with the reason logged.
-//     A container that dcfw does not manage is never written to: the
-//     owner, not a guess, decides.
+//   - absorb (on the loop) caches each created container's labels and,
+//     for a managed, in-scope container, asks the finder (package sandbox)
+//     for its namespace, at its create event and again at its connect
+//     event (a `docker start` of an existing container has no create
+//     event). The finder only reads; its answers come through the queue.
+//   - protectSandbox (on the loop) checks the namespace once more and
+//     writes the full ruleset through the same enforce as the PID path.
+//   - When the process runs, the PID path finds the table in place (zero
+//     writes) and confirms the namespace (confirmSandbox); had the sandbox
+//     path chosen another, the table it wrote there is removed.
+//   - Anything uncertain leaves the container to the PID path, with the
+//     reason logged. An unmanaged container is never written to.
 
 import (
 	"context"
@@ -46,14 +25,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
-	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/sandbox"
 )
 
 // Paths that protect a container, as the "protection applied" log line
 // names them (field "path").
 const (
-	pathSandbox = "sandbox" // the fast path, before the process runs
+	pathSandbox = "sandbox" // before the process runs
 	pathPID     = "pid"     // the normal path, through the running process
 )
 
@@ -102,12 +82,12 @@ type startup struct {
 	startAt   time.Time // engine time of the start event
 	// cancel withdraws the pending request (nil: none pending).
 	cancel context.CancelFunc
-	// fallback is why the fast path did not protect the container.
+	// fallback is why the sandbox path did not protect the container.
 	fallback string
-	// Set once the fast path wrote: ns stays open until the PID path
+	// Set once the sandbox path wrote: ns stays open until the PID path
 	// confirms it is the process's namespace (its identity cannot be
 	// reused meanwhile).
-	fast      bool
+	protected bool
 	ns        Namespace
 	file      string // the sandbox file of ns
 	appliedAt time.Time
@@ -131,11 +111,11 @@ func (s *startup) release() {
 	}
 }
 
-// fastPathOn reports whether the fast path runs.
-func (c *Controller) fastPathOn() bool { return c.finder != nil }
+// sandboxPathOn reports whether the sandbox path runs.
+func (c *Controller) sandboxPathOn() bool { return c.finder != nil }
 
 // learnCreated caches a new container's labels from its create event.
-func (c *Controller) learnCreated(ev Event) {
+func (c *Controller) learnCreated(ev engine.Event) {
 	if c.known[ev.ContainerID] != nil {
 		// Create is a container's first event: this one is replayed
 		// (the subscription starts a little in the past) about a
@@ -146,7 +126,7 @@ func (c *Controller) learnCreated(ev Event) {
 	for k, v := range ev.Attributes {
 		lbls[k] = v
 	}
-	k := &knownContainer{name: safeName(ev.Attributes["name"]), labels: lbls, image: ev.Attributes["image"],
+	k := &knownContainer{name: engine.SafeName(ev.Attributes["name"]), labels: lbls, image: ev.Attributes["image"],
 		fromEvent: true, stopped: true, stoppedAt: c.now()}
 	k.parse()
 	c.known[ev.ContainerID] = k
@@ -156,13 +136,13 @@ func (c *Controller) learnCreated(ev Event) {
 	// that is only created times out quietly (createOnly).
 	st := c.startupOf(ev.ContainerID)
 	st.createAt = ev.Time
-	if c.fastPathRefusal(k) == "" {
+	if c.sandboxPathRefusal(k) == "" {
 		c.requestBeforeStart(ev.ContainerID, k, st, ev.Time)
 	}
 }
 
 // learnListed records the containers of a listing.
-func (c *Controller) learnListed(list []Container) {
+func (c *Controller) learnListed(list []engine.Container) {
 	for _, ctr := range list {
 		k := c.known[ctr.ID]
 		switch {
@@ -188,31 +168,29 @@ func (c *Controller) stoppedByEvents(id string) bool {
 	return k != nil && k.stopped
 }
 
-// startFastPath starts watching the sandbox directory and the finder,
-// unless the fast path is off (no Sandboxes, or a dry run: it would only
-// log what the PID path logs a moment later).
-func (c *Controller) startFastPath(ctx context.Context) {
+// startSandboxPath starts the finder, unless the sandbox path is off (no
+// Sandboxes, or a dry run: it would only log what the PID path logs a
+// moment later).
+func (c *Controller) startSandboxPath(ctx context.Context) {
 	c.bgCtx, c.bgCancel = context.WithCancel(ctx)
 	if c.cfg.Sandboxes == nil || c.cfg.DryRun {
 		return
 	}
-	if err := c.cfg.Sandboxes.Watch(c.bgCtx); err != nil {
+	if err := c.cfg.Sandboxes.Start(c.bgCtx, c.hostID, c.cfg.Now); err != nil {
 		c.log.Warn("sandbox path off: cannot watch the sandbox directory; containers are protected once their process runs",
 			zap.Error(err))
 		return
 	}
-	c.finder = newSandboxFinder(c.cfg.Sandboxes, c.hostID, c.cfg.SandboxPoll, c.queue.pushSandbox)
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.finder.run(c.bgCtx)
-	}()
+	c.finder = c.cfg.Sandboxes
 }
 
-// stopFastPath stops the finder and the requests, and closes every
+// stopSandboxPath stops the finder and the requests, and closes every
 // namespace they or the startups hold.
-func (c *Controller) stopFastPath() {
+func (c *Controller) stopSandboxPath() {
 	c.bgCancel()
+	if c.finder != nil {
+		c.finder.Wait()
+	}
 	c.bg.Wait()
 	c.resetStartups(c.queue.take().sandboxes)
 	c.finder = nil
@@ -229,9 +207,9 @@ func (c *Controller) endStartup(id string) {
 
 // resetStartups ends every startup and drops the finder's answers: after
 // the event stream reconnected, events may have been missed.
-func (c *Controller) resetStartups(results []sandboxResult) {
-	for _, r := range results {
-		r.close()
+func (c *Controller) resetStartups(answers []sandboxAnswer) {
+	for _, a := range answers {
+		a.Close()
 	}
 	for id := range c.startups {
 		c.endStartup(id)
@@ -241,7 +219,7 @@ func (c *Controller) resetStartups(results []sandboxResult) {
 // connected handles a network connect event. It reports whether the
 // container is starting (then there is nothing to reconcile yet: it is
 // not running, and inspecting it would block until it is).
-func (c *Controller) connected(ev Event) bool {
+func (c *Controller) connected(ev engine.Event) bool {
 	st := c.startupOf(ev.ContainerID)
 	if st.connectAt.IsZero() {
 		st.connectAt = ev.Time
@@ -281,17 +259,16 @@ const requestSlack = 2 * time.Second
 
 // requestBeforeStart asks the finder for the namespace of a starting
 // container (at its create event, and again at its connect event if no
-// request is pending then), unless the path before the process does not
-// apply to it.
+// request is pending then), unless the sandbox path does not apply to it.
 func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startup, at time.Time) {
-	if st.pending() || st.fast {
+	if st.pending() || st.protected {
 		return // a further event of the same start
 	}
-	if !c.fastPathOn() {
-		st.fallback = "path before the process off"
+	if !c.sandboxPathOn() {
+		st.fallback = "sandbox path off"
 		return
 	}
-	if why := c.fastPathRefusal(k); why != "" {
+	if why := c.sandboxPathRefusal(k); why != "" {
 		st.fallback = why
 		return
 	}
@@ -299,17 +276,15 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 	st.token = c.nextToken
 	ctx, cancel := context.WithCancel(c.bgCtx)
 	st.cancel = cancel
-	req := sandboxRequest{
-		ctx:      ctx,
-		token:    st.token,
-		id:       id,
-		name:     k.name,
-		since:    at.Add(-requestSlack),
-		asked:    at,
-		deadline: time.Now().Add(c.cfg.SandboxTimeout),
-		image:    c.imageCheckFor(k),
+	req := sandboxRequest{token: st.token, id: id, name: k.name, image: c.imageCheckFor(k)}
+	find := sandbox.Request{
+		Container: id,
+		Since:     at.Add(-requestSlack),
+		Asked:     at,
+		Deadline:  c.now().Add(c.cfg.SandboxTimeout),
+		Answer:    func(r sandbox.Result) { c.queue.pushSandbox(sandboxAnswer{req: req, Result: r}) },
 	}
-	docker, timeout := c.cfg.Docker, c.cfg.APITimeout
+	eng, timeout, finder := c.cfg.Engine, c.cfg.APITimeout, c.finder
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
@@ -318,13 +293,39 @@ func (c *Controller) requestBeforeStart(id string, k *knownContainer, st *startu
 			// milliseconds, the namespace appears tens of them after the
 			// create event, and the search considers files born since a
 			// little before the request anyway.
-			ctx, cancel := context.WithTimeout(req.ctx, timeout)
-			a.labels, a.err = docker.ImageLabels(ctx, a.ref)
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			a.labels, a.err = eng.ImageLabels(ctx, a.ref)
 			a.done = true
 			cancel()
 		}
-		c.finder.submit(req.ctx, req)
+		finder.Submit(ctx, find)
 	}()
+}
+
+// sandboxRequest is what the controller asked the finder, and needs again
+// with the answer.
+type sandboxRequest struct {
+	token uint64 // the attempt's number (startup.token)
+	id    string // container
+	name  string
+	// image is what the write must be checked against when dcfw labels
+	// from the image are refused (nil: no check, see imageCheckFor).
+	image *imageAnswer
+}
+
+// sandboxAnswer is the finder's answer to one request.
+type sandboxAnswer struct {
+	req sandboxRequest
+	sandbox.Result
+}
+
+// imageAnswer is a starting container's image and its labels, looked up
+// before the search (the request goroutine) or known already.
+type imageAnswer struct {
+	ref    string // ID or name, as the create event or a listing has it
+	labels map[string]string
+	err    error
+	done   bool
 }
 
 // imageCheckFor says what the sandbox path's write must be checked
@@ -345,11 +346,11 @@ func (c *Controller) imageCheckFor(k *knownContainer) *imageAnswer {
 	return &imageAnswer{ref: k.image}
 }
 
-// fastPathRefusal says why a starting container is not for the fast path
+// sandboxPathRefusal says why a starting container is not for the sandbox path
 // ("" if it is). Containers the PID path would not protect are not
 // either: unmanaged, out of scope, dcfw.enable=false, broken labels with
 // --on-error=skip.
-func (c *Controller) fastPathRefusal(k *knownContainer) string {
+func (c *Controller) sandboxPathRefusal(k *knownContainer) string {
 	if k.fromEvent && (c.cfg.Scope.Key == "name" || c.cfg.Scope.Key == "image") {
 		return "the scope label is shadowed by the create event's own attribute of that name"
 	}
@@ -377,7 +378,7 @@ func (c *Controller) fastPathRefusal(k *knownContainer) string {
 // steps of a reconcile, where no namespace of a starting container is
 // being worked on (they are not listed as running yet).
 func (c *Controller) drainSandboxes() {
-	if c.fastPathOn() {
+	if c.sandboxPathOn() {
 		// Containers created meanwhile: the search for their namespace
 		// starts now, not when the loop gets to their events (which
 		// learnCreated then finds known).
@@ -396,7 +397,7 @@ func (c *Controller) drainSandboxes() {
 // load a listing or an inspect takes tens of milliseconds, longer than a
 // starting container's process is away. The writes stay on the loop.
 func awaitEngine[T any](c *Controller, call func() (T, error)) (T, error) {
-	if !c.fastPathOn() {
+	if !c.sandboxPathOn() {
 		return call()
 	}
 	type result struct {
@@ -421,25 +422,25 @@ func awaitEngine[T any](c *Controller, call func() (T, error)) (T, error) {
 }
 
 // takeSandboxes handles the finder's answers, on the loop.
-func (c *Controller) takeSandboxes(results []sandboxResult) {
-	for _, r := range results {
+func (c *Controller) takeSandboxes(answers []sandboxAnswer) {
+	for _, r := range answers {
 		st := c.startups[r.req.id]
 		if st == nil || !st.pending() || st.token != r.req.token {
 			// Withdrawn meanwhile (the process started, or the
 			// container died): the PID path has it.
-			r.close()
+			r.Close()
 			continue
 		}
 		st.withdraw()
-		if r.err != nil && st.connectAt.IsZero() && errors.Is(r.err, errSandboxTimeout) {
+		if r.Err != nil && st.connectAt.IsZero() && errors.Is(r.Err, sandbox.ErrTimeout) {
 			// Created and not started (docker create): its connect
 			// event, if it ever starts, asks again.
 			c.log.Debug("container created but not started: no namespace yet",
-				zap.String("container", r.req.name), zap.String("id", ShortID(r.req.id)))
+				zap.String("container", r.req.name), zap.String("id", engine.ShortID(r.req.id)))
 			continue
 		}
-		if r.err != nil {
-			c.sandboxFallback(st, r.req, r.err.Error(), fallbackLevel(r.err))
+		if r.Err != nil {
+			c.sandboxFallback(st, r.req, r.Err.Error(), fallbackLevel(r.Err))
 			continue
 		}
 		c.protectSandbox(st, r)
@@ -448,28 +449,28 @@ func (c *Controller) takeSandboxes(results []sandboxResult) {
 
 func fallbackLevel(err error) zapcore.Level {
 	switch {
-	case errors.Is(err, errSandboxAmbiguous):
+	case errors.Is(err, sandbox.ErrAmbiguous):
 		return zapcore.WarnLevel
 	}
 	return zapcore.InfoLevel
 }
 
-// sandboxFallback records and logs why the fast path leaves a container
+// sandboxFallback records and logs why the sandbox path leaves a container
 // to the PID path.
 func (c *Controller) sandboxFallback(st *startup, req sandboxRequest, why string, level zapcore.Level) {
 	st.fallback = why
 	if ce := c.log.Check(level, "sandbox path cannot protect the container before its process starts; the PID path will"); ce != nil {
-		ce.Write(zap.String("container", req.name), zap.String("id", ShortID(req.id)),
+		ce.Write(zap.String("container", req.name), zap.String("id", engine.ShortID(req.id)),
 			zap.String("reason", why), zap.Duration("since_connect", time.Since(st.connectAt)))
 	}
 }
 
 // protectSandbox writes a starting container's full ruleset into the
 // namespace the finder found, after checking it once more.
-func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
+func (c *Controller) protectSandbox(st *startup, r sandboxAnswer) {
 	id := r.req.id
 	k := c.known[id]
-	ns := r.ns
+	ns := r.NS
 	refuse := func(why string, level zapcore.Level) {
 		ns.Close()
 		c.sandboxFallback(st, r.req, why, level)
@@ -482,7 +483,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 		refuse("the namespace found is the host's", zapcore.ErrorLevel)
 		return
 	case owned && !slices.Contains(a.holders, id):
-		refuse("the namespace found already holds the rules of another container ("+ShortID(a.holders[0])+")", zapcore.WarnLevel)
+		refuse("the namespace found already holds the rules of another container ("+engine.ShortID(a.holders[0])+")", zapcore.WarnLevel)
 		return
 	}
 
@@ -511,16 +512,16 @@ func (c *Controller) protectSandbox(st *startup, r sandboxResult) {
 	// The container owns its namespace (a connect event means a network
 	// of its own), so it is the owner whose ID goes into log prefixes, as
 	// the PID path will compute too.
-	ctr := Container{ID: id, Names: []string{k.name}, Labels: k.labels}
+	ctr := engine.Container{ID: id, Names: []string{k.name}, Labels: k.labels}
 	g := &nsGroup{ns: ns, members: []member{{ctr: ctr, policy: policy, perr: perr}}, sandbox: &r}
 	if _, ok := c.enforce(g, ctr, want); !ok {
 		refuse("the write failed", zapcore.InfoLevel)
 		return
 	}
-	st.fast = true
+	st.protected = true
 	st.ns = ns
-	st.file = r.file
-	st.appliedAt = time.Now()
+	st.file = r.File
+	st.appliedAt = time.Now() // the wall clock: compared with the engine's stamps
 	st.fallback = ""
 }
 
@@ -548,7 +549,7 @@ func sandboxImageErrors(k *knownContainer, a *imageAnswer) error {
 }
 
 // started handles a start (or restart) event.
-func (c *Controller) started(ev Event) {
+func (c *Controller) started(ev engine.Event) {
 	if k := c.known[ev.ContainerID]; k != nil {
 		k.stopped = false
 	}
@@ -565,12 +566,12 @@ func (c *Controller) started(ev Event) {
 		c.sandboxFallback(st, sandboxRequest{id: ev.ContainerID, name: c.knownName(ev.ContainerID)},
 			"the process started before its namespace was identified", zapcore.InfoLevel)
 	}
-	if st.fast && st.appliedAt.After(ev.Time) {
+	if st.protected && st.appliedAt.After(ev.Time) {
 		// Both clocks are this host's. The start event is sent when the
 		// process has been started, so the first packets may have
 		// passed unfiltered.
 		c.log.Info("sandbox path applied the rules after the engine reported the process start",
-			zap.String("container", c.knownName(ev.ContainerID)), zap.String("id", ShortID(ev.ContainerID)),
+			zap.String("container", c.knownName(ev.ContainerID)), zap.String("id", engine.ShortID(ev.ContainerID)),
 			zap.Duration("late_by", st.appliedAt.Sub(ev.Time)))
 	}
 }
@@ -579,68 +580,54 @@ func (c *Controller) knownName(id string) string {
 	if k := c.known[id]; k != nil && k.name != "" {
 		return k.name
 	}
-	return ShortID(id)
+	return engine.ShortID(id)
 }
 
 // confirmSandbox compares the namespace the PID path opened for a
-// container with the one the fast path wrote to. They are the same unless
+// container with the one the sandbox path wrote to. They are the same unless
 // the identification went wrong; then the table written there is removed
 // (if no one else's rules have replaced it meanwhile).
-func (c *Controller) confirmSandbox(ctr Container, ns Namespace) {
+func (c *Controller) confirmSandbox(ctr engine.Container, ns Namespace) {
 	st := c.startups[ctr.ID]
 	if st == nil || st.ns == nil {
 		return
 	}
-	fast := st.ns
+	written := st.ns
 	st.ns = nil
-	defer fast.Close()
-	if fast.ID() == ns.ID() {
+	defer written.Close()
+	if written.ID() == ns.ID() {
 		c.log.Debug("sandbox path confirmed: the process runs in the namespace it protected",
 			zap.String("container", ctr.Name()), zap.String("namespace", ns.ID().String()))
 		return
 	}
-	st.fast = false
-	if c.sandboxGone(st.file, fast.ID()) {
+	st.protected = false
+	if c.cfg.Sandboxes != nil && c.cfg.Sandboxes.Removed(st.file, written.ID()) {
 		// The process that ran there exited and the container started
 		// again (a restart, or a process that died at once) before the
 		// events said so: the namespace protected was this container's,
 		// of its previous run, and Docker has removed it. Nothing to
 		// repair; the new namespace is protected below as usual.
-		delete(c.applied, fast.ID())
+		delete(c.applied, written.ID())
 		c.log.Debug("sandbox path protected the container's previous namespace, since removed",
-			zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)), zap.String("sandbox", st.file))
+			zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)), zap.String("sandbox", st.file))
 		return
 	}
 	st.fallback = "the sandbox path protected another namespace"
-	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", ShortID(ctr.ID)),
-		zap.String("protected", fast.ID().String()), zap.String("process_namespace", ns.ID().String())}
-	a, ok := c.applied[fast.ID()]
+	fields := []zap.Field{zap.String("container", ctr.Name()), zap.String("id", engine.ShortID(ctr.ID)),
+		zap.String("protected", written.ID().String()), zap.String("process_namespace", ns.ID().String())}
+	a, ok := c.applied[written.ID()]
 	if !ok || !slices.Equal(a.holders, []string{ctr.ID}) {
 		c.log.Error("sandbox path protected a namespace that is not the container's; it now holds other rules, left as they are", fields...)
 		return
 	}
-	res, err := c.cfg.Firewall.Remove(fast, false)
+	res, err := c.cfg.Firewall.Remove(written, false)
 	if err != nil {
 		c.log.Error("sandbox path protected a namespace that is not the container's; cannot remove the rules there", append(fields, zap.Error(err))...)
 		return
 	}
-	delete(c.applied, fast.ID())
+	delete(c.applied, written.ID())
 	c.log.Error("sandbox path protected a namespace that is not the container's; rules removed there",
 		append(fields, zap.Int("writes", res.Writes))...)
-}
-
-// sandboxGone reports whether the sandbox file no longer binds namespace
-// id (Docker removed it, or the name now holds another namespace).
-func (c *Controller) sandboxGone(file string, id netnsutil.ID) bool {
-	if file == "" || c.cfg.Sandboxes == nil {
-		return false
-	}
-	ns, err := c.cfg.Sandboxes.Open(file)
-	if err != nil {
-		return errors.Is(err, netnsutil.ErrNotFound) || errors.Is(err, netnsutil.ErrNotNetNS)
-	}
-	defer ns.Close()
-	return ns.ID() != id
 }
 
 // doneStarting forgets the startups of the group's members whose
@@ -659,6 +646,8 @@ func (c *Controller) doneStarting(g *nsGroup) {
 // does not manage, a network added to a running container), and those of
 // started containers no longer running, so that nothing leaks.
 func (c *Controller) pruneStartups(running map[string]bool) {
+	// The startup's times are the engine's stamps, so the wall clock
+	// measures their age; Config.Now is dcfw's own (deadlines, log rates).
 	for id, st := range c.startups {
 		stale := time.Since(st.createAt) > time.Minute && time.Since(st.connectAt) > time.Minute &&
 			time.Since(st.startAt) > time.Minute
@@ -670,11 +659,11 @@ func (c *Controller) pruneStartups(running map[string]bool) {
 }
 
 // protectedBeforeStart reports whether one of the holders is a starting
-// container the fast path protected: its namespace is not an orphan
+// container the sandbox path protected: its namespace is not an orphan
 // although no running container holds it yet.
 func (c *Controller) protectedBeforeStart(holders []string) bool {
 	for _, h := range holders {
-		if st := c.startups[h]; st != nil && st.fast {
+		if st := c.startups[h]; st != nil && st.protected {
 			return true
 		}
 	}
@@ -684,7 +673,7 @@ func (c *Controller) protectedBeforeStart(holders []string) bool {
 // pathFields are the "protection applied" line's fields on how the
 // protection came: the path, and the time since the connect and start
 // events where known (both clocks are this host's).
-func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
+func (c *Controller) pathFields(g *nsGroup, owner engine.Container) []zap.Field {
 	now := time.Now()
 	if r := g.sandbox; r != nil {
 		st := c.startups[owner.ID]
@@ -700,8 +689,8 @@ func (c *Controller) pathFields(g *nsGroup, owner Container) []zap.Field {
 		// since_sandbox: the sandbox file appeared → the rules were in
 		// place; since_found: its owner was identified → in place (hand-off
 		// to the loop, and the write).
-		return append(fields, zap.Duration("since_sandbox", now.Sub(r.born)),
-			zap.Duration("since_found", now.Sub(r.foundAt)), zap.String("sandbox", r.file))
+		return append(fields, zap.Duration("since_sandbox", now.Sub(r.Born)),
+			zap.Duration("since_found", now.Sub(r.FoundAt)), zap.String("sandbox", r.File))
 	}
 	fields := []zap.Field{zap.String("path", pathPID)}
 	st := c.startups[owner.ID]

@@ -1,4 +1,4 @@
-package reconcile
+package sandbox
 
 import (
 	"context"
@@ -15,42 +15,11 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// SandboxDir is Docker's sandbox directory (--netns-dir) as the path
-// before the process sees it: which namespace files appeared when, and
-// which containers have processes in each. *WatchedSandboxDir is the real
-// one, FakeSandboxDir the fake.
-type SandboxDir interface {
-	// Watch starts noting the files that appear in the directory, in the
-	// background until ctx ends. Files that exist when it starts count as
-	// old: they never become candidates. An error means the path before
-	// the process cannot work (it stays off; the PID path protects every
-	// container).
-	Watch(ctx context.Context) error
-	// Born returns the files that appeared after t, each with the time it
-	// was noticed, which is never before the file was created.
-	Born(after time.Time) []SandboxFile
-	// Open opens the namespace of one file. A file that Docker created but
-	// has not yet bound to a namespace yields an error matching
-	// netnsutil.ErrNotNetNS; a file that is gone, netnsutil.ErrNotFound.
-	Open(name string) (Namespace, error)
-	// Owners returns, for each of the namespaces, the IDs of the
-	// containers that have a process in it now (the runtime's init
-	// process counts: it is in the container's cgroup before it enters
-	// the namespace). Called by one goroutine at a time.
-	Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error)
-}
-
-// SandboxFile is one file in the sandbox directory.
-type SandboxFile struct {
-	Name string
-	Born time.Time
-}
-
-// WatchedSandboxDir is the real SandboxDir: inotify on the directory notes
+// WatchedDir is the real Dir: inotify on the directory notes
 // when each file is created; where inotify is unavailable, the directory
 // is listed every PollInterval instead. Owners come from procfs
 // (netnsutil.ProcTable).
-type WatchedSandboxDir struct {
+type WatchedDir struct {
 	Dir string
 	// Procs finds the containers in a namespace (the host's /proc).
 	Procs *netnsutil.ProcTable
@@ -68,12 +37,12 @@ type WatchedSandboxDir struct {
 	listFailed bool
 }
 
-var _ SandboxDir = (*WatchedSandboxDir)(nil)
+var _ Dir = (*WatchedDir)(nil)
 
-// NewSandboxDir returns the sandbox directory at dir (dcfw's --netns-dir),
+// NewWatchedDir returns the sandbox directory at dir (dcfw's --netns-dir),
 // whose owners are found in procDir (dcfw's --proc-dir).
-func NewSandboxDir(dir, procDir string) *WatchedSandboxDir {
-	return &WatchedSandboxDir{Dir: dir, Procs: netnsutil.NewProcTable(procDir)}
+func NewWatchedDir(dir, procDir string) *WatchedDir {
+	return &WatchedDir{Dir: dir, Procs: netnsutil.NewProcTable(procDir)}
 }
 
 // inotifyMask: files created or moved in, removed or moved out, and the
@@ -81,8 +50,8 @@ func NewSandboxDir(dir, procDir string) *WatchedSandboxDir {
 const inotifyMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_DELETE | unix.IN_MOVED_FROM |
 	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
-// Watch implements SandboxDir.
-func (d *WatchedSandboxDir) Watch(ctx context.Context) error {
+// Watch implements Dir.
+func (d *WatchedDir) Watch(ctx context.Context) error {
 	if d.PollInterval <= 0 {
 		d.PollInterval = 20 * time.Millisecond
 	}
@@ -132,7 +101,7 @@ func (d *WatchedSandboxDir) Watch(ctx context.Context) error {
 }
 
 // list returns the names in the directory.
-func (d *WatchedSandboxDir) list() ([]string, error) {
+func (d *WatchedDir) list() ([]string, error) {
 	entries, err := os.ReadDir(d.Dir)
 	if err != nil {
 		return nil, err
@@ -146,7 +115,7 @@ func (d *WatchedSandboxDir) list() ([]string, error) {
 
 // refresh lists the directory and notes new files as born now. Files that
 // vanished are forgotten.
-func (d *WatchedSandboxDir) refresh() {
+func (d *WatchedDir) refresh() {
 	names, err := d.list()
 	now := time.Now()
 	d.mu.Lock()
@@ -176,7 +145,7 @@ func (d *WatchedSandboxDir) refresh() {
 	}
 }
 
-func (d *WatchedSandboxDir) pollLoop(ctx context.Context) {
+func (d *WatchedDir) pollLoop(ctx context.Context) {
 	t := time.NewTicker(d.PollInterval)
 	defer t.Stop()
 	for {
@@ -191,7 +160,7 @@ func (d *WatchedSandboxDir) pollLoop(ctx context.Context) {
 
 // readLoop reads inotify events until the file is closed. If the watch
 // ends (the directory was removed or moved), it falls back to polling.
-func (d *WatchedSandboxDir) readLoop(ctx context.Context, f *os.File) {
+func (d *WatchedDir) readLoop(ctx context.Context, f *os.File) {
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {
 		n, err := f.Read(buf)
@@ -208,7 +177,7 @@ func (d *WatchedSandboxDir) readLoop(ctx context.Context, f *os.File) {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
 			off += unix.SizeofInotifyEvent + int(ev.Len)
-			name := cString(nameBytes)
+			name := unix.ByteSliceToString(nameBytes)
 			switch {
 			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
 				// Events were lost: files found now have an unknown age.
@@ -238,7 +207,7 @@ func (d *WatchedSandboxDir) readLoop(ctx context.Context, f *os.File) {
 	}
 }
 
-func (d *WatchedSandboxDir) fallBackToPolling(ctx context.Context) {
+func (d *WatchedDir) fallBackToPolling(ctx context.Context) {
 	d.mu.Lock()
 	d.poll = true
 	d.mu.Unlock()
@@ -246,17 +215,8 @@ func (d *WatchedSandboxDir) fallBackToPolling(ctx context.Context) {
 	d.pollLoop(ctx)
 }
 
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
-}
-
-// Born implements SandboxDir.
-func (d *WatchedSandboxDir) Born(after time.Time) []SandboxFile {
+// Born implements Dir.
+func (d *WatchedDir) Born(after time.Time) []File {
 	d.mu.Lock()
 	poll := d.poll
 	d.mu.Unlock()
@@ -265,25 +225,25 @@ func (d *WatchedSandboxDir) Born(after time.Time) []SandboxFile {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []SandboxFile
+	var out []File
 	for n, t := range d.born {
 		if !t.IsZero() && t.After(after) {
-			out = append(out, SandboxFile{Name: n, Born: t})
+			out = append(out, File{Name: n, Born: t})
 		}
 	}
 	return out
 }
 
-// Open implements SandboxDir.
-func (d *WatchedSandboxDir) Open(name string) (Namespace, error) {
+// Open implements Dir.
+func (d *WatchedDir) Open(name string) (Namespace, error) {
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
 		return nil, fmt.Errorf("sandbox file %q: %w", name, netnsutil.ErrNotFound)
 	}
 	return netnsutil.OpenPath(filepath.Join(d.Dir, name))
 }
 
-// Owners implements SandboxDir.
-func (d *WatchedSandboxDir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
+// Owners implements Dir.
+func (d *WatchedDir) Owners(ns []netnsutil.ID) (map[netnsutil.ID][]string, error) {
 	if err := d.Procs.Refresh(); err != nil {
 		return nil, fmt.Errorf("processes: %w", err)
 	}

@@ -7,11 +7,11 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// FakeNamespaces maps PIDs and sandbox keys to namespace identities, for
+// fakeNamespaces maps PIDs and sandbox keys to namespace identities, for
 // tests. Several PIDs may map to one identity (a shared namespace), and a
 // PID may map to the host's identity. It counts opens and closes, so tests
 // can check that nothing leaks. Safe for concurrent use.
-type FakeNamespaces struct {
+type fakeNamespaces struct {
 	mu        sync.Mutex
 	Host      netnsutil.ID
 	pids      map[int]netnsutil.ID
@@ -21,11 +21,11 @@ type FakeNamespaces struct {
 	opens     int
 }
 
-var _ Namespaces = (*FakeNamespaces)(nil)
+var _ Namespaces = (*fakeNamespaces)(nil)
 
-// NewFakeNamespaces returns namespaces with the given host identity.
-func NewFakeNamespaces(host netnsutil.ID) *FakeNamespaces {
-	return &FakeNamespaces{
+// newFakeNamespaces returns namespaces with the given host identity.
+func newFakeNamespaces(host netnsutil.ID) *fakeNamespaces {
+	return &fakeNamespaces{
 		Host:      host,
 		pids:      map[int]netnsutil.ID{},
 		sandboxes: map[string]netnsutil.ID{},
@@ -34,7 +34,7 @@ func NewFakeNamespaces(host netnsutil.ID) *FakeNamespaces {
 }
 
 // SetPID makes pid's namespace id (and forgets an error set for it).
-func (f *FakeNamespaces) SetPID(pid int, id netnsutil.ID) {
+func (f *fakeNamespaces) SetPID(pid int, id netnsutil.ID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pids[pid] = id
@@ -42,14 +42,14 @@ func (f *FakeNamespaces) SetPID(pid int, id netnsutil.ID) {
 }
 
 // SetSandbox makes the sandbox file key hold namespace id.
-func (f *FakeNamespaces) SetSandbox(key string, id netnsutil.ID) {
+func (f *fakeNamespaces) SetSandbox(key string, id netnsutil.ID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sandboxes[key] = id
 }
 
 // Lookup returns pid's namespace identity without opening it.
-func (f *FakeNamespaces) Lookup(pid int) (netnsutil.ID, bool) {
+func (f *fakeNamespaces) Lookup(pid int) (netnsutil.ID, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id, ok := f.pids[pid]
@@ -57,34 +57,34 @@ func (f *FakeNamespaces) Lookup(pid int) (netnsutil.ID, bool) {
 }
 
 // KillPID makes pid disappear, as when a process exits.
-func (f *FakeNamespaces) KillPID(pid int) {
+func (f *fakeNamespaces) KillPID(pid int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.pids, pid)
 }
 
 // FailPID makes opening pid fail with err.
-func (f *FakeNamespaces) FailPID(pid int, err error) {
+func (f *fakeNamespaces) FailPID(pid int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.errs[pid] = err
 }
 
 // Open returns how many namespaces are open now; Opens how many were opened.
-func (f *FakeNamespaces) Open() int {
+func (f *fakeNamespaces) Open() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.open
 }
 
-func (f *FakeNamespaces) Opens() int {
+func (f *fakeNamespaces) Opens() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.opens
 }
 
 // OpenPID implements Namespaces.
-func (f *FakeNamespaces) OpenPID(pid int) (Namespace, error) {
+func (f *fakeNamespaces) OpenPID(pid int) (Namespace, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.errs[pid]; err != nil {
@@ -98,7 +98,7 @@ func (f *FakeNamespaces) OpenPID(pid int) (Namespace, error) {
 }
 
 // OpenSandbox implements Namespaces.
-func (f *FakeNamespaces) OpenSandbox(key string) (Namespace, error) {
+func (f *fakeNamespaces) OpenSandbox(key string) (Namespace, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id, ok := f.sandboxes[key]
@@ -109,27 +109,28 @@ func (f *FakeNamespaces) OpenSandbox(key string) (Namespace, error) {
 }
 
 // HostID implements Namespaces.
-func (f *FakeNamespaces) HostID() (netnsutil.ID, error) {
+func (f *fakeNamespaces) HostID() (netnsutil.ID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.Host, nil
 }
 
-func (f *FakeNamespaces) newNS(id netnsutil.ID) *fakeNS {
+func (f *fakeNamespaces) newNS(id netnsutil.ID) *fakeNS {
 	f.open++
 	f.opens++
 	return &fakeNS{f: f, id: id}
 }
 
 type fakeNS struct {
-	f      *FakeNamespaces
+	f      *fakeNamespaces
 	id     netnsutil.ID
 	closed bool
 }
 
 func (n *fakeNS) ID() netnsutil.ID { return n.id }
 
-// Fd is -1: a fake namespace has no file. Only the fake Firewall uses it.
+// Fd is -1: a fake namespace has no file; the tests' firewall
+// (nft.Memory) does not need one.
 func (n *fakeNS) Fd() int { return -1 }
 
 func (n *fakeNS) Close() error {

@@ -21,10 +21,10 @@ func TestHungEngineDoesNotStopRepairs(t *testing.T) {
 	want := policyTable(t, webLabels, web.ID)
 	eventually(t, "initial protection", func() bool { return e.table(web) == want })
 
-	e.docker.Block()
+	e.engine.Block()
 	e.waitLog(zapcore.WarnLevel, "docker engine does not answer", 1)
 	for i := range 3 {
-		e.fw.SetTable(e.nsOf(web), "")
+		e.fw.Delete(e.nsOf(web))
 		eventually(t, "tampering repaired while the engine hangs", func() bool { return e.table(web) == want })
 		if i == 0 && len(e.entries(zapcore.WarnLevel, "drift repaired")) == 0 {
 			t.Errorf("the repair is not logged as drift: %v", e.logs.All())
@@ -37,7 +37,7 @@ func TestHungEngineDoesNotStopRepairs(t *testing.T) {
 		t.Errorf("shared namespace:\n%s", got)
 	}
 
-	e.docker.Unblock()
+	e.engine.Unblock()
 	e.waitLog(zapcore.InfoLevel, "docker engine answers again", 1)
 	late := e.start("late", openLabels)
 	eventually(t, "a new container protected once the engine answers", func() bool {
@@ -55,9 +55,9 @@ func TestHungInspectEndsTheCycleEarly(t *testing.T) {
 	for _, name := range []string{"a", "b", "c", "d"} {
 		e.start(name, openLabels)
 	}
-	e.fw.SetTable(e.nsOf(web), "")
+	e.fw.Delete(e.nsOf(web))
 	e.ctrl.cache.flush() // every container needs an inspect
-	e.docker.BlockAfterList()
+	e.engine.BlockAfterList()
 
 	start := time.Now()
 	e.cycle()
@@ -70,7 +70,7 @@ func TestHungInspectEndsTheCycleEarly(t *testing.T) {
 	if len(e.entries(zapcore.WarnLevel, "docker engine does not answer")) != 1 {
 		t.Errorf("no warning: %v", e.logs.All())
 	}
-	e.docker.Unblock()
+	e.engine.Unblock()
 }
 
 func TestEngineGoneKeepsRepairing(t *testing.T) {
@@ -81,21 +81,21 @@ func TestEngineGoneKeepsRepairing(t *testing.T) {
 	eventually(t, "initial protection", func() bool { return e.table(web) == want })
 
 	// The engine goes away: the stream breaks and nothing answers.
-	e.docker.FailSubscribe(errors.New("connection refused"))
-	e.docker.FailList(errors.New("connection refused"))
-	e.docker.BreakStream(errors.New("unexpected EOF"))
+	e.engine.FailSubscribe(errors.New("connection refused"))
+	e.engine.FailList(errors.New("connection refused"))
+	e.engine.BreakStream(errors.New("unexpected EOF"))
 	e.waitLog(zapcore.WarnLevel, "event stream lost", 1)
-	e.fw.SetTable(e.nsOf(web), "table inet dcfw { }")
+	e.fw.Tamper(e.nsOf(web), emptyTable)
 	eventually(t, "tampering repaired while the engine is gone", func() bool { return e.table(web) == want })
 }
 
 func TestSubscribeToAHungEngineTimesOut(t *testing.T) {
 	e := newTestEnv(t, fastEngineTimeouts)
 	web := e.start("web", webLabels)
-	e.docker.Block()
+	e.engine.Block()
 	e.run()
 	e.waitLog(zapcore.WarnLevel, "cannot subscribe", 1)
-	e.docker.Unblock()
+	e.engine.Unblock()
 	e.waitLog(zapcore.InfoLevel, "initial reconcile", 1)
 	if e.table(web) == "" {
 		t.Error("not protected once the engine answered")

@@ -1,4 +1,8 @@
-package reconcile
+// Package enginetest is an in-memory container engine for tests of code
+// that consumes package engine's types: containers and images are put in
+// by the test, events are emitted by the test, and failures and hangs can
+// be injected.
+package enginetest
 
 import (
 	"context"
@@ -9,14 +13,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
-// FakeDocker is an in-memory Docker for tests: containers are added and
+// Engine is an in-memory container engine: containers are added and
 // removed by the test, events are sent by the test, and failures can be
 // injected. It is safe for concurrent use.
-type FakeDocker struct {
+type Engine struct {
 	mu         sync.Mutex
-	containers map[string]*FakeContainer
+	containers map[string]*Container
 	images     map[string]map[string]string // by ID and by name
 	order      []string                     // creation order, newest last
 	inspects   map[string]int
@@ -32,15 +38,14 @@ type FakeDocker struct {
 
 	subscriptions int
 	stream        *fakeStream
-	subscribed    chan struct{} // closed and replaced on each subscription
 }
 
-// FakeContainer is a container in a FakeDocker.
-type FakeContainer struct {
+// Container is a container in an Engine.
+type Container struct {
 	ID          string
 	Name        string
 	Labels      map[string]string
-	NetworkMode NetworkMode
+	NetworkMode engine.NetworkMode
 	PID         int
 	SandboxKey  string
 	// ImageID and Image are its image's ID and name (see PutImage).
@@ -60,25 +65,22 @@ type FakeContainer struct {
 }
 
 type fakeStream struct {
-	c    chan Event
+	c    chan engine.Event
 	err  chan error
 	done bool
 }
 
-var _ Docker = (*FakeDocker)(nil)
-
-// NewFakeDocker returns an engine without containers.
-func NewFakeDocker() *FakeDocker {
-	return &FakeDocker{
-		containers: map[string]*FakeContainer{},
+// New returns an engine without containers.
+func New() *Engine {
+	return &Engine{
+		containers: map[string]*Container{},
 		images:     map[string]map[string]string{},
 		inspects:   map[string]int{},
-		subscribed: make(chan struct{}),
 	}
 }
 
 // Put adds or replaces a container (a copy of c is stored).
-func (d *FakeDocker) Put(c FakeContainer) {
+func (d *Engine) Put(c Container) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c.NetworkMode == "" {
@@ -94,7 +96,7 @@ func (d *FakeDocker) Put(c FakeContainer) {
 
 // PutImage adds an image with its labels, found by its ID and by each of
 // its names.
-func (d *FakeDocker) PutImage(id string, lbls map[string]string, names ...string) {
+func (d *Engine) PutImage(id string, lbls map[string]string, names ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, k := range append([]string{id}, names...) {
@@ -102,15 +104,8 @@ func (d *FakeDocker) PutImage(id string, lbls map[string]string, names ...string
 	}
 }
 
-// DeleteImage removes an image by ID or name.
-func (d *FakeDocker) DeleteImage(ref string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.images, ref)
-}
-
-// ImageLabels implements Docker.
-func (d *FakeDocker) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
+// ImageLabels answers as engine.Moby does.
+func (d *Engine) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
 	if err := d.wait(ctx, "image "+image); err != nil {
 		return nil, err
 	}
@@ -119,13 +114,13 @@ func (d *FakeDocker) ImageLabels(ctx context.Context, image string) (map[string]
 	d.calls = append(d.calls, "image "+image)
 	l, ok := d.images[image]
 	if !ok {
-		return nil, fmt.Errorf("inspect image %s: %w", image, ErrImageGone)
+		return nil, fmt.Errorf("inspect image %s: %w", image, engine.ErrImageGone)
 	}
 	return maps.Clone(l), nil
 }
 
 // ImageCalls returns how many image inspects were made.
-func (d *FakeDocker) ImageCalls() int {
+func (d *Engine) ImageCalls() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
@@ -138,7 +133,7 @@ func (d *FakeDocker) ImageCalls() int {
 }
 
 // Update changes a stored container in place.
-func (d *FakeDocker) Update(id string, f func(*FakeContainer)) {
+func (d *Engine) Update(id string, f func(*Container)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c, ok := d.containers[id]; ok {
@@ -147,7 +142,7 @@ func (d *FakeDocker) Update(id string, f func(*FakeContainer)) {
 }
 
 // Delete removes a container.
-func (d *FakeDocker) Delete(id string) {
+func (d *Engine) Delete(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.containers, id)
@@ -155,7 +150,7 @@ func (d *FakeDocker) Delete(id string) {
 }
 
 // FailList makes ListRunning fail with err (nil: succeed again).
-func (d *FakeDocker) FailList(err error) {
+func (d *Engine) FailList(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.listErr = err
@@ -163,7 +158,7 @@ func (d *FakeDocker) FailList(err error) {
 
 // FailSubscribe makes Subscribe fail with err (nil: succeed again), as an
 // engine that is down does.
-func (d *FakeDocker) FailSubscribe(err error) {
+func (d *Engine) FailSubscribe(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.subscribeErr = err
@@ -171,7 +166,7 @@ func (d *FakeDocker) FailSubscribe(err error) {
 
 // Block makes every call hang until Unblock or the end of its context, as
 // an engine that accepts connections but does not answer.
-func (d *FakeDocker) Block() {
+func (d *Engine) Block() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.blocked == nil {
@@ -181,14 +176,14 @@ func (d *FakeDocker) Block() {
 
 // BlockAfterList makes the engine hang after it has answered the next
 // list call, as one that stops answering in the middle of a cycle.
-func (d *FakeDocker) BlockAfterList() {
+func (d *Engine) BlockAfterList() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.blockAfterList = true
 }
 
 // Unblock lets the calls through again.
-func (d *FakeDocker) Unblock() {
+func (d *Engine) Unblock() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.blocked != nil {
@@ -198,7 +193,7 @@ func (d *FakeDocker) Unblock() {
 }
 
 // wait holds a call while the engine is blocked.
-func (d *FakeDocker) wait(ctx context.Context, call string) error {
+func (d *Engine) wait(ctx context.Context, call string) error {
 	d.mu.Lock()
 	ch := d.blocked
 	if ch != nil {
@@ -212,59 +207,42 @@ func (d *FakeDocker) wait(ctx context.Context, call string) error {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("fake docker %s: %w", call, ctx.Err())
+		return fmt.Errorf("fake engine %s: %w", call, ctx.Err())
 	}
 }
 
 // Calls returns the engine calls so far, in order: "list", "inspect <id>",
 // "subscribe", "image <id or name>".
-func (d *FakeDocker) Calls() []string {
+func (d *Engine) Calls() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.calls...)
 }
 
 // Inspects returns how often the container was inspected.
-func (d *FakeDocker) Inspects(id string) int {
+func (d *Engine) Inspects(id string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.inspects[id]
 }
 
 // Lists returns how often containers were listed.
-func (d *FakeDocker) Lists() int {
+func (d *Engine) Lists() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.lists
 }
 
 // Subscriptions returns how many event subscriptions were opened.
-func (d *FakeDocker) Subscriptions() int {
+func (d *Engine) Subscriptions() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.subscriptions
 }
 
-// WaitSubscribed waits until at least n subscriptions were opened.
-func (d *FakeDocker) WaitSubscribed(ctx context.Context, n int) error {
-	for {
-		d.mu.Lock()
-		got, ch := d.subscriptions, d.subscribed
-		d.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for subscription %d (have %d): %w", n, got, ctx.Err())
-		case <-ch:
-		}
-	}
-}
-
-// ListRunning implements Docker: containers with Running set, newest first
+// ListRunning answers as engine.Moby does: containers with Running set, newest first
 // (the engine's order).
-func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
+func (d *Engine) ListRunning(ctx context.Context) ([]engine.Container, error) {
 	if err := d.wait(ctx, "list"); err != nil {
 		return nil, err
 	}
@@ -279,22 +257,22 @@ func (d *FakeDocker) ListRunning(ctx context.Context) ([]Container, error) {
 	if d.listErr != nil {
 		return nil, d.listErr
 	}
-	var out []Container
+	var out []engine.Container
 	for i := len(d.order) - 1; i >= 0; i-- {
 		c := d.containers[d.order[i]]
 		if !c.Running {
 			continue
 		}
-		out = append(out, Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode,
+		out = append(out, engine.Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode,
 			ImageID: c.ImageID, Image: c.Image})
 	}
 	return out, nil
 }
 
-// Inspect implements Docker.
-func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+// Inspect answers as engine.Moby does.
+func (d *Engine) Inspect(ctx context.Context, id string) (engine.ContainerInfo, error) {
 	if err := d.wait(ctx, "inspect "+id); err != nil {
-		return ContainerInfo{}, err
+		return engine.ContainerInfo{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -302,10 +280,10 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 	d.calls = append(d.calls, "inspect "+id)
 	c, ok := d.containers[id]
 	if !ok || c.Vanished {
-		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), ErrContainerGone)
+		return engine.ContainerInfo{}, fmt.Errorf("inspect %s: %w", engine.ShortID(id), engine.ErrContainerGone)
 	}
 	running := c.Running && !c.Exited
-	info := ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
+	info := engine.ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
 		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop)}
 	if running {
 		info.PID = c.PID
@@ -313,8 +291,8 @@ func (d *FakeDocker) Inspect(ctx context.Context, id string) (ContainerInfo, err
 	return info, nil
 }
 
-// Subscribe implements Docker. Only the latest stream receives events.
-func (d *FakeDocker) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+// Subscribe answers as engine.Moby does. Only the latest stream receives events.
+func (d *Engine) Subscribe(ctx context.Context, since time.Time) (*engine.EventStream, error) {
 	if err := d.wait(ctx, "subscribe"); err != nil {
 		return nil, err
 	}
@@ -324,18 +302,16 @@ func (d *FakeDocker) Subscribe(ctx context.Context, since time.Time) (*EventStre
 	if d.subscribeErr != nil {
 		return nil, d.subscribeErr
 	}
-	s := &fakeStream{c: make(chan Event, 64), err: make(chan error, 1)}
+	s := &fakeStream{c: make(chan engine.Event, 64), err: make(chan error, 1)}
 	d.stream = s
 	d.subscriptions++
-	close(d.subscribed)
-	d.subscribed = make(chan struct{})
 	go func() {
 		<-ctx.Done()
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		s.end(ctx.Err())
 	}()
-	return &EventStream{C: s.c, Err: s.err}, nil
+	return &engine.EventStream{C: s.c, Err: s.err}, nil
 }
 
 func (s *fakeStream) end(err error) {
@@ -348,11 +324,11 @@ func (s *fakeStream) end(err error) {
 }
 
 // Emit sends an event on the current stream. It fails if none is open.
-func (d *FakeDocker) Emit(ev Event) error {
+func (d *Engine) Emit(ev engine.Event) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stream == nil || d.stream.done {
-		return errors.New("fake docker: no open event stream")
+		return errors.New("fake engine: no open event stream")
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -362,7 +338,7 @@ func (d *FakeDocker) Emit(ev Event) error {
 }
 
 // BreakStream ends the current stream with err, as an engine restart does.
-func (d *FakeDocker) BreakStream(err error) {
+func (d *Engine) BreakStream(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stream != nil {
