@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dcfw/dcfw/engine"
 	"go.uber.org/zap"
+
+	"github.com/dcfw/dcfw/engine/moby"
 )
 
 // The engine API versions dcfw's end-to-end suite runs against (Debian's
@@ -22,7 +23,7 @@ const (
 // may not do there: an engine newer or older than the tested ones still
 // works, but its start order may differ from the one protection before
 // the first packet was measured on.
-func reportEngine(ctx context.Context, log *zap.Logger, docker *engine.Moby) {
+func reportEngine(ctx context.Context, log *zap.Logger, docker *moby.Client) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v, err := docker.ServerVersion(ctx)

@@ -27,7 +27,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/moby"
 	"github.com/dcfw/dcfw/reconcile"
 	"github.com/dcfw/dcfw/sandbox"
 )
@@ -38,6 +38,9 @@ const (
 	exitUsage   = 2
 	exitPending = 3
 )
+
+// The controller consumes the moby client through its own small interface.
+var _ reconcile.Engine = (*moby.Client)(nil)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -182,7 +185,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	docker, err := engine.NewMoby()
+	docker, err := moby.New()
 	if err != nil {
 		log.Error("cannot set up the docker client", zap.Error(err))
 		return exitError

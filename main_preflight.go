@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dcfw/dcfw/engine"
+	"github.com/dcfw/dcfw/engine/moby"
 	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/nft"
 	"github.com/dcfw/dcfw/reconcile"
@@ -25,7 +25,7 @@ const engineProbeTimeout = 10 * time.Second
 // is worse than one that does not start, because it looks like protection.
 //
 // ctx is dcfw's: SIGTERM while waiting for the engine ends the wait.
-func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *engine.Moby) bool {
+func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *moby.Client) bool {
 	problems, warnings := preflight.Run(ctx, preflight.Config{
 		ProcDir:  o.procDir,
 		NetnsDir: o.netnsDir,

@@ -16,7 +16,7 @@
 // asks package sandbox for the namespace); otherwise once its process runs
 // (the PID path). The "protection applied" log line says which.
 //
-// The controller consumes interfaces it defines: Engine (engine.Moby),
+// The controller consumes interfaces it defines: Engine (engine/moby.Client),
 // Namespaces (ProcNamespaces), Firewall (NFTFirewall) and SandboxFinder
 // (sandbox.Finder). Its tests run it on enginetest, fake namespaces and
 // nft.Memory, without root or an engine.

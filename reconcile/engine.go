@@ -8,7 +8,7 @@ import (
 )
 
 // Engine is what the controller needs from the container engine.
-// *engine.Moby is the real one; tests use enginetest.Engine.
+// *moby.Client (engine/moby) is the real one; tests use enginetest.Engine.
 type Engine interface {
 	// ListRunning returns the containers that are running now.
 	ListRunning(ctx context.Context) ([]engine.Container, error)
@@ -27,5 +27,3 @@ type Engine interface {
 	// engine.ErrImageGone.
 	ImageLabels(ctx context.Context, image string) (map[string]string, error)
 }
-
-var _ Engine = (*engine.Moby)(nil)

@@ -104,7 +104,7 @@ func (d *Engine) PutImage(id string, lbls map[string]string, names ...string) {
 	}
 }
 
-// ImageLabels answers as engine.Moby does.
+// ImageLabels answers as moby.Client does.
 func (d *Engine) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
 	if err := d.wait(ctx, "image "+image); err != nil {
 		return nil, err
@@ -240,7 +240,7 @@ func (d *Engine) Subscriptions() int {
 	return d.subscriptions
 }
 
-// ListRunning answers as engine.Moby does: containers with Running set, newest first
+// ListRunning answers as moby.Client does: containers with Running set, newest first
 // (the engine's order).
 func (d *Engine) ListRunning(ctx context.Context) ([]engine.Container, error) {
 	if err := d.wait(ctx, "list"); err != nil {
@@ -269,7 +269,7 @@ func (d *Engine) ListRunning(ctx context.Context) ([]engine.Container, error) {
 	return out, nil
 }
 
-// Inspect answers as engine.Moby does.
+// Inspect answers as moby.Client does.
 func (d *Engine) Inspect(ctx context.Context, id string) (engine.ContainerInfo, error) {
 	if err := d.wait(ctx, "inspect "+id); err != nil {
 		return engine.ContainerInfo{}, err
@@ -291,7 +291,7 @@ func (d *Engine) Inspect(ctx context.Context, id string) (engine.ContainerInfo, 
 	return info, nil
 }
 
-// Subscribe answers as engine.Moby does. Only the latest stream receives events.
+// Subscribe answers as moby.Client does. Only the latest stream receives events.
 func (d *Engine) Subscribe(ctx context.Context, since time.Time) (*engine.EventStream, error) {
 	if err := d.wait(ctx, "subscribe"); err != nil {
 		return nil, err

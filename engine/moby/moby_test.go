@@ -1,4 +1,4 @@
-package engine
+package moby
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
 // fakeEngine answers the few endpoints of the Engine API 1.41 the adapter
@@ -89,7 +91,7 @@ func serveEngine(t *testing.T, mux *http.ServeMux) *httptest.Server {
 func TestMobyAgainstAPI141(t *testing.T) {
 	events := make(chan string, 4)
 	fakeEngine(t, events)
-	d, err := NewMoby()
+	d, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestMobyAgainstAPI141(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	want := ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd",
+	want := engine.ContainerInfo{ID: "aaa111", Name: "web", Running: true, PID: 4242, NetworkMode: "bridge", SandboxKey: "/var/run/docker/netns/0123abcd",
 		CapAdd: []string{"net_admin"}, CapDrop: []string{"ALL"}}
 	if !reflect.DeepEqual(info, want) {
 		t.Errorf("Inspect = %+v, want %+v", info, want)
@@ -121,10 +123,10 @@ func TestMobyAgainstAPI141(t *testing.T) {
 	if err != nil || il["dcfw.output.rule.0"] != "allow" || il["maintainer"] != "x" {
 		t.Errorf("ImageLabels = %v, %v", il, err)
 	}
-	if _, err := d.ImageLabels(ctx, "gone"); !errors.Is(err, ErrImageGone) {
+	if _, err := d.ImageLabels(ctx, "gone"); !errors.Is(err, engine.ErrImageGone) {
 		t.Errorf("ImageLabels of a removed image: %v, want ErrImageGone", err)
 	}
-	if _, err := d.Inspect(ctx, "gone"); !errors.Is(err, ErrContainerGone) {
+	if _, err := d.Inspect(ctx, "gone"); !errors.Is(err, engine.ErrContainerGone) {
 		t.Errorf("Inspect of a removed container: %v, want ErrContainerGone", err)
 	}
 
@@ -136,13 +138,13 @@ func TestMobyAgainstAPI141(t *testing.T) {
 	events <- `{"Type":"container","Action":"exec_start: sh","Actor":{"ID":"aaa111"}}`
 	events <- `{"Type":"network","Action":"connect","Actor":{"ID":"net1","Attributes":{"container":"aaa111","name":"bridge","type":"bridge"}},"timeNano":1700000001000000000}`
 	close(events)
-	var got []Event
+	var got []engine.Event
 	for ev := range stream.C {
 		got = append(got, ev)
 	}
-	if len(got) != 2 || got[0].Kind != EventStart || got[0].ContainerID != "aaa111" ||
+	if len(got) != 2 || got[0].Kind != engine.EventStart || got[0].ContainerID != "aaa111" ||
 		!got[0].Time.Equal(time.Unix(0, 1700000000123456789)) ||
-		got[1].Kind != EventNetworkConnect || got[1].ContainerID != "aaa111" || got[1].NetworkName != "bridge" {
+		got[1].Kind != engine.EventNetworkConnect || got[1].ContainerID != "aaa111" || got[1].NetworkName != "bridge" {
 		t.Errorf("events = %+v", got)
 	}
 	if err := <-stream.Err; err == nil {
@@ -153,7 +155,7 @@ func TestMobyAgainstAPI141(t *testing.T) {
 func TestMobyEngineDown(t *testing.T) {
 	srv := fakeEngine(t, nil)
 	srv.Close()
-	d, err := NewMoby()
+	d, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,17 @@
-package engine
+package moby
 
 import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
 // eventFromMessage maps an engine event to the controller's; false for
 // events the controller does not act on.
-func eventFromMessage(m events.Message) (Event, bool) {
-	ev := Event{Attributes: m.Actor.Attributes}
+func eventFromMessage(m events.Message) (engine.Event, bool) {
+	ev := engine.Event{Attributes: m.Actor.Attributes}
 	if m.TimeNano != 0 {
 		ev.Time = time.Unix(0, m.TimeNano)
 	} else {
@@ -20,17 +22,17 @@ func eventFromMessage(m events.Message) (Event, bool) {
 		ev.ContainerID = m.Actor.ID
 		switch m.Action {
 		case events.ActionCreate:
-			ev.Kind = EventCreate
+			ev.Kind = engine.EventCreate
 		case events.ActionStart:
-			ev.Kind = EventStart
+			ev.Kind = engine.EventStart
 		case events.ActionRestart:
-			ev.Kind = EventRestart
+			ev.Kind = engine.EventRestart
 		case events.ActionDie:
-			ev.Kind = EventDie
+			ev.Kind = engine.EventDie
 		case events.ActionDestroy:
-			ev.Kind = EventDestroy
+			ev.Kind = engine.EventDestroy
 		default:
-			return Event{}, false
+			return engine.Event{}, false
 		}
 	case events.NetworkEventType:
 		// For network events the actor is the network; the container is
@@ -40,17 +42,17 @@ func eventFromMessage(m events.Message) (Event, bool) {
 		ev.NetworkName = m.Actor.Attributes["name"]
 		switch m.Action {
 		case events.ActionConnect:
-			ev.Kind = EventNetworkConnect
+			ev.Kind = engine.EventNetworkConnect
 		case events.ActionDisconnect:
-			ev.Kind = EventNetworkDisconnect
+			ev.Kind = engine.EventNetworkDisconnect
 		default:
-			return Event{}, false
+			return engine.Event{}, false
 		}
 	default:
-		return Event{}, false
+		return engine.Event{}, false
 	}
 	if ev.ContainerID == "" {
-		return Event{}, false
+		return engine.Event{}, false
 	}
 	return ev, true
 }

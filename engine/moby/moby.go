@@ -1,4 +1,4 @@
-package engine
+package moby
 
 import (
 	"context"
@@ -10,61 +10,63 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
 // Moby is the engine adapter on github.com/moby/moby/client. It is
 // configured from the environment (DOCKER_HOST, DOCKER_CERT_PATH,
 // DOCKER_TLS_VERIFY, DOCKER_API_VERSION) and negotiates the API version with
 // the engine, so it works with engines from API 1.41 up.
-type Moby struct {
+type Client struct {
 	cli *client.Client
 }
 
-// NewMoby creates the adapter. It does not contact the engine.
-func NewMoby() (*Moby, error) {
+// New creates the adapter. It does not contact the engine.
+func New() (*Client, error) {
 	// API version negotiation is the client's default: the first request
 	// pings the engine and downgrades to its version.
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Moby{cli: cli}, nil
+	return &Client{cli: cli}, nil
 }
 
 // Host is the engine address the adapter talks to.
-func (d *Moby) Host() string { return d.cli.DaemonHost() }
+func (d *Client) Host() string { return d.cli.DaemonHost() }
 
 // ServerVersion asks the engine for its version.
-func (d *Moby) ServerVersion(ctx context.Context) (client.ServerVersionResult, error) {
+func (d *Client) ServerVersion(ctx context.Context) (client.ServerVersionResult, error) {
 	return d.cli.ServerVersion(ctx, client.ServerVersionOptions{})
 }
 
 // APIVersion is the API version in use (the negotiated one once the engine
 // has answered).
-func (d *Moby) APIVersion() string { return d.cli.ClientVersion() }
+func (d *Client) APIVersion() string { return d.cli.ClientVersion() }
 
 // Close releases idle connections.
-func (d *Moby) Close() error { return d.cli.Close() }
+func (d *Client) Close() error { return d.cli.Close() }
 
 // ListRunning lists running containers.
-func (d *Moby) ListRunning(ctx context.Context) ([]Container, error) {
+func (d *Client) ListRunning(ctx context.Context) ([]engine.Container, error) {
 	res, err := d.cli.ContainerList(ctx, client.ContainerListOptions{
 		Filters: make(client.Filters).Add("status", "running"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]Container, 0, len(res.Items))
+	out := make([]engine.Container, 0, len(res.Items))
 	for _, s := range res.Items {
 		names := make([]string, 0, len(s.Names))
 		for _, n := range s.Names {
 			names = append(names, strings.TrimPrefix(n, "/"))
 		}
-		out = append(out, Container{
+		out = append(out, engine.Container{
 			ID:          s.ID,
 			Names:       names,
 			Labels:      s.Labels,
-			NetworkMode: NetworkMode(s.HostConfig.NetworkMode),
+			NetworkMode: engine.NetworkMode(s.HostConfig.NetworkMode),
 			ImageID:     s.ImageID,
 			Image:       s.Image,
 		})
@@ -72,23 +74,23 @@ func (d *Moby) ListRunning(ctx context.Context) ([]Container, error) {
 	return out, nil
 }
 
-// Inspect inspects one container; a 404 matches ErrContainerGone.
-func (d *Moby) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+// Inspect inspects one container; a 404 matches engine.ErrContainerGone.
+func (d *Client) Inspect(ctx context.Context, id string) (engine.ContainerInfo, error) {
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), errors.Join(ErrContainerGone, err))
+			return engine.ContainerInfo{}, fmt.Errorf("inspect %s: %w", engine.ShortID(id), errors.Join(engine.ErrContainerGone, err))
 		}
-		return ContainerInfo{}, fmt.Errorf("inspect %s: %w", ShortID(id), err)
+		return engine.ContainerInfo{}, fmt.Errorf("inspect %s: %w", engine.ShortID(id), err)
 	}
 	c := res.Container
-	info := ContainerInfo{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	info := engine.ContainerInfo{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
 	if c.State != nil {
 		info.Running = c.State.Running
 		info.PID = c.State.Pid
 	}
 	if c.HostConfig != nil {
-		info.NetworkMode = NetworkMode(c.HostConfig.NetworkMode)
+		info.NetworkMode = engine.NetworkMode(c.HostConfig.NetworkMode)
 		info.Privileged = c.HostConfig.Privileged
 		info.CapAdd = c.HostConfig.CapAdd
 		info.CapDrop = c.HostConfig.CapDrop
@@ -100,14 +102,14 @@ func (d *Moby) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
 }
 
 // ImageLabels inspects one image and returns its labels; a 404 matches
-// ErrImageGone.
-func (d *Moby) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
+// engine.ErrImageGone.
+func (d *Client) ImageLabels(ctx context.Context, image string) (map[string]string, error) {
 	res, err := d.cli.ImageInspect(ctx, image)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("inspect image %s: %w", SafeName(image), errors.Join(ErrImageGone, err))
+			return nil, fmt.Errorf("inspect image %s: %w", engine.SafeName(image), errors.Join(engine.ErrImageGone, err))
 		}
-		return nil, fmt.Errorf("inspect image %s: %w", SafeName(image), err)
+		return nil, fmt.Errorf("inspect image %s: %w", engine.SafeName(image), err)
 	}
 	if res.Config == nil {
 		return nil, nil
@@ -120,7 +122,7 @@ func (d *Moby) ImageLabels(ctx context.Context, image string) (map[string]string
 // The client's Events call returns as soon as the engine has answered the
 // request (or failed to). A ping first makes an engine that is down fail
 // here, as an error, rather than as a stream that ends at once.
-func (d *Moby) Subscribe(ctx context.Context, since time.Time) (*EventStream, error) {
+func (d *Client) Subscribe(ctx context.Context, since time.Time) (*engine.EventStream, error) {
 	if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return nil, fmt.Errorf("docker engine: %w", err)
 	}
@@ -135,7 +137,7 @@ func (d *Moby) Subscribe(ctx context.Context, since time.Time) (*EventStream, er
 	}
 	res := d.cli.Events(ctx, opts)
 
-	out := make(chan Event)
+	out := make(chan engine.Event)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
@@ -161,5 +163,5 @@ func (d *Moby) Subscribe(ctx context.Context, since time.Time) (*EventStream, er
 			}
 		}
 	}()
-	return &EventStream{C: out, Err: errc}, nil
+	return &engine.EventStream{C: out, Err: errc}, nil
 }

@@ -1,10 +1,12 @@
-package engine
+package moby
 
 import (
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/dcfw/dcfw/engine"
 )
 
 func TestEventFromMessage(t *testing.T) {
@@ -12,14 +14,14 @@ func TestEventFromMessage(t *testing.T) {
 	tests := []struct {
 		name string
 		m    events.Message
-		want Event
+		want engine.Event
 		ok   bool
 	}{
 		{
 			name: "container start",
 			m: events.Message{Type: events.ContainerEventType, Action: events.ActionStart, TimeNano: 5,
 				Actor: events.Actor{ID: id, Attributes: map[string]string{"name": "web", "dcfw.enable": "true"}}},
-			want: Event{Kind: EventStart, ContainerID: id, Time: time.Unix(0, 5),
+			want: engine.Event{Kind: engine.EventStart, ContainerID: id, Time: time.Unix(0, 5),
 				Attributes: map[string]string{"name": "web", "dcfw.enable": "true"}},
 			ok: true,
 		},
@@ -27,7 +29,7 @@ func TestEventFromMessage(t *testing.T) {
 			name: "network connect carries the container as an attribute",
 			m: events.Message{Type: events.NetworkEventType, Action: events.ActionConnect, Time: 7,
 				Actor: events.Actor{ID: "netid", Attributes: map[string]string{"container": id, "name": "bridge", "type": "bridge"}}},
-			want: Event{Kind: EventNetworkConnect, ContainerID: id, NetworkID: "netid", NetworkName: "bridge", Time: time.Unix(7, 0),
+			want: engine.Event{Kind: engine.EventNetworkConnect, ContainerID: id, NetworkID: "netid", NetworkName: "bridge", Time: time.Unix(7, 0),
 				Attributes: map[string]string{"container": id, "name": "bridge", "type": "bridge"}},
 			ok: true,
 		},
