@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dcfw/dcfw/labels"
@@ -98,6 +100,21 @@ const (
 // policy of a million kernel rules costs no more to refuse than a small one.
 // Compile never drops a rule.
 func Compile(p labels.Policy, containerID string) (*Table, error) {
+	return CompileNames(p, containerID, nil)
+}
+
+// NameAddrs are the addresses each name of a policy stands for, as the
+// caller resolved them in the container's namespace. A name that is not in
+// the map, or has no address of a family, gets an empty set for it: it
+// matches nothing.
+type NameAddrs map[string][]netip.Addr
+
+// CompileNames is Compile for a policy whose rules use names: each name a
+// rule matches becomes a set per family the rule needs (see sets.go),
+// filled with the name's addresses from addrs. The chains depend only on
+// the policy, never on addrs, so a change of addresses alone makes Apply
+// write only set elements.
+func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table, error) {
 	if p.State != labels.Enabled {
 		return nil, fmt.Errorf("%w: state is %d, not enabled", ErrInvalidPolicy, p.State)
 	}
@@ -126,7 +143,30 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Table{Chains: append([]*Chain{in, out}, stampChains()...), Egress: &Table{}}, nil
+	return &Table{
+		Chains: append([]*Chain{in, out}, stampChains()...),
+		Sets:   nameSets(append(slices.Clone(inRules), outRules...), addrs),
+		Egress: &Table{},
+	}, nil
+}
+
+// nameSets makes the sets the rules look up, filled from addrs, sorted by
+// name.
+func nameSets(rules []Rule, addrs NameAddrs) []*Set {
+	var out []*Set
+	seen := map[string]bool{}
+	for i := range rules {
+		r := &rules[i]
+		for _, ref := range []nameRef{r.srcName, r.dstName} {
+			if ref.name == "" || seen[NameSet(ref.name, r.Family)] {
+				continue
+			}
+			seen[NameSet(ref.name, r.Family)] = true
+			out = append(out, NewSet(ref.name, r.Family, addrs[ref.name]))
+		}
+	}
+	slices.SortFunc(out, func(a, b *Set) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:
@@ -288,6 +328,11 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 	case labels.ICMPv6:
 		errs = append(errs, agree(IPv6, "protocol icmpv6"))
 	}
+	for _, n := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
+		if n == "" || strings.ContainsAny(n, "_\x00") || len(n) > labels.MaxNameLen {
+			errs = append(errs, bad("invalid name %q", n))
+		}
+	}
 	for _, a := range append(append([]netip.Prefix(nil), lr.From.Addrs...), lr.To.Addrs...) {
 		if !a.IsValid() {
 			errs = append(errs, bad("invalid address"))
@@ -330,29 +375,74 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 	} else {
 		base.OifName = ifname
 	}
+	// A name has no family: in a rule for both families it is matched
+	// once per family, each against that family's set.
+	fams := []Family{fam}
+	if fam == AnyFamily && lr.HasNames() {
+		fams = []Family{IPv4, IPv6}
+	}
 	out := make([]Rule, 0, total)
-	for _, proto := range protos {
-		for _, sa := range orAny(lr.From.Addrs) {
-			for _, sp := range orAnyPort(lr.From.Ports) {
-				for _, da := range orAny(lr.To.Addrs) {
-					for _, dp := range orAnyPort(lr.To.Ports) {
-						r := base
-						r.L4Proto = proto
-						r.Saddr, r.Daddr = sa, da
-						r.Sport, r.Dport = sp, dp
-						if lr.Log {
-							l := logLimit
-							lg := r
-							lg.Limit, lg.Log = &l, &Log{Prefix: fmt.Sprintf(logPrefix, id)}
-							out = append(out, lg)
+	for _, f := range fams {
+		for _, proto := range protos {
+			for _, sa := range addrMatches(lr.From, f) {
+				for _, sp := range orAnyPort(lr.From.Ports) {
+					for _, da := range addrMatches(lr.To, f) {
+						for _, dp := range orAnyPort(lr.To.Ports) {
+							r := base
+							r.Family = f
+							r.L4Proto = proto
+							r.Saddr, r.Daddr = sa.prefix, da.prefix
+							r.SaddrSet, r.DaddrSet = sa.set, da.set
+							r.srcName, r.dstName = sa.nameRef, da.nameRef
+							r.Sport, r.Dport = sp, dp
+							if lr.Log {
+								l := logLimit
+								lg := r
+								lg.Limit, lg.Log = &l, &Log{Prefix: fmt.Sprintf(logPrefix, id)}
+								out = append(out, lg)
+							}
+							out = append(out, verdictRules(r, verdict)...)
 						}
-						out = append(out, verdictRules(r, verdict)...)
 					}
 				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// nameRef is the name a set match of a compiled rule stands for, so that
+// Compile makes its set. Not part of the kernel rule: live rules have none.
+type nameRef struct{ name string }
+
+// addrMatch is one element of an address list to expand over: a prefix
+// (zero: any), or the set of a name.
+type addrMatch struct {
+	prefix netip.Prefix
+	set    string
+	nameRef
+}
+
+// addrMatches returns the matches of an endpoint's addresses and names in
+// a rule of family fam: the addresses (see orAny), then one set per name;
+// one "any" when there are neither.
+func addrMatches(ep labels.Endpoint, fam Family) []addrMatch {
+	if len(ep.Names) == 0 {
+		ps := orAny(ep.Addrs)
+		out := make([]addrMatch, len(ps))
+		for i, p := range ps {
+			out[i] = addrMatch{prefix: p}
+		}
+		return out
+	}
+	var out []addrMatch
+	for _, p := range ep.Addrs {
+		out = append(out, addrMatch{prefix: orAny([]netip.Prefix{p})[0]})
+	}
+	for _, n := range ep.Names {
+		out = append(out, addrMatch{set: NameSet(n, fam), nameRef: nameRef{n}})
+	}
+	return out
 }
 
 // kernelRules is how many kernel rules expand makes of lr, from the lengths
@@ -374,7 +464,12 @@ func kernelRules(lr labels.Rule) uint64 {
 		perCombo++
 	}
 	total := protos * perCombo
-	for _, n := range []int{len(lr.From.Addrs), len(lr.From.Ports), len(lr.To.Addrs), len(lr.To.Ports)} {
+	if lr.HasNames() && lr.Family == labels.BothFamilies {
+		total *= 2 // one rule per family (see expand)
+	}
+	// A name is one set match, whatever its addresses: it counts like
+	// one address.
+	for _, n := range []int{len(lr.From.Addrs) + len(lr.From.Names), len(lr.From.Ports), len(lr.To.Addrs) + len(lr.To.Names), len(lr.To.Ports)} {
 		total = satMul(total, uint64(max(n, 1)))
 	}
 	return total
