@@ -145,24 +145,34 @@ func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table,
 	}
 	return &Table{
 		Chains: append([]*Chain{in, out}, stampChains()...),
-		Sets:   nameSets(append(slices.Clone(inRules), outRules...), addrs),
+		Sets:   nameSets(p, addrs),
 		Egress: &Table{},
 	}, nil
 }
 
-// nameSets makes the sets the rules look up, filled from addrs, sorted by
-// name.
-func nameSets(rules []Rule, addrs NameAddrs) []*Set {
+// nameSets makes the sets the rules of p look up, filled from addrs,
+// sorted by name: for each name, one set per family of the rules that use
+// it (both families for a rule without one, as expand does). Apply refuses
+// a table whose rules look up a set it does not have, so a disagreement
+// with expand is an error, never a silent match of nothing.
+func nameSets(p labels.Policy, addrs NameAddrs) []*Set {
 	var out []*Set
 	seen := map[string]bool{}
-	for i := range rules {
-		r := &rules[i]
-		for _, ref := range []nameRef{r.srcName, r.dstName} {
-			if ref.name == "" || seen[NameSet(ref.name, r.Family)] {
-				continue
+	for _, lr := range append(slices.Clone(p.Input.Rules), p.Output.Rules...) {
+		fams := []Family{IPv4, IPv6}
+		switch {
+		case lr.Family == labels.IPv4 || lr.Proto == labels.ICMP:
+			fams = []Family{IPv4}
+		case lr.Family == labels.IPv6 || lr.Proto == labels.ICMPv6:
+			fams = []Family{IPv6}
+		}
+		for _, name := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
+			for _, f := range fams {
+				if set := NameSet(name, f); !seen[set] {
+					seen[set] = true
+					out = append(out, NewSet(name, f, addrs[name]))
+				}
 			}
-			seen[NameSet(ref.name, r.Family)] = true
-			out = append(out, NewSet(ref.name, r.Family, addrs[ref.name]))
 		}
 	}
 	slices.SortFunc(out, func(a, b *Set) int { return strings.Compare(a.Name, b.Name) })
@@ -393,7 +403,6 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 							r.L4Proto = proto
 							r.Saddr, r.Daddr = sa.prefix, da.prefix
 							r.SaddrSet, r.DaddrSet = sa.set, da.set
-							r.srcName, r.dstName = sa.nameRef, da.nameRef
 							r.Sport, r.Dport = sp, dp
 							if lr.Log {
 								l := logLimit
@@ -411,16 +420,11 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 	return out, nil
 }
 
-// nameRef is the name a set match of a compiled rule stands for, so that
-// Compile makes its set. Not part of the kernel rule: live rules have none.
-type nameRef struct{ name string }
-
 // addrMatch is one element of an address list to expand over: a prefix
 // (zero: any), or the set of a name.
 type addrMatch struct {
 	prefix netip.Prefix
 	set    string
-	nameRef
 }
 
 // addrMatches returns the matches of an endpoint's addresses and names in
@@ -440,7 +444,7 @@ func addrMatches(ep labels.Endpoint, fam Family) []addrMatch {
 		out = append(out, addrMatch{prefix: orAny([]netip.Prefix{p})[0]})
 	}
 	for _, n := range ep.Names {
-		out = append(out, addrMatch{set: NameSet(n, fam), nameRef: nameRef{n}})
+		out = append(out, addrMatch{set: NameSet(n, fam)})
 	}
 	return out
 }

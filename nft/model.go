@@ -253,15 +253,13 @@ type Rule struct {
 	// (`ip saddr @set`); "" = no set match. Family must be IPv4 or IPv6,
 	// and an address set excludes the prefix of the same side.
 	SaddrSet, DaddrSet string
-	// srcName, dstName: the names of the sets, in a compiled rule.
-	srcName, dstName nameRef
-	L4Proto          int16 // NoProto, or an IP protocol number 0..255
-	Sport, Dport     Range // needs a protocol with ports
-	ICMPType         Range // needs L4Proto icmp or ipv6-icmp
-	Limit            *Limit
-	Log              *Log
-	Verdict          Verdict
-	Comment          string
+	L4Proto            int16 // NoProto, or an IP protocol number 0..255
+	Sport, Dport       Range // needs a protocol with ports
+	ICMPType           Range // needs L4Proto icmp or ipv6-icmp
+	Limit              *Limit
+	Log                *Log
+	Verdict            Verdict
+	Comment            string
 
 	// Handle is the kernel's handle of a live rule (0 in a compiled one).
 	// It is not compared.
