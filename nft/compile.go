@@ -14,8 +14,9 @@ import (
 )
 
 // MaxRulesPerLabelRule caps how many kernel rules one label rule may expand
-// into. dcfw uses no nftables sets, so `from A,B port 1,2 to C` becomes one
-// kernel rule per combination (see Compile). The cap keeps one label from
+// into. Addresses and ports are not put in sets, so `from A,B port 1,2 to
+// C` becomes one kernel rule per combination (see Compile); a name is one
+// set lookup, counted like one address. The cap keeps one label from
 // turning a namespace's ruleset into tens of thousands of rules; a rule
 // over it is an error, never silently cut short.
 const MaxRulesPerLabelRule = 256
