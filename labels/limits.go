@@ -56,8 +56,8 @@ const (
 	// families and the addresses kept from earlier answers (see the names
 	// package) together. A DNS answer holds a handful of addresses even for
 	// a CDN; the cap keeps a hostile or broken resolver from filling the
-	// kernel's sets. A name over it is resolved to ErrTooManyAddresses and
-	// matches nothing (fail closed), never a silently cut list.
+	// kernel's sets. An answer over it adds none of its addresses
+	// (ErrTooManyAddresses), never a silently cut list.
 	MaxAddrsPerName = 64
 )
 
