@@ -141,6 +141,23 @@ func (p Policy) Names() []string {
 	return slices.Compact(out)
 }
 
+// DenyNames returns the distinct names that deny or reject rules use,
+// sorted. While such a name stands for no address, its rule blocks less
+// than its author meant (nothing at all): the caller locks the container
+// down until it resolves, rather than let through what it should block.
+func (p Policy) DenyNames() []string {
+	var out []string
+	for _, c := range []Chain{p.Input, p.Output} {
+		for _, r := range c.Rules {
+			if r.Action != Allow {
+				out = append(append(out, r.From.Names...), r.To.Names...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // HasNames reports whether the rule matches a name on either side.
 func (r Rule) HasNames() bool { return len(r.From.Names) > 0 || len(r.To.Names) > 0 }
 

@@ -206,3 +206,23 @@ func TestPolicyNamesEmpty(t *testing.T) {
 		t.Fatalf("Names() = %v, want nil", got)
 	}
 }
+
+// TestPolicyDenyNames: only names of deny and reject rules, each once.
+func TestPolicyDenyNames(t *testing.T) {
+	pol, err := Parse(map[string]string{
+		KeyEnable:              "true",
+		InputRulePrefix + "1":  "allow from web",
+		InputRulePrefix + "2":  "reject from scanner.example,web",
+		OutputRulePrefix + "1": "deny to ads.example,10.0.0.1",
+		OutputRulePrefix + "2": "allow to db",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pol.DenyNames(), []string{"ads.example", "scanner.example", "web"}; !slices.Equal(got, want) {
+		t.Fatalf("DenyNames() = %v, want %v", got, want)
+	}
+	if got, want := pol.Names(), []string{"ads.example", "db", "scanner.example", "web"}; !slices.Equal(got, want) {
+		t.Fatalf("Names() = %v, want %v", got, want)
+	}
+}

@@ -35,11 +35,15 @@ const MaxTableRules = 5000
 
 // Errors of Compile. Every error Compile returns wraps ErrInvalidPolicy;
 // one about the expansion cap of a label rule also wraps ErrTooManyRules,
-// one about the cap of the whole table ErrTableTooLarge.
+// one about the cap of the whole table ErrTableTooLarge, one about names
+// without addresses ErrNeedsAddresses.
 var (
 	ErrInvalidPolicy = errors.New("policy cannot be compiled")
 	ErrTooManyRules  = errors.New("rule expands into too many kernel rules")
 	ErrTableTooLarge = errors.New("policy needs too many kernel rules")
+	// ErrNeedsAddresses: Compile was given a policy whose rules use
+	// names; CompileNames compiles it with their addresses.
+	ErrNeedsAddresses = errors.New("rules use names, whose addresses were not given")
 )
 
 // Logging of user `log` rules and of the default policy: the original
@@ -100,7 +104,15 @@ const (
 // is counted from the lengths of the lists before any rule is built, so a
 // policy of a million kernel rules costs no more to refuse than a small one.
 // Compile never drops a rule.
+//
+// A policy whose rules use names needs their addresses: Compile refuses it
+// (ErrNeedsAddresses) and CompileNames takes them. A caller that does not
+// resolve names thus locks such a container down rather than compiling a
+// deny rule that matches nothing.
 func Compile(p labels.Policy, containerID string) (*Table, error) {
+	if names := p.Names(); len(names) > 0 {
+		return nil, fmt.Errorf("%w: %w: %s", ErrInvalidPolicy, ErrNeedsAddresses, strings.Join(names, ", "))
+	}
 	return CompileNames(p, containerID, nil)
 }
 

@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -227,5 +228,42 @@ func TestNamesCountLikeAddresses(t *testing.T) {
 		if got != tc.want || uint64(len(ex)) != got {
 			t.Errorf("%s: kernelRules %d, expand %d, want %d", tc.rule, got, len(ex), tc.want)
 		}
+	}
+}
+
+// FuzzParseSet: set and element dumps of any content are read without
+// panic; a set is either dcfw's shape (family known, elements of that
+// family) or foreign.
+func FuzzParseSet(f *testing.F) {
+	f.Add([]byte{}, []byte{})
+	f.Add([]byte("\x08\x00\x04\x00\x00\x00\x00\x07\x08\x00\x05\x00\x00\x00\x00\x04"),
+		[]byte("\x14\x00\x03\x80\x10\x00\x01\x80\x0c\x00\x01\x80\x08\x00\x01\x00\x0a\x00\x00\x01"))
+	f.Fuzz(func(t *testing.T, set, elems []byte) {
+		as, _ := parseAttrs(set)
+		s, _ := parseSet(as)
+		es, _ := parseAttrs(elems)
+		parseSetElems(es, s)
+		if s.Family != IPv4 && s.Family != IPv6 {
+			t.Fatalf("family %d", s.Family)
+		}
+		if s.foreign == "" {
+			for _, a := range s.Elements {
+				if a.Is4() != (s.Family == IPv4) {
+					t.Fatalf("element %v in a %v set", a, s.Family)
+				}
+			}
+		}
+		var b strings.Builder
+		s.write(&b)
+	})
+}
+
+// TestCompileRefusesNames: Compile, which has no addresses, refuses a
+// policy with names instead of compiling rules that match nothing.
+func TestCompileRefusesNames(t *testing.T) {
+	_, err := Compile(namesPolicy(), testID)
+	if !errors.Is(err, ErrInvalidPolicy) || !errors.Is(err, ErrNeedsAddresses) ||
+		!strings.Contains(err.Error(), "blocked.example, db, web") {
+		t.Fatalf("Compile: %v", err)
 	}
 }
