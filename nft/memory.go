@@ -113,6 +113,9 @@ func (m *Memory) applyTable(want, live *Table, p *plan) *Table {
 		live = nil
 	}
 	next := &Table{Sets: copySets(want.Sets)}
+	for _, s := range next.Sets {
+		s.For = "" // the kernel does not keep it either
+	}
 	for _, d := range want.Chains {
 		l := live.Chain(d.Name)
 		if l == nil || written[d.Name] {

@@ -27,7 +27,10 @@ import (
 
 // Set is a named set of addresses of one family in `table inet dcfw`.
 type Set struct {
-	Name   string
+	Name string
+	// For is the name of the rules whose addresses the set holds ("db");
+	// "" in a live set (the kernel does not keep it). Not compared.
+	For    string
 	Family Family // IPv4 or IPv6
 	// Elements are the addresses, sorted and unique, all of Family.
 	Elements []netip.Addr
@@ -54,7 +57,10 @@ func (t *Table) Set(name string) *Set {
 // SetChange is what Apply changed in the elements of one set that was
 // there already (Result.Sets): the caller logs it per name.
 type SetChange struct {
-	Set            string
+	Set string
+	// For is the name of the rules the set is for (Set.For of the desired
+	// set): what the caller logs.
+	For            string
 	Family         Family
 	Added, Removed []netip.Addr
 }
@@ -86,7 +92,7 @@ func NameSet(name string, fam Family) string {
 // of that family among addrs (IPv4-mapped IPv6 addresses count as IPv4),
 // sorted and unique.
 func NewSet(name string, fam Family, addrs []netip.Addr) *Set {
-	s := &Set{Name: NameSet(name, fam), Family: fam}
+	s := &Set{Name: NameSet(name, fam), For: name, Family: fam}
 	for _, a := range addrs {
 		a = a.Unmap().WithZone("")
 		if a.IsValid() && (a.Is4() == (fam == IPv4)) {
@@ -234,7 +240,7 @@ func diffSets(desired, live *Table) (sp setPlan, differences []string, recreate 
 		}
 		added, removed := addrDiff(l.Elements, d.Elements)
 		if len(added)+len(removed) > 0 {
-			sp.changes = append(sp.changes, SetChange{Set: d.Name, Family: d.Family, Added: added, Removed: removed})
+			sp.changes = append(sp.changes, SetChange{Set: d.Name, For: d.For, Family: d.Family, Added: added, Removed: removed})
 			differences = append(differences, fmt.Sprintf("set %s: %s added, %s removed",
 				d.Name, count(len(added), "element"), count(len(removed), "element")))
 		}

@@ -3,6 +3,7 @@ package nft
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/dcfw/dcfw/internal/testnet"
 	"github.com/dcfw/dcfw/labels"
@@ -35,8 +36,8 @@ func TestKernelNameSetInput(t *testing.T) {
 	gen := generation(t, tp.conn)
 	res := mustApply(t, tp.conn, mustCompileNames(t, pol, NameAddrs{"web": addrs(cli2IP)}))
 	want := []SetChange{
-		{Set: "ip6_web", Family: IPv6, Removed: addrs(cliIP6)},
-		{Set: "ip_web", Family: IPv4, Added: addrs(cli2IP), Removed: addrs(cliIP)},
+		{Set: "ip6_web", For: "web", Family: IPv6, Removed: addrs(cliIP6)},
+		{Set: "ip_web", For: "web", Family: IPv4, Added: addrs(cli2IP), Removed: addrs(cliIP)},
 	}
 	if len(res.Chains) != 0 || res.Created || !setChangesEqual(res.Sets, want) || res.Writes != 3 {
 		t.Fatalf("Apply after the address change: %+v, want only set changes %+v in 3 writes", res, want)
@@ -111,4 +112,54 @@ func checkOnlySetsChanged(t *testing.T, c *Conn, before *Table, gen uint32) {
 			t.Errorf("chain %s rewritten: handles %v, then %v", name, bh, ah)
 		}
 	}
+}
+
+// Connections opened before the rules, decided by names in both
+// directions of data (the mirrored reply rules look up the same sets);
+// then the names' addresses change: only elements are written, so the
+// connections already accepted go on (the conntrack mark stays), which is
+// what keeps a rotating DNS answer from cutting them.
+func TestKernelNameSetConnectionsBeforeTheRules(t *testing.T) {
+	t.Parallel()
+	tp := newTopo(t)
+	tp.srv.NFTScript(t, "table inet conntrack_user {\n\tchain c {\n\t\ttype filter hook output priority 100; policy accept;\n\t\tct state new\n\t}\n}\n")
+	s := newStreams(t)
+	var toDB, toOther, fromWeb, fromOther byteCounter
+	s.listen(tp.cli, ":3306", &toDB)
+	s.listen(tp.cli2, ":3306", &toOther)
+	s.listen(tp.srv, ":80", nil)
+	s.dial(tp.srv, cliIP+":3306", nil)
+	s.dial(tp.srv, cli2IP+":3306", nil)
+	s.dial(tp.cli, srvIP+":80", &fromWeb)
+	s.dial(tp.cli2, srvIP2+":80", &fromOther)
+	all := []*byteCounter{&toDB, &toOther, &fromWeb, &fromOther}
+	names := []string{"srv -> db:3306", "srv -> cli2:3306 (not db)", "web -> srv:80, srv pushing", "cli2 -> srv:80 (not web), srv pushing"}
+	for i, ok := range flowing(settle, all...) {
+		if !ok {
+			t.Fatalf("without dcfw: %s carries no data", names[i])
+		}
+	}
+	pol := enabled(labels.Deny, labels.Deny,
+		[]labels.Rule{{Action: labels.Allow, Proto: labels.TCP, From: labels.Endpoint{Names: []string{"web"}}, To: labels.Endpoint{Ports: ports("80")}}},
+		[]labels.Rule{{Action: labels.Allow, Proto: labels.TCP, To: labels.Endpoint{Names: []string{"db"}, Ports: ports("3306")}}})
+	mustApply(t, tp.conn, mustCompileNames(t, pol, NameAddrs{"db": addrs(cliIP), "web": addrs(cliIP)}))
+	time.Sleep(settle)
+	check := func(phase string, want ...bool) {
+		t.Helper()
+		for i, ok := range flowing(time.Second, all...) {
+			if ok != want[i] {
+				t.Errorf("%s: %s: data flowing %v, want %v", phase, names[i], ok, want[i])
+			}
+		}
+	}
+	check("table created", true, false, true, false)
+
+	res := mustApply(t, tp.conn, mustCompileNames(t, pol, NameAddrs{"db": addrs(cli2IP), "web": addrs(cli2IP)}))
+	if len(res.Chains) != 0 || len(res.Sets) != 2 {
+		t.Fatalf("address change: %+v", res)
+	}
+	time.Sleep(settle)
+	// The accepted connections go on; the dropped ones were never marked
+	// and are decided again by the rules: now they are allowed.
+	check("addresses changed", true, true, true, true)
 }

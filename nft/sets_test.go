@@ -114,8 +114,8 @@ func TestMemorySetElementsOnly(t *testing.T) {
 		t.Fatalf("chains written: %+v", res)
 	}
 	wantSets := []SetChange{
-		{Set: "ip6_db", Family: IPv6, Added: addrs("fd00::4")},
-		{Set: "ip_db", Family: IPv4, Added: addrs("10.0.0.4"), Removed: addrs("10.0.0.2")},
+		{Set: "ip6_db", For: "db", Family: IPv6, Added: addrs("fd00::4")},
+		{Set: "ip_db", For: "db", Family: IPv4, Added: addrs("10.0.0.4"), Removed: addrs("10.0.0.2")},
 	}
 	if !setChangesEqual(res.Sets, wantSets) {
 		t.Fatalf("Result.Sets = %+v, want %+v", res.Sets, wantSets)
@@ -151,7 +151,7 @@ func ruleHandles(c *Chain) []uint64 {
 
 func setChangesEqual(a, b []SetChange) bool {
 	return slices.EqualFunc(a, b, func(x, y SetChange) bool {
-		return x.Set == y.Set && x.Family == y.Family && slices.Equal(x.Added, y.Added) && slices.Equal(x.Removed, y.Removed)
+		return x.Set == y.Set && x.For == y.For && x.Family == y.Family && slices.Equal(x.Added, y.Added) && slices.Equal(x.Removed, y.Removed)
 	})
 }
 
