@@ -148,11 +148,10 @@ func (d *decoder) setLookup(fam Family, src bool, set *string) bool {
 	if !ok {
 		return true
 	}
-	want := appendSetLookup(nil, fam, lk.SetName, src)
 	if fam == AnyFamily || lk.Invert || lk.IsDestRegSet || lk.SetName == "" {
-		return false
+		return false // a lookup dcfw does not make: the rule is foreign
 	}
-	wpl := want[0].(*expr.Payload)
+	wpl := appendSetLookup(nil, fam, lk.SetName, src)[0].(*expr.Payload)
 	if pl.Offset != wpl.Offset {
 		return true // maybe the other address
 	}
