@@ -116,12 +116,6 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 	return CompileNames(p, containerID, nil)
 }
 
-// NameAddrs are the addresses each name of a policy stands for, as the
-// caller resolved them in the container's namespace. A name that is not in
-// the map, or has no address of a family, gets an empty set for it: it
-// matches nothing.
-type NameAddrs map[string][]netip.Addr
-
 // CompileNames is Compile for a policy whose rules use names: each name a
 // rule matches becomes a set per family the rule needs (see sets.go),
 // filled with the name's addresses from addrs. The chains depend only on
@@ -161,35 +155,6 @@ func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table,
 		Sets:   nameSets(p, addrs),
 		Egress: &Table{},
 	}, nil
-}
-
-// nameSets makes the sets the rules of p look up, filled from addrs,
-// sorted by name: for each name, one set per family of the rules that use
-// it (both families for a rule without one, as expand does). Apply refuses
-// a table whose rules look up a set it does not have, so a disagreement
-// with expand is an error, never a silent match of nothing.
-func nameSets(p labels.Policy, addrs NameAddrs) []*Set {
-	var out []*Set
-	seen := map[string]bool{}
-	for _, lr := range append(slices.Clone(p.Input.Rules), p.Output.Rules...) {
-		fams := []Family{IPv4, IPv6}
-		switch {
-		case lr.Family == labels.IPv4 || lr.Proto == labels.ICMP:
-			fams = []Family{IPv4}
-		case lr.Family == labels.IPv6 || lr.Proto == labels.ICMPv6:
-			fams = []Family{IPv6}
-		}
-		for _, name := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
-			for _, f := range fams {
-				if set := NameSet(name, f); !seen[set] {
-					seen[set] = true
-					out = append(out, NewSet(name, f, addrs[name]))
-				}
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b *Set) int { return strings.Compare(a.Name, b.Name) })
-	return out
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:
@@ -405,61 +370,31 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 		fams = []Family{IPv4, IPv6}
 	}
 	out := make([]Rule, 0, total)
-	for _, f := range fams {
-		for _, proto := range protos {
-			for _, sa := range addrMatches(lr.From, f) {
-				for _, sp := range orAnyPort(lr.From.Ports) {
-					for _, da := range addrMatches(lr.To, f) {
-						for _, dp := range orAnyPort(lr.To.Ports) {
-							r := base
-							r.Family = f
-							r.L4Proto = proto
-							r.Saddr, r.Daddr = sa.prefix, da.prefix
-							r.SaddrSet, r.DaddrSet = sa.set, da.set
-							r.Sport, r.Dport = sp, dp
-							if lr.Log {
-								l := logLimit
-								lg := r
-								lg.Limit, lg.Log = &l, &Log{Prefix: fmt.Sprintf(logPrefix, id)}
-								out = append(out, lg)
-							}
-							out = append(out, verdictRules(r, verdict)...)
+	for _, fp := range familyProtos(fams, protos) {
+		f, proto := fp.family, fp.proto
+		for _, sa := range addrMatches(lr.From, f) {
+			for _, sp := range orAnyPort(lr.From.Ports) {
+				for _, da := range addrMatches(lr.To, f) {
+					for _, dp := range orAnyPort(lr.To.Ports) {
+						r := base
+						r.Family = f
+						r.L4Proto = proto
+						r.Saddr, r.Daddr = sa.prefix, da.prefix
+						r.SaddrSet, r.DaddrSet = sa.set, da.set
+						r.Sport, r.Dport = sp, dp
+						if lr.Log {
+							l := logLimit
+							lg := r
+							lg.Limit, lg.Log = &l, &Log{Prefix: fmt.Sprintf(logPrefix, id)}
+							out = append(out, lg)
 						}
+						out = append(out, verdictRules(r, verdict)...)
 					}
 				}
 			}
 		}
 	}
 	return out, nil
-}
-
-// addrMatch is one element of an address list to expand over: a prefix
-// (zero: any), or the set of a name.
-type addrMatch struct {
-	prefix netip.Prefix
-	set    string
-}
-
-// addrMatches returns the matches of an endpoint's addresses and names in
-// a rule of family fam: the addresses (see orAny), then one set per name;
-// one "any" when there are neither.
-func addrMatches(ep labels.Endpoint, fam Family) []addrMatch {
-	if len(ep.Names) == 0 {
-		ps := orAny(ep.Addrs)
-		out := make([]addrMatch, len(ps))
-		for i, p := range ps {
-			out[i] = addrMatch{prefix: p}
-		}
-		return out
-	}
-	var out []addrMatch
-	for _, p := range ep.Addrs {
-		out = append(out, addrMatch{prefix: orAny([]netip.Prefix{p})[0]})
-	}
-	for _, n := range ep.Names {
-		out = append(out, addrMatch{set: NameSet(n, fam)})
-	}
-	return out
 }
 
 // kernelRules is how many kernel rules expand makes of lr, from the lengths

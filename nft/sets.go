@@ -14,6 +14,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/dcfw/dcfw/labels"
 )
 
 // Names in rules (to db, from web, to api.example.com) match the addresses
@@ -450,6 +452,86 @@ func copySets(ss []*Set) []*Set {
 		c := *s
 		c.Elements = slices.Clone(s.Elements)
 		out = append(out, &c)
+	}
+	return out
+}
+
+// NameAddrs are the addresses each name of a policy stands for, as the
+// caller resolved them in the container's namespace. A name that is not in
+// the map, or has no address of a family, gets an empty set for it: it
+// matches nothing.
+type NameAddrs map[string][]netip.Addr
+
+// nameSets makes the sets the rules of p look up, filled from addrs,
+// sorted by name: for each name, one set per family of the rules that use
+// it (both families for a rule without one, as expand does). Apply refuses
+// a table whose rules look up a set it does not have, so a disagreement
+// with expand is an error, never a silent match of nothing.
+func nameSets(p labels.Policy, addrs NameAddrs) []*Set {
+	var out []*Set
+	seen := map[string]bool{}
+	for _, lr := range append(slices.Clone(p.Input.Rules), p.Output.Rules...) {
+		fams := []Family{IPv4, IPv6}
+		switch {
+		case lr.Family == labels.IPv4 || lr.Proto == labels.ICMP:
+			fams = []Family{IPv4}
+		case lr.Family == labels.IPv6 || lr.Proto == labels.ICMPv6:
+			fams = []Family{IPv6}
+		}
+		for _, name := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
+			for _, f := range fams {
+				if set := NameSet(name, f); !seen[set] {
+					seen[set] = true
+					out = append(out, NewSet(name, f, addrs[name]))
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *Set) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// addrMatch is one element of an address list to expand over: a prefix
+// (zero: any), or the set of a name.
+type addrMatch struct {
+	prefix netip.Prefix
+	set    string
+}
+
+// addrMatches returns the matches of an endpoint's addresses and names in
+// a rule of family fam: the addresses (see orAny), then one set per name;
+// one "any" when there are neither.
+func addrMatches(ep labels.Endpoint, fam Family) []addrMatch {
+	if len(ep.Names) == 0 {
+		ps := orAny(ep.Addrs)
+		out := make([]addrMatch, len(ps))
+		for i, p := range ps {
+			out[i] = addrMatch{prefix: p}
+		}
+		return out
+	}
+	var out []addrMatch
+	for _, p := range ep.Addrs {
+		out = append(out, addrMatch{prefix: orAny([]netip.Prefix{p})[0]})
+	}
+	for _, n := range ep.Names {
+		out = append(out, addrMatch{set: NameSet(n, fam)})
+	}
+	return out
+}
+
+type familyProto struct {
+	family Family
+	proto  int16
+}
+
+// familyProtos pairs every family with every protocol, families outer.
+func familyProtos(fams []Family, protos []int16) []familyProto {
+	out := make([]familyProto, 0, len(fams)*len(protos))
+	for _, f := range fams {
+		for _, p := range protos {
+			out = append(out, familyProto{f, p})
+		}
 	}
 	return out
 }
