@@ -189,6 +189,18 @@ func TestKernelLookup(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
 		}
 	}
+	// All at once, in order, each with its own outcome; the silent name
+	// does not hold up the others beyond its own timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	all := r.LookupAll(ctx, []string{"slow.example.test", "api.example.test", "web", "nosuch.example.test"})
+	if took := time.Since(start); took > 3*time.Second || len(all) != 4 ||
+		!errors.Is(all[0].Err, ErrTimeout) || all[1].Err != nil || len(all[1].Answer.Addrs) != 3 ||
+		all[2].Err != nil || all[2].Name != "web" || !errors.Is(all[3].Err, ErrNotFound) {
+		t.Errorf("LookupAll after %v: %+v", took, all)
+	}
+
 	_, err, took := lookup(t, r, "slow.example.test")
 	if !errors.Is(err, ErrTimeout) || took > 3*time.Second {
 		t.Errorf("slow: %v after %v, want ErrTimeout within the 1 s of resolv.conf (A and AAAA at once)", err, took)

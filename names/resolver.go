@@ -250,3 +250,33 @@ func interpret(resp *dns.Msg, fqdn string, qtype uint16) ([]Addr, error, error) 
 	}
 	return addrs, nil, nil
 }
+
+// MaxParallelLookups bounds the lookups LookupAll runs at once: each is
+// two queries in flight, and dcfw shares its cores with the containers.
+const MaxParallelLookups = 8
+
+// Result is the outcome of one name of LookupAll.
+type Result struct {
+	Name   string
+	Answer Answer
+	Err    error
+}
+
+// LookupAll looks up every name (at most MaxParallelLookups at once) and
+// returns the results in the order of names.
+func (r *Resolver) LookupAll(ctx context.Context, names []string) []Result {
+	out := make([]Result, len(names))
+	sem := make(chan struct{}, MaxParallelLookups)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ans, err := r.Lookup(ctx, name)
+			out[i] = Result{Name: name, Answer: ans, Err: err}
+		}()
+	}
+	wg.Wait()
+	return out
+}
