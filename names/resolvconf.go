@@ -3,8 +3,11 @@ package names
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -81,4 +84,31 @@ func (c Config) candidates(name string) []string {
 		out = append(out, dns.Fqdn(name+"."+d))
 	}
 	return out
+}
+
+// maxResolvConf is the most of a resolv.conf ReadResolvConf reads. Real
+// ones are a few hundred bytes; the file is the container's, so its size
+// is not to be trusted.
+const maxResolvConf = 64 << 10
+
+// ReadResolvConf reads the resolv.conf at path, e.g.
+// /proc/<pid>/root/etc/resolv.conf (the container's own, as it sees it;
+// symbolic links in it resolve inside the container's root) or the
+// engine's ResolvConfPath. The file belongs to the container, which may be
+// hostile: only a regular file is read, without blocking (a FIFO there
+// must not hang dcfw), and at most 64 KiB of it.
+func ReadResolvConf(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return io.ReadAll(io.LimitReader(f, maxResolvConf))
 }

@@ -1,9 +1,13 @@
 package names
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,5 +79,45 @@ func TestCandidates(t *testing.T) {
 		if got := conf.candidates(tc.name); !slices.Equal(got, tc.want) {
 			t.Errorf("candidates(%q) = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestReadResolvConf: a regular file is read (at most 64 KiB); a FIFO or
+// a directory in its place is an error at once, never a hang.
+func TestReadResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(regular, []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadResolvConf(regular); err != nil || string(b) != "nameserver 127.0.0.11\n" {
+		t.Fatalf("regular file: %q, %v", b, err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("#\n"), maxResolvConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadResolvConf(big); err != nil || len(b) != maxResolvConf {
+		t.Fatalf("big file: %d bytes, %v", len(b), err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadResolvConf(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("FIFO read without error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadResolvConf blocked on a FIFO")
+	}
+	if _, err := ReadResolvConf(dir); err == nil {
+		t.Fatal("directory read without error")
+	}
+	if _, err := ReadResolvConf(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
