@@ -15,40 +15,49 @@ type addrAt struct {
 	raw    string
 }
 
-// parseAddrList parses ADDR[,ADDR...] written at offset off of the rule. It
-// returns the addresses (nil for `any`) and whether the list was valid.
-// Problems go to p, each pointing at its element.
-func (p *ruleParser) parseAddrList(s string, off int) ([]addrAt, bool) {
+// parseAddrList parses ADDR[,ADDR...] written at offset off of the rule,
+// where each ADDR is an address, a prefix or a name (see isAddressElement
+// for how they are told apart). It returns the addresses and the names
+// (both nil for `any`) and whether the list was valid. Problems go to p,
+// each pointing at its element.
+func (p *ruleParser) parseAddrList(s string, off int) ([]addrAt, []nameAt, bool) {
 	elems := strings.Split(s, ",")
 	var out []addrAt
+	var names []nameAt
 	ok := true
 	anyAt := -1
 	pos := off
 	for _, e := range elems {
 		eoff := pos
 		pos += len(e) + 1
-		if e == "" {
+		switch {
+		case e == "":
 			p.fail(eoff, e, ErrValue, fmt.Sprintf("empty element in address list %s", quoteTok(s)), "")
 			ok = false
-			continue
-		}
-		if strings.EqualFold(e, "any") {
+		case strings.EqualFold(e, "any"):
 			anyAt = eoff
-			continue
+		case isAddressElement(e):
+			a, good := p.parseAddr(e, eoff)
+			if !good {
+				ok = false
+				continue
+			}
+			out = append(out, a)
+		default:
+			n, good := p.parseName(e, eoff)
+			if !good {
+				ok = false
+				continue
+			}
+			names = append(names, n)
 		}
-		a, good := p.parseAddr(e, eoff)
-		if !good {
-			ok = false
-			continue
-		}
-		out = append(out, a)
 	}
 	if anyAt >= 0 && len(elems) > 1 {
 		p.fail(anyAt, s[anyAt-off:anyAt-off+3], ErrValue, fmt.Sprintf("any combined with other addresses in %s", quoteTok(s)),
 			"any already means every address")
-		return nil, false
+		return nil, nil, false
 	}
-	return out, ok
+	return out, names, ok
 }
 
 // parseAddr parses one IPv4 or IPv6 address or prefix. Host bits of a
@@ -63,7 +72,7 @@ func (p *ruleParser) parseAddr(e string, off int) (addrAt, bool) {
 	addrPart, bitsPart, hasBits := strings.Cut(e, "/")
 	addr, err := netip.ParseAddr(addrPart)
 	if err != nil {
-		p.fail(off, addrPart, ErrValue, fmt.Sprintf("invalid %s %s", addrKind(addrPart), quoteTok(addrPart)), "")
+		p.fail(off, addrPart, ErrValue, fmt.Sprintf("invalid %s %s", addrKind(addrPart), quoteTok(addrPart)), portSuffixHint(addrPart))
 		return addrAt{}, false
 	}
 	if addr.Is4In6() {
@@ -86,6 +95,16 @@ func (p *ruleParser) parseAddr(e string, off int) (addrAt, bool) {
 	}
 	prefix := netip.PrefixFrom(addr, bits).Masked()
 	return addrAt{prefix: prefix, off: off, raw: e}, true
+}
+
+// portSuffixHint explains `web:80` or `10.0.0.5:80`, a port written the way
+// URLs write it: the grammar has its own place for ports.
+func portSuffixHint(s string) string {
+	host, port, ok := strings.Cut(s, ":")
+	if !ok || strings.Contains(port, ":") || !isDigits(port) || host == "" {
+		return ""
+	}
+	return fmt.Sprintf("a port is written after the list: %s port %s", SafeText(host, maxQuotedToken), port)
 }
 
 // addrKind guesses what a malformed address was meant to be, for the message.
@@ -166,14 +185,15 @@ func formatPrefix(p netip.Prefix) string {
 	return p.String()
 }
 
-// formatAddrs prints an address list in the grammar: "any" when empty.
-func formatAddrs(ps []netip.Prefix) string {
-	if len(ps) == 0 {
+// formatAddrs prints an address list in the grammar: the addresses, then
+// the names, or "any" when both are empty.
+func formatAddrs(ps []netip.Prefix, names []string) string {
+	if len(ps) == 0 && len(names) == 0 {
 		return "any"
 	}
-	parts := make([]string, len(ps))
-	for i, p := range ps {
-		parts[i] = formatPrefix(p)
+	parts := make([]string, 0, len(ps)+len(names))
+	for _, p := range ps {
+		parts = append(parts, formatPrefix(p))
 	}
-	return strings.Join(parts, ",")
+	return strings.Join(append(parts, names...), ",")
 }

@@ -64,6 +64,22 @@
 // icmpv6 an IPv6 one: they set the family of a rule without addresses and
 // conflict with addresses of the other family.
 //
+// # Names
+//
+// An element of an address list that is not an address is a name: a
+// container name, a compose service name or network alias, or a DNS host
+// name (to db,10.0.0.5; from web; to api.example.com). An element with a
+// colon, or whose part before any '/' is digits and dots only, is an
+// address, so a mistyped address is an address error and never a name
+// that silently resolves to nothing. A name must be a host name as RFC 1123
+// allows it (letters, digits, hyphens; labels of 1..63 bytes; at most
+// MaxNameLen bytes; the last label not all digits); case is folded and a
+// trailing dot dropped. Names are kept apart from addresses (Endpoint.Names)
+// and do not decide the family: a name in an IPv4 rule matches its IPv4
+// addresses. What a name stands for is the caller's business (labels does
+// no I/O). At most MaxNamesPerContainer distinct names per container
+// (ErrTooManyNames). A keyword (to, port, log, ...) and any cannot be names.
+//
 // # Canonical form
 //
 // Parse and ParseRule return rules in canonical form, so that two spellings

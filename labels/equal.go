@@ -2,11 +2,11 @@ package labels
 
 import "slices"
 
-// Equal reports whether e and o match the same addresses and ports. Both
+// Equal reports whether e and o match the same addresses, names and ports. Both
 // must be canonical (as Parse returns them) for equal sets to compare equal.
 // A nil and an empty list are the same.
 func (e Endpoint) Equal(o Endpoint) bool {
-	return slices.Equal(e.Addrs, o.Addrs) && slices.Equal(e.Ports, o.Ports)
+	return slices.Equal(e.Addrs, o.Addrs) && slices.Equal(e.Names, o.Names) && slices.Equal(e.Ports, o.Ports)
 }
 
 // Equal reports whether r and o are the same rule. Label is ignored: it

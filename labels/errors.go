@@ -39,6 +39,14 @@ var (
 	// (MaxErrorsPerLabel per label, MaxErrors per Parse); this error says
 	// how many were left out. Its presence means the list is incomplete.
 	ErrTooManyErrors = errors.New("too many errors")
+	// ErrTooManyNames: the rules of one container use more than
+	// MaxNamesPerContainer distinct names.
+	ErrTooManyNames = errors.New("too many names")
+	// ErrTooManyAddresses: a name stands for more than MaxAddrsPerName
+	// addresses. Parse never returns it (it does no resolving); it is here
+	// so that the limit and its error live next to the names limit, for
+	// the resolver and the controller.
+	ErrTooManyAddresses = errors.New("too many addresses for one name")
 )
 
 // Error is one problem in a container's dcfw labels. It names the label key,

@@ -64,3 +64,27 @@ func ExampleParseRule() {
 	// allow to 10.0.0.5,10.0.0.6 port 80-82,443 comment web
 	// IPv4 [tcp udp]
 }
+
+func ExampleParse_names() {
+	pol, err := labels.Parse(map[string]string{
+		"dcfw.enable":        "true",
+		"dcfw.input.rule.1":  "allow proto tcp from web to any port 5432",
+		"dcfw.output.policy": "deny",
+		"dcfw.output.rule.1": "allow proto tcp to API.Example.com.,10.0.0.5 port 443",
+		"dcfw.output.rule.2": "reject to ads.example",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(pol.Input.Rules[0])
+	fmt.Println(pol.Output.Rules[0])
+	fmt.Println("resolve:", pol.Names(), "lock down while unresolved:", pol.DenyNames())
+
+	_, err = labels.ParseRule("allow to shop_db_1")
+	fmt.Println(err)
+	// Output:
+	// allow proto tcp from web to any port 5432
+	// allow proto tcp to 10.0.0.5,api.example.com port 443
+	// resolve: [ads.example api.example.com web] lock down while unresolved: [ads.example]
+	// "allow to shop_db_1": character "_" not allowed in name "shop_db_1" at column 14 (a name is a DNS name, without underscores; use the compose service name or a network alias)
+}

@@ -27,6 +27,9 @@ func FuzzParseRule(f *testing.F) {
 		"allow comment \"a\u202eb\" on e\u200bth0 frm \x1b[31m",
 		"allow" + strings.Repeat(" on", 50),
 		"allow to " + strings.Repeat(",", 200),
+		"allow proto tcp to db,10.0.0.5,API.example.com. port 5432",
+		"deny from web,2001:db8::/32 to shop-db-1",
+		"allow to web:80,shop_db_1,-x,a..b,web.123",
 	} {
 		f.Add(s)
 	}

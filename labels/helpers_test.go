@@ -31,7 +31,7 @@ func allErrors(err error) []*Error { var es Errors; errors.As(err, &es); return 
 
 // sentinels are every sentinel an *Error may wrap.
 var sentinels = []error{ErrUnknownLabel, ErrRuleNumber, ErrDuplicateRule, ErrSyntax, ErrValue, ErrConflict,
-	ErrValueTooLong, ErrTooManyRules, ErrTooManyErrors}
+	ErrValueTooLong, ErrTooManyRules, ErrTooManyErrors, ErrTooManyNames}
 
 // checkErrorInvariants checks what every *Error promises: it points into its
 // value at exactly its token, and wraps one of the sentinels.
@@ -105,6 +105,14 @@ func checkCanonical(t testing.TB, r Rule) {
 				if comparePrefixByAddr(prev, p) >= 0 || contains(prev, p) || siblings(prev, p) {
 					t.Fatalf("%q: addresses %v, %v not sorted and merged", r, prev, p)
 				}
+			}
+		}
+		for i, n := range ep.Names {
+			if msg, _, _, _ := checkName(n); msg != "" || n != strings.ToLower(n) || isAddressElement(n) {
+				t.Fatalf("%q: name %q not canonical: %s", r, n, msg)
+			}
+			if i > 0 && ep.Names[i-1] >= n {
+				t.Fatalf("%q: names %q, %q not sorted and unique", r, ep.Names[i-1], n)
 			}
 		}
 		for i, pr := range ep.Ports {

@@ -42,6 +42,23 @@ const (
 	// found this many it stops reading labels. Twenty lines are a screenful
 	// of log: enough to see what is wrong.
 	MaxErrors = 20
+
+	// MaxNamesPerContainer is the most distinct names (containers, services,
+	// DNS host names) the rules of one container may use, both directions
+	// together. Every name is resolved in the container's namespace on
+	// every event and interval, one A and one AAAA query each; 32 names
+	// keep that to 64 small queries per container per cycle, and are more
+	// than a service talks to by name. More is one ErrTooManyNames error
+	// at the first name over the limit.
+	MaxNamesPerContainer = 32
+
+	// MaxAddrsPerName is the most addresses one name may stand for, both
+	// families and the addresses kept from earlier answers (see the names
+	// package) together. A DNS answer holds a handful of addresses even for
+	// a CDN; the cap keeps a hostile or broken resolver from filling the
+	// kernel's sets. An answer over it adds none of its addresses
+	// (ErrTooManyAddresses), never a silently cut list.
+	MaxAddrsPerName = 64
 )
 
 // labelErrors collects the errors of one label: it keeps the

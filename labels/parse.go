@@ -122,6 +122,11 @@ func Parse(labels map[string]string) (Policy, error) {
 	}
 	errs = append(errs, duplicateNumbers(input.rules)...)
 	errs = append(errs, duplicateNumbers(output.rules)...)
+	if len(errs) == 0 {
+		if err := checkNamesLimit(input.rules, output.rules); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		sortErrors(errs)
 		return Policy{State: state}, capErrors(errs, unchecked)
@@ -251,12 +256,13 @@ func parsePolicy(key, value string) (Action, *Error) {
 
 // numberedRule is a rule label on its way into a chain.
 type numberedRule struct {
-	key  string
-	val  string
-	n    uint64
-	okN  bool // the number parsed
-	rule Rule
-	ok   bool // the rule parsed
+	key   string
+	val   string
+	n     uint64
+	okN   bool // the number parsed
+	rule  Rule
+	ok    bool     // the rule parsed
+	names []nameAt // the rule's names where written, in order
 }
 
 // isRuleKey: dcfw.<dir>.rule.N, or the key without ".N" (a missing number).
@@ -283,9 +289,9 @@ func parseRuleLabel(key, value, prefix string) (numberedRule, Errors) {
 	default:
 		nr.n, nr.okN = n, true
 	}
-	if r, ok := parseRule(value, &errs); ok {
+	if r, names, ok := parseRuleNames(value, &errs); ok {
 		r.Label = key
-		nr.rule, nr.ok = r, true
+		nr.rule, nr.ok, nr.names = r, true, names
 	}
 	return nr, errs.list(key, value)
 }
@@ -323,6 +329,35 @@ func duplicateNumbers(rules []numberedRule) Errors {
 		}
 	}
 	return errs
+}
+
+// checkNamesLimit counts the distinct names of the rules, input rules then
+// output rules, each in rule-number order, and returns the error of the
+// first name over MaxNamesPerContainer, or nil. Only called without
+// errors, so every rule parsed and numbers are unique.
+func checkNamesLimit(input, output []numberedRule) *Error {
+	seen := map[string]bool{}
+	var over *numberedRule
+	var overAt nameAt
+	for _, rules := range [][]numberedRule{input, output} {
+		rules = slices.Clone(rules)
+		slices.SortFunc(rules, func(a, b numberedRule) int { return cmp.Compare(a.n, b.n) })
+		for i := range rules {
+			for _, n := range rules[i].names {
+				if seen[n.name] {
+					continue
+				}
+				seen[n.name] = true
+				if len(seen) == MaxNamesPerContainer+1 {
+					over, overAt = &rules[i], n
+				}
+			}
+		}
+	}
+	if over == nil {
+		return nil
+	}
+	return tooManyNames(over.key, over.val, overAt, len(seen))
 }
 
 // orderedRules returns the rules in ascending order of their number. Only

@@ -66,11 +66,19 @@ type PortRange struct {
 }
 
 // Endpoint is one side of a rule (`from` or `to`).
-// Empty Addrs means any address; empty Ports means any port.
-// In canonical form Addrs are masked, sorted and merged, and Ports are sorted
-// and merged (adjacent or overlapping ranges joined).
+// Empty Addrs and Names mean any address; empty Ports means any port. The
+// endpoint matches an address of Addrs or an address a name of Names
+// stands for; a name that stands for nothing matches nothing.
+// In canonical form Addrs are masked, sorted and merged, Names are lower
+// case without a trailing dot, sorted and unique, and Ports are sorted and
+// merged (adjacent or overlapping ranges joined).
 type Endpoint struct {
 	Addrs []netip.Prefix
+	// Names are container names, compose service names, network aliases
+	// or DNS host names, resolved by the caller in the container's own
+	// namespace. A name has no family: it decides nothing about the
+	// rule's Family, and matches only its addresses of that family.
+	Names []string
 	Ports []PortRange
 }
 

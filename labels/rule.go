@@ -3,6 +3,7 @@ package labels
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -74,6 +75,7 @@ func parseAction(s string) (Action, bool) {
 // endpointState collects one side (`from` or `to`) while parsing.
 type endpointState struct {
 	addrs   []addrAt
+	names   []nameAt
 	ports   []PortRange
 	portTok *token // the `port` keyword, for conflict errors
 }
@@ -109,17 +111,24 @@ func ParseRule(text string) (Rule, error) {
 // parseRule parses a rule text of at most MaxValueLen bytes, adding its
 // problems to errs; ok is false when it found any.
 func parseRule(text string, errs *labelErrors) (r Rule, ok bool) {
+	r, _, ok = parseRuleNames(text, errs)
+	return r, ok
+}
+
+// parseRuleNames is parseRule that also returns where each name was
+// written, in order of position (for the names limit of Parse).
+func parseRuleNames(text string, errs *labelErrors) (r Rule, names []nameAt, ok bool) {
 	before := errs.total()
 	toks := tokenize(text, errs)
 	if errs.total() > before {
 		// Quoting errors make every later token boundary a guess: report
 		// only them.
-		return Rule{}, false
+		return Rule{}, nil, false
 	}
 	p := &ruleParser{text: text, toks: toks, errs: errs, seen: map[clause]token{}}
 	if len(toks) == 0 {
 		p.fail(0, "", ErrSyntax, "empty rule", "a rule starts with allow, deny or reject")
-		return Rule{}, false
+		return Rule{}, nil, false
 	}
 	p.rule.Proto = AnyProtocol
 	p.parseAction()
@@ -131,11 +140,13 @@ func parseRule(text string, errs *labelErrors) (r Rule, ok bool) {
 	if errs.total() > before {
 		// errs keeps them in order of position: people read left to right
 		// (a list reports `any` after its other elements).
-		return Rule{}, false
+		return Rule{}, nil, false
 	}
 	p.rule.From = p.from.endpoint()
 	p.rule.To = p.to.endpoint()
-	return p.rule, true
+	names = append(append(names, p.from.names...), p.to.names...)
+	slices.SortFunc(names, func(a, b nameAt) int { return a.off - b.off })
+	return p.rule, names, true
 }
 
 func (e *endpointState) endpoint() Endpoint {
@@ -143,7 +154,7 @@ func (e *endpointState) endpoint() Endpoint {
 	for i, a := range e.addrs {
 		ps[i] = a.prefix
 	}
-	return Endpoint{Addrs: canonicalPrefixes(ps), Ports: canonicalPorts(e.ports)}
+	return Endpoint{Addrs: canonicalPrefixes(ps), Names: canonicalNames(e.names), Ports: canonicalPorts(e.ports)}
 }
 
 // fail records a problem at byte offset off of the rule text.
@@ -231,8 +242,8 @@ func (p *ruleParser) parseClauses() {
 				portTarget = ep
 			}
 			if v, ok := p.listValue(t, "address list", "any matches every address"); ok {
-				if addrs, ok := p.parseAddrList(v.val, v.off); ok && !dup {
-					ep.addrs = addrs
+				if addrs, names, ok := p.parseAddrList(v.val, v.off); ok && !dup {
+					ep.addrs, ep.names = addrs, names
 				}
 			}
 		case clausePort:

@@ -47,7 +47,7 @@ func (s State) String() string {
 // String prints the endpoint as the grammar writes it after from or to:
 // "ADDRS" or "ADDRS port PORTS", with "any" for no addresses.
 func (e Endpoint) String() string {
-	s := formatAddrs(e.Addrs)
+	s := formatAddrs(e.Addrs, e.Names)
 	if len(e.Ports) > 0 {
 		s += " port " + formatPorts(e.Ports)
 	}
@@ -55,7 +55,7 @@ func (e Endpoint) String() string {
 }
 
 // IsAny reports whether the endpoint matches every address and port.
-func (e Endpoint) IsAny() bool { return len(e.Addrs) == 0 && len(e.Ports) == 0 }
+func (e Endpoint) IsAny() bool { return len(e.Addrs) == 0 && len(e.Names) == 0 && len(e.Ports) == 0 }
 
 // String prints the rule in the grammar, in canonical clause order:
 //

@@ -39,6 +39,10 @@ type Result struct {
 	// Skipped: the generation was still the known one, so Apply read and
 	// wrote nothing (see ApplyKnown).
 	Skipped bool
+	// Sets are the element changes of sets that were there already, per
+	// set (nil when none): a name's addresses that changed. Sets created
+	// or deleted are in Differences.
+	Sets []SetChange
 	// EgressUnsupported: the desired table wants the raw-frame filter but
 	// the kernel has no netdev egress hook (before 5.16), so the namespace
 	// has none: frames sent through AF_PACKET sockets are not filtered.
@@ -186,6 +190,7 @@ func newResult(p *plan, dryRun bool) Result {
 		Differences: p.differences,
 		Writes:      p.writes(),
 		DryRun:      dryRun,
+		Sets:        slices.Clone(p.sets.changes),
 	}
 }
 
@@ -392,8 +397,14 @@ func checkDesired(t *Table) error {
 		}
 		seen[c.Name] = true
 		for i := range c.Rules {
-			if c.Rules[i].Foreign() {
+			r := &c.Rules[i]
+			if r.Foreign() {
 				return fmt.Errorf("nft: Apply: chain %s rule %d is a foreign (live) rule, which cannot be written", c.Name, i+1)
+			}
+			for _, set := range []string{r.SaddrSet, r.DaddrSet} {
+				if s := t.Set(set); set != "" && (s == nil || s.Family != r.Family) {
+					return fmt.Errorf("nft: Apply: chain %s rule %d looks up set %q, which the desired table does not have for its family", c.Name, i+1, set)
+				}
 			}
 		}
 	}
@@ -464,12 +475,20 @@ func (c *Conn) write(plan *plan) error {
 			}
 		}
 	}
+	for _, s := range plan.sets.addSets {
+		bytes += 256 + 32*len(s.Elements)
+	}
+	for _, ch := range plan.sets.changes {
+		bytes += 256 + 32*(len(ch.Added)+len(ch.Removed))
+	}
 	cc, err := c.batchConn(bytes+4096, plan.writes()+2)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
 	}
 	for _, p := range plan.all() {
-		writeTable(cc, p)
+		if err := writeTable(cc, p); err != nil {
+			return fmt.Errorf("%w: %w", ErrWriteRejected, err)
+		}
 	}
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("%w: %w", ErrWriteRejected, err)
@@ -478,7 +497,7 @@ func (c *Conn) write(plan *plan) error {
 }
 
 // writeTable adds the messages of one table's plan to the batch.
-func writeTable(cc *nftables.Conn, p *plan) {
+func writeTable(cc *nftables.Conn, p *plan) error {
 	t := libTable(p.family)
 	if p.deleteTable {
 		cc.DelTable(t)
@@ -496,6 +515,10 @@ func writeTable(cc *nftables.Conn, p *plan) {
 		for _, ch := range p.delChains {
 			cc.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
 		}
+		writeSetDeletions(cc, t, &p.sets)
+	}
+	if err := writeSetAdditions(cc, t, &p.sets); err != nil {
+		return err
 	}
 	for _, ch := range p.addChains {
 		lc := cc.AddChain(libChain(t, ch))
@@ -509,6 +532,7 @@ func writeTable(cc *nftables.Conn, p *plan) {
 	for _, ch := range p.rewrite {
 		addRules(cc, t, &nftables.Chain{Name: ch.Name, Table: t}, ch)
 	}
+	return nil
 }
 
 func libChain(t *nftables.Table, c *Chain) *nftables.Chain {

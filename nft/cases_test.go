@@ -27,6 +27,8 @@ type policyCase struct {
 	toGroup bool
 	// noLogs: the table's log rules are removed (Table.WithoutLogs).
 	noLogs bool
+	// addrs are the addresses of the policy's names.
+	addrs NameAddrs
 }
 
 // testLogGroup is the NFLOG group of the toGroup cases.
@@ -38,7 +40,7 @@ func (c policyCase) table() (*Table, error) {
 		tbl = Lockdown(testID)
 	} else {
 		var err error
-		if tbl, err = Compile(c.policy, testID); err != nil {
+		if tbl, err = CompileNames(c.policy, testID, c.addrs); err != nil {
 			return nil, err
 		}
 	}
@@ -56,6 +58,14 @@ func withGroup(c policyCase) policyCase {
 	c.name += "-group"
 	c.toGroup = true
 	return c
+}
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
 }
 
 func enabled(in, out labels.Action, inRules, outRules []labels.Rule) labels.Policy {
@@ -262,6 +272,34 @@ dcfw.output.rule.1=deny proto gre`,
 		name:     "lockdown",
 		labels:   `(labels with errors: fail closed)`,
 		lockdown: true,
+	},
+	{
+		name: "names",
+		labels: `dcfw.input.policy=deny
+dcfw.input.rule.1=allow proto tcp from web to any port 5432
+dcfw.output.policy=deny
+dcfw.output.rule.1=allow proto tcp to db,10.0.0.5 port 5432
+dcfw.output.rule.2=allow proto tcp to api.example.com port 443
+dcfw.output.rule.3=deny to blocked.example
+(web 172.20.0.3 fd00:20::3, db 172.20.0.2, api.example.com 192.0.2.11 192.0.2.10 2001:db8::10, blocked.example none)`,
+		policy: enabled(labels.Deny, labels.Deny,
+			[]labels.Rule{
+				{Action: labels.Allow, Proto: labels.TCP,
+					From: labels.Endpoint{Names: []string{"web"}}, To: labels.Endpoint{Ports: ports("5432")}},
+			},
+			[]labels.Rule{
+				{Action: labels.Allow, Proto: labels.TCP, Family: labels.IPv4,
+					To: labels.Endpoint{Addrs: pfx("10.0.0.5"), Names: []string{"db"}, Ports: ports("5432")}},
+				{Action: labels.Allow, Proto: labels.TCP,
+					To: labels.Endpoint{Names: []string{"api.example.com"}, Ports: ports("443")}},
+				{Action: labels.Deny, Proto: labels.AnyProtocol,
+					To: labels.Endpoint{Names: []string{"blocked.example"}}},
+			}),
+		addrs: NameAddrs{
+			"web":             addrs("172.20.0.3", "fd00:20::3"),
+			"db":              addrs("172.20.0.2"),
+			"api.example.com": addrs("192.0.2.11", "192.0.2.10", "2001:db8::10"),
+		},
 	},
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dcfw/dcfw/engine"
@@ -13,8 +15,9 @@ import (
 )
 
 // MaxRulesPerLabelRule caps how many kernel rules one label rule may expand
-// into. dcfw uses no nftables sets, so `from A,B port 1,2 to C` becomes one
-// kernel rule per combination (see Compile). The cap keeps one label from
+// into. Addresses and ports are not put in sets, so `from A,B port 1,2 to
+// C` becomes one kernel rule per combination (see Compile); a name is one
+// set lookup, counted like one address. The cap keeps one label from
 // turning a namespace's ruleset into tens of thousands of rules; a rule
 // over it is an error, never silently cut short.
 const MaxRulesPerLabelRule = 256
@@ -33,11 +36,15 @@ const MaxTableRules = 5000
 
 // Errors of Compile. Every error Compile returns wraps ErrInvalidPolicy;
 // one about the expansion cap of a label rule also wraps ErrTooManyRules,
-// one about the cap of the whole table ErrTableTooLarge.
+// one about the cap of the whole table ErrTableTooLarge, one about names
+// without addresses ErrNeedsAddresses.
 var (
 	ErrInvalidPolicy = errors.New("policy cannot be compiled")
 	ErrTooManyRules  = errors.New("rule expands into too many kernel rules")
 	ErrTableTooLarge = errors.New("policy needs too many kernel rules")
+	// ErrNeedsAddresses: Compile was given a policy whose rules use
+	// names; CompileNames compiles it with their addresses.
+	ErrNeedsAddresses = errors.New("rules use names, whose addresses were not given")
 )
 
 // Logging of user `log` rules and of the default policy: the original
@@ -98,7 +105,24 @@ const (
 // is counted from the lengths of the lists before any rule is built, so a
 // policy of a million kernel rules costs no more to refuse than a small one.
 // Compile never drops a rule.
+//
+// A policy whose rules use names needs their addresses: Compile refuses it
+// (ErrNeedsAddresses) and CompileNames takes them. A caller that does not
+// resolve names thus locks such a container down rather than compiling a
+// deny rule that matches nothing.
 func Compile(p labels.Policy, containerID string) (*Table, error) {
+	if names := p.Names(); len(names) > 0 {
+		return nil, fmt.Errorf("%w: %w: %s", ErrInvalidPolicy, ErrNeedsAddresses, strings.Join(names, ", "))
+	}
+	return CompileNames(p, containerID, nil)
+}
+
+// CompileNames is Compile for a policy whose rules use names: each name a
+// rule matches becomes a set per family the rule needs (see sets.go),
+// filled with the name's addresses from addrs. The chains depend only on
+// the policy, never on addrs, so a change of addresses alone makes Apply
+// write only set elements.
+func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table, error) {
 	if p.State != labels.Enabled {
 		return nil, fmt.Errorf("%w: state is %d, not enabled", ErrInvalidPolicy, p.State)
 	}
@@ -127,7 +151,11 @@ func Compile(p labels.Policy, containerID string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Table{Chains: append([]*Chain{in, out}, stampChains()...), Egress: &Table{}}, nil
+	return &Table{
+		Chains: append([]*Chain{in, out}, stampChains()...),
+		Sets:   nameSets(p, addrs),
+		Egress: &Table{},
+	}, nil
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:
@@ -282,6 +310,11 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 	case labels.ICMPv6:
 		errs = append(errs, agree(IPv6, "protocol icmpv6"))
 	}
+	for _, n := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
+		if n == "" || strings.ContainsAny(n, "_\x00") || len(n) > labels.MaxNameLen {
+			errs = append(errs, bad("invalid name %q", n))
+		}
+	}
 	for _, a := range append(append([]netip.Prefix(nil), lr.From.Addrs...), lr.To.Addrs...) {
 		if !a.IsValid() {
 			errs = append(errs, bad("invalid address"))
@@ -324,15 +357,24 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 	} else {
 		base.OifName = ifname
 	}
+	// A name has no family: in a rule for both families it is matched
+	// once per family, each against that family's set.
+	fams := []Family{fam}
+	if fam == AnyFamily && lr.HasNames() {
+		fams = []Family{IPv4, IPv6}
+	}
 	out := make([]Rule, 0, total)
-	for _, proto := range protos {
-		for _, sa := range orAny(lr.From.Addrs) {
+	for _, fp := range familyProtos(fams, protos) {
+		f, proto := fp.family, fp.proto
+		for _, sa := range addrMatches(lr.From, f) {
 			for _, sp := range orAnyPort(lr.From.Ports) {
-				for _, da := range orAny(lr.To.Addrs) {
+				for _, da := range addrMatches(lr.To, f) {
 					for _, dp := range orAnyPort(lr.To.Ports) {
 						r := base
+						r.Family = f
 						r.L4Proto = proto
-						r.Saddr, r.Daddr = sa, da
+						r.Saddr, r.Daddr = sa.prefix, da.prefix
+						r.SaddrSet, r.DaddrSet = sa.set, da.set
 						r.Sport, r.Dport = sp, dp
 						if lr.Log {
 							l := logLimit
@@ -368,7 +410,12 @@ func kernelRules(lr labels.Rule) uint64 {
 		perCombo++
 	}
 	total := protos * perCombo
-	for _, n := range []int{len(lr.From.Addrs), len(lr.From.Ports), len(lr.To.Addrs), len(lr.To.Ports)} {
+	if lr.HasNames() && lr.Family == labels.BothFamilies {
+		total *= 2 // one rule per family (see expand)
+	}
+	// A name is one set match, whatever its addresses: it counts like
+	// one address.
+	for _, n := range []int{len(lr.From.Addrs) + len(lr.From.Names), len(lr.From.Ports), len(lr.To.Addrs) + len(lr.To.Names), len(lr.To.Ports)} {
 		total = satMul(total, uint64(max(n, 1)))
 	}
 	return total

@@ -52,6 +52,7 @@ func replyRules(other []Rule, policy labels.Action) []Rule {
 		m.Limit, m.Log = nil, nil
 		m.IifName, m.OifName = r.OifName, r.IifName
 		m.Saddr, m.Daddr = r.Daddr, r.Saddr
+		m.SaddrSet, m.DaddrSet = r.DaddrSet, r.SaddrSet
 		m.Sport, m.Dport = r.Dport, r.Sport
 		m.CtDirection = CtReply
 		m.Comment = truncate("reply: "+r.Comment, maxCommentLen)

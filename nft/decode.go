@@ -62,7 +62,9 @@ func decode(es []expr.Any) (Rule, bool) {
 			return true
 		}) &&
 		d.addr(r.Family, true, &r.Saddr) &&
+		d.setLookup(r.Family, true, &r.SaddrSet) &&
 		d.addr(r.Family, false, &r.Daddr) &&
+		d.setLookup(r.Family, false, &r.DaddrSet) &&
 		d.metaCmp(expr.MetaKeyL4PROTO, func(b []byte) bool {
 			if len(b) != 1 {
 				return false
@@ -281,6 +283,9 @@ func (d *decoder) addr(fam Family, src bool, p *netip.Prefix) bool {
 	}
 	if pl.Offset != offset {
 		return true // maybe the other address
+	}
+	if _, ok := d.peek(1).(*expr.Lookup); ok {
+		return true // a set lookup (setLookup)
 	}
 	if pl.Len == 0 || int(pl.Len) > size {
 		return false

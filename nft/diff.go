@@ -19,6 +19,9 @@ type plan struct {
 	addChains   []*Chain // desired chains to create, with their rules
 	setPolicy   []*Chain // desired chains whose policy alone is updated
 	rewrite     []*Chain // desired chains whose rules are flushed and re-added
+	// sets: the named sets to create, delete and change (sets.go). A
+	// change of elements alone writes no chain.
+	sets setPlan
 
 	differences []string
 
@@ -30,6 +33,7 @@ type plan struct {
 // empty reports whether nothing needs to be written.
 func (p *plan) empty() bool {
 	return !p.createTable && !p.deleteTable && len(p.delChains)+len(p.addChains)+len(p.setPolicy)+len(p.rewrite) == 0 &&
+		p.sets.empty() &&
 		(p.egress == nil || p.egress.empty())
 }
 
@@ -76,6 +80,7 @@ func (p *plan) writes() int {
 		n += 1 + len(c.Rules)
 	}
 	n += len(p.setPolicy)
+	n += p.sets.writes()
 	for _, c := range p.rewrite {
 		n += 1 + len(c.Rules) // flush + rules
 	}
@@ -159,18 +164,29 @@ func diffTable(desired, live *Table) plan {
 	if live == nil {
 		p.createTable = true
 		p.addChains = append(p.addChains, desired.Chains...)
+		p.sets.addSets = append(p.sets.addSets, desired.Sets...)
 		p.differences = append(p.differences, "table missing")
 		return p
 	}
-	if live.Flags != 0 {
+	sets, setDiffs, recreate := diffSets(desired, live)
+	if live.Flags != 0 || recreate {
+		// A table with flags, or a set the rules could not go on using:
+		// made anew in the same batch.
 		chains := diffChains(desired, live)
 		p.deleteTable, p.createTable = true, true
 		p.addChains = append(p.addChains, desired.Chains...)
+		p.sets.addSets = append(p.sets.addSets, desired.Sets...)
 		p.delChains = chains.delChains // deleted with the table; named in Result.Chains
-		p.differences = append([]string{fmt.Sprintf("table flags %s, want none", tableFlags(live.Flags))}, chains.differences...)
+		p.differences = append(chains.differences, setDiffs...)
+		if live.Flags != 0 {
+			p.differences = append([]string{fmt.Sprintf("table flags %s, want none", tableFlags(live.Flags))}, p.differences...)
+		}
 		return p
 	}
-	return diffChains(desired, live)
+	p = diffChains(desired, live)
+	p.sets = sets
+	p.differences = append(p.differences, setDiffs...)
+	return p
 }
 
 // diffChains is diff for a live table without flags.

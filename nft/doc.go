@@ -112,7 +112,16 @@
 //     older, not yet re-marked connection is dropped until the connection
 //     is decided again.
 //
-//   - No nftables sets. A label rule with lists (`from A,B port 1,2 to C`)
+//   - Sets only for names. A name (to db, from web) is a lookup in a
+//     named set of the table, one per name and family (`ip daddr @ip_db`),
+//     filled from the addresses CompileNames is given; a name without
+//     addresses has an empty set and matches nothing. The chains never
+//     depend on the addresses, so when only they change, Apply writes one
+//     batch of element additions and deletions (Result.Sets) and no chain:
+//     the conntrack mark stays and live connections go on. In a rule for
+//     both families a name is two kernel rules, one per family.
+//
+//   - Addresses and ports are not put in sets. A label rule with lists (`from A,B port 1,2 to C`)
 //     becomes one kernel rule per combination of protocol × from-address ×
 //     from-port × to-address × to-port, consecutive and in that order;
 //     `port` without `proto` means TCP and UDP (two rules); a reject rule
@@ -171,9 +180,11 @@
 //
 //   - Table flags are checked: a dormant table (all its chains off) is
 //     deleted and created anew in the same batch, since the kernel refuses
-//     to wake a table and add a base chain to it in one batch. Sets, maps, flowtables or objects that someone adds to our table are
-//     not looked at; they do nothing unless a rule refers to them, and any
-//     such rule is foreign and removed. A table someone created with the
+//     to wake a table and add a base chain to it in one batch. Sets someone adds to our table are deleted;
+//     one of ours altered into another type, or given flags, a timeout or
+//     a size, makes Apply create the table anew. Maps, flowtables or
+//     objects that someone adds are not looked at; they do nothing unless
+//     a rule refers to them, and any such rule is foreign and removed. A table someone created with the
 //     owner flag cannot be written by us (the kernel refuses).
 //
 //   - String renders like nft 1.0.x, including what nft leaves out

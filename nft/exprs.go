@@ -23,7 +23,7 @@ import (
 //	ether type                                     ethertype (netdev)
 //	meta mark ==, meta priority ==                 the raw-frame secret
 //	meta nfproto                                   family
-//	ip/ip6 saddr, ip/ip6 daddr                     addresses
+//	ip/ip6 saddr [@set], ip/ip6 daddr [@set]       addresses, or set lookups
 //	meta l4proto                                   protocol
 //	th sport, th dport | icmp type                 ports / ICMP type
 //	limit, log                                     logging
@@ -109,7 +109,9 @@ func (r *Rule) encode() []expr.Any {
 		es = append(es, metaLoad(expr.MetaKeyNFPROTO), cmpEq([]byte{byte(r.Family)}))
 	}
 	es = appendAddr(es, r.Saddr, true)
+	es = appendSetLookup(es, r.Family, r.SaddrSet, true)
 	es = appendAddr(es, r.Daddr, false)
+	es = appendSetLookup(es, r.Family, r.DaddrSet, false)
 	if r.L4Proto != NoProto {
 		es = append(es, metaLoad(expr.MetaKeyL4PROTO), cmpEq([]byte{byte(r.L4Proto)}))
 	}

@@ -93,6 +93,8 @@ func newExpr(name string) expr.Any {
 		return &expr.Reject{}
 	case "immediate":
 		return &expr.Verdict{}
+	case "lookup":
+		return &expr.Lookup{}
 	}
 	return nil
 }

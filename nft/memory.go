@@ -112,7 +112,10 @@ func (m *Memory) applyTable(want, live *Table, p *plan) *Table {
 	if p.createTable {
 		live = nil
 	}
-	next := &Table{}
+	next := &Table{Sets: copySets(want.Sets)}
+	for _, s := range next.Sets {
+		s.For = "" // the kernel does not keep it either
+	}
 	for _, d := range want.Chains {
 		l := live.Chain(d.Name)
 		if l == nil || written[d.Name] {
@@ -186,7 +189,7 @@ func copyTable(t *Table) *Table {
 	if t == nil {
 		return nil
 	}
-	out := &Table{Flags: t.Flags, Secret: t.Secret, missing: t.missing, Egress: copyTable(t.Egress)}
+	out := &Table{Flags: t.Flags, Secret: t.Secret, missing: t.missing, Egress: copyTable(t.Egress), Sets: copySets(t.Sets)}
 	for _, c := range t.Chains {
 		cc := *c
 		cc.Rules = slices.Clone(c.Rules)

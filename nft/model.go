@@ -26,6 +26,9 @@ type Table struct {
 	// Always 0 in a compiled table.
 	Flags  uint32
 	Chains []*Chain
+	// Sets are the named address sets of the table, one per name and
+	// family the rules match (see sets.go), sorted by name.
+	Sets []*Set
 
 	// Egress is `table netdev dcfw`, the raw-frame filter (see raw.go);
 	// nil: none wanted (or, live, none there). Compiled, it has no chains:
@@ -252,13 +255,17 @@ type Rule struct {
 	Priority      uint32 // Secret.Priority; 0 in a compiled table
 	Family        Family
 	Saddr, Daddr  netip.Prefix // invalid (zero) = any
-	L4Proto       int16        // NoProto, or an IP protocol number 0..255
-	Sport, Dport  Range        // needs a protocol with ports
-	ICMPType      Range        // needs L4Proto icmp or ipv6-icmp
-	Limit         *Limit
-	Log           *Log
-	Verdict       Verdict
-	Comment       string
+	// SaddrSet, DaddrSet: the address is in the named set of the table
+	// (`ip saddr @set`); "" = no set match. Family must be IPv4 or IPv6,
+	// and an address set excludes the prefix of the same side.
+	SaddrSet, DaddrSet string
+	L4Proto            int16 // NoProto, or an IP protocol number 0..255
+	Sport, Dport       Range // needs a protocol with ports
+	ICMPType           Range // needs L4Proto icmp or ipv6-icmp
+	Limit              *Limit
+	Log                *Log
+	Verdict            Verdict
+	Comment            string
 
 	// Handle is the kernel's handle of a live rule (0 in a compiled one).
 	// It is not compared.

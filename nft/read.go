@@ -17,7 +17,8 @@ import (
 // and the library has no generation-ID request. A read is:
 //
 //	GETGEN, GETTABLE dump, GETCHAIN dump, GETRULE dump (inet, table dcfw),
-//	GETRULE dump (netdev, table dcfw), GETGEN
+//	GETRULE dump (netdev, table dcfw), GETSET dump (inet, table dcfw) and
+//	a GETSETELEM dump per set, GETGEN
 //
 // (the table and chain dumps cover both families, `table inet dcfw` and
 // `table netdev dcfw`, in one go)
@@ -190,6 +191,13 @@ func (c *Conn) readTable(decode bool) (t *Table, interrupted bool, err error) {
 			// generation check will see the change.
 			interrupted = true
 		}
+	}
+	if inet != nil {
+		sets, intr, err := c.readSets()
+		if err != nil {
+			return nil, false, err
+		}
+		inet.Sets, interrupted = sets, interrupted || intr
 	}
 	t.Secret = liveSecret(t)
 	return t, interrupted, nil

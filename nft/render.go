@@ -30,8 +30,14 @@ func (t *Table) String() string {
 			b.WriteString("\n")
 		}
 	}
-	for i, c := range t.Chains {
+	for i, s := range t.Sets {
 		if i > 0 {
+			b.WriteString("\n")
+		}
+		s.write(&b)
+	}
+	for i, c := range t.Chains {
+		if i > 0 || len(t.Sets) > 0 {
 			b.WriteString("\n")
 		}
 		c.write(&b)
@@ -209,7 +215,7 @@ func (r *Rule) String() string {
 	if r.RawMark == MatchMark {
 		w = append(w, "meta mark", markValue(r.Mark, "$raw_mark"), "meta priority", priorityValue(r.Priority, "$raw_priority"))
 	}
-	hasAddr := isAddr(r.Saddr) || isAddr(r.Daddr)
+	hasAddr := isAddr(r.Saddr) || isAddr(r.Daddr) || r.SaddrSet != "" || r.DaddrSet != ""
 	familyICMP := (r.Family == IPv4 && r.L4Proto == protoICMP) || (r.Family == IPv6 && r.L4Proto == protoICMPv6)
 	if r.Family != AnyFamily && !hasAddr && !familyICMP {
 		w = append(w, "meta nfproto", familyName(r.Family))
@@ -221,8 +227,14 @@ func (r *Rule) String() string {
 	if isAddr(r.Saddr) {
 		w = append(w, ipName, "saddr", prefixString(r.Saddr))
 	}
+	if r.SaddrSet != "" {
+		w = append(w, ipName, "saddr", "@"+r.SaddrSet)
+	}
 	if isAddr(r.Daddr) {
 		w = append(w, ipName, "daddr", prefixString(r.Daddr))
+	}
+	if r.DaddrSet != "" {
+		w = append(w, ipName, "daddr", "@"+r.DaddrSet)
 	}
 	l4Implied := !r.Sport.IsZero() || !r.Dport.IsZero() || !r.ICMPType.IsZero()
 	if r.L4Proto != NoProto && !l4Implied {
