@@ -14,7 +14,7 @@ import (
 	"github.com/dcfw/dcfw/engine"
 )
 
-// Moby is the engine adapter on github.com/moby/moby/client. It is
+// Client is the engine adapter on github.com/moby/moby/client. It is
 // configured from the environment (DOCKER_HOST, DOCKER_CERT_PATH,
 // DOCKER_TLS_VERIFY, DOCKER_API_VERSION) and negotiates the API version with
 // the engine, so it works with engines from API 1.41 up.
