@@ -34,6 +34,9 @@ func (h *Harness) RequireSwarm() {
 	case st.LocalNodeState != swarm.LocalNodeStateInactive:
 		h.t.Fatalf("the engine is in a swarm (%s) but not its manager here; the swarm tests need a manager", st.LocalNodeState)
 	}
+	// The engine makes docker_gwbridge for the first overlay task and keeps
+	// it after the swarm is left: one this test caused goes with the swarm.
+	hadGwbridge := h.networkExists("docker_gwbridge")
 	// Loopback: the swarm's one node talks to itself only, and no port is
 	// opened to the machine's network.
 	if _, err := h.Docker().SwarmInit(ctx, client.SwarmInitOptions{
@@ -46,8 +49,26 @@ func (h *Harness) RequireSwarm() {
 		defer cancel()
 		if _, err := h.Docker().SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
 			h.t.Errorf("docker swarm leave --force (the swarm this test created): %v", err)
+			return
+		}
+		if !hadGwbridge && h.networkExists("docker_gwbridge") {
+			if err := h.removeNetwork("docker_gwbridge"); err != nil {
+				h.t.Errorf("remove docker_gwbridge (made for this test's swarm): %v", err)
+			}
 		}
 	})
+}
+
+// networkExists reports whether the engine has a network of that name.
+func (h *Harness) networkExists(name string) bool {
+	h.t.Helper()
+	ctx, cancel := h.ctx()
+	defer cancel()
+	_, err := h.Docker().NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil && !isNotFound(err) {
+		h.t.Fatalf("inspect network %s: %v", name, err)
+	}
+	return err == nil
 }
 
 // Overlay creates an attachable overlay network for the test, so that
