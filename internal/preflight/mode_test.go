@@ -126,12 +126,18 @@ func TestRunSandboxModeDirectory(t *testing.T) {
 			}
 		})
 	}
-	// On the host itself (PID 1's mount namespace) propagation does not matter.
+	// On the host itself (PID 1's mount namespace) propagation does not
+	// matter; in a PID namespace of dcfw's own, PID 1 is dcfw, and sharing
+	// its mount namespace says nothing.
 	p := fakeProbes()
 	private(&p)
 	p.sameMountNS = func(string) (bool, error) { return true, nil }
 	if problems, _ := run(context.Background(), Config{ProcDir: "/proc", NetnsDir: dir, Mode: ModeSandbox}, p); len(problems) != 0 {
-		t.Errorf("same mount namespace: %v", problems)
+		t.Errorf("host's mount namespace: %v", problems)
+	}
+	p.hostPIDNamespace = func(string) error { return errors.New("not the host's") }
+	if problems, _ := run(context.Background(), Config{ProcDir: "/proc", NetnsDir: dir, Mode: ModeSandbox}, p); len(problems) != 1 {
+		t.Errorf("own PID namespace, private mount: problems %v, want the propagation one", problems)
 	}
 }
 

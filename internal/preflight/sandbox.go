@@ -17,10 +17,11 @@ import (
 // Without them containers are still protected, but only once their
 // process runs; a warning says so.
 func sandboxChecks(cfg Config, p probes) (problems []*Problem, warnings []string) {
-	if prob := sandboxDirProblem(cfg, p); prob != nil {
+	hostErr := p.hostPIDNamespace(cfg.ProcDir)
+	if prob := sandboxDirProblem(cfg, p, hostErr == nil); prob != nil {
 		problems = append(problems, prob)
 	}
-	if err := p.hostPIDNamespace(cfg.ProcDir); err != nil {
+	if err := hostErr; err != nil {
 		warnings = append(warnings, fmt.Sprintf("sandbox mode without the host's processes (%v): containers are protected "+
 			"once their process runs, not before their first packet; mount the host's procfs read-only and point --proc-dir at it "+
 			"(stack volumes: /proc:/host/proc:ro, environment DCFW_PROC_DIR=/host/proc), as deploy/dcfw-stack.yml does", err))
@@ -29,8 +30,12 @@ func sandboxChecks(cfg Config, p probes) (problems []*Problem, warnings []string
 }
 
 // sandboxDirProblem checks that the sandbox directory is there and
-// propagates new namespaces into dcfw's mount namespace.
-func sandboxDirProblem(cfg Config, p probes) *Problem {
+// propagates new namespaces into dcfw's mount namespace. Propagation does
+// not matter on the host itself, in its init's mount namespace; that is
+// told only when procDir shows the host's processes (hostProcs): in a
+// task's own PID namespace, PID 1 is dcfw, whose mount namespace is
+// always its own.
+func sandboxDirProblem(cfg Config, p probes, hostProcs bool) *Problem {
 	const why = "in sandbox mode dcfw opens every container's network namespace through the file the engine binds it to " +
 		"in its sandbox directory (the container's SandboxKey)"
 	const mount = "mount it read-only with rslave propagation (stack or compose volumes: " +
@@ -52,7 +57,7 @@ func sandboxDirProblem(cfg Config, p probes) *Problem {
 	if err != nil || m.Propagates {
 		return nil
 	}
-	if same, err := p.sameMountNS(cfg.ProcDir); err == nil && same {
+	if same, err := p.sameMountNS(cfg.ProcDir); hostProcs && err == nil && same {
 		return nil
 	}
 	return &Problem{Check: "netns-dir",
