@@ -78,7 +78,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	fs.StringVar(&o.procDir, "proc-dir", "/proc", "where the host's procfs is mounted")
 	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
-	namespaces := fs.String("namespaces", preflight.ModeAuto, "how containers' network namespaces are opened: pid (/proc/<pid>/ns/net; needs the host's PID namespace and SYS_PTRACE), sandbox (Docker's sandbox files only, for Swarm where pid: host is impossible) or auto (pid when --proc-dir shows the host's PID namespace)")
+	namespaces := fs.String("namespaces", preflight.ModeAuto, "how containers' namespaces are opened: pid (/proc/<pid>/ns/net: the host's PID namespace and SYS_PTRACE), sandbox (Docker's sandbox files: Swarm, no pid: host) or auto (pid when --proc-dir shows the host's PID namespace)")
 	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
 	imageLabels := fs.String("image-labels", "lockdown", "dcfw labels a container shares with its image (same key and value): lockdown (treated as label errors) or trust")
 	fs.BoolVar(&o.strict, "strict", false, "lock down labelled containers that could change their own rules (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning")
