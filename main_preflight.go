@@ -62,8 +62,12 @@ func runPreflight(log *zap.Logger, o options, docker *reconcile.MobyDocker) (pre
 			zap.String("fix", p.Fix))
 	}
 	if len(problems) > 0 {
-		log.Error("dcfw cannot protect containers like this and exits; fix the problems above (see README.md and deploy/docker-compose.yml)",
-			zap.Int("problems", len(problems)))
+		deployment := "deploy/docker-compose.yml"
+		if mode == preflight.ModeSandbox {
+			deployment = "deploy/dcfw-stack.yml"
+		}
+		log.Error("dcfw cannot protect containers like this and exits; fix the problems above (see README.md and "+deployment+")",
+			zap.Int("problems", len(problems)), zap.Stringer("namespaces", mode))
 		return mode, false
 	}
 	log.Debug("preflight checks passed")
