@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dcfw/dcfw/engine/moby"
+	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/reconcile"
 	"github.com/dcfw/dcfw/sandbox"
 )
@@ -55,11 +56,14 @@ type options struct {
 	logFormat string
 	procDir   string
 	netnsDir  string
-	onError   reconcile.OnError
-	scope     reconcile.Scope
-	images    reconcile.ImageLabels
-	strict    bool
-	version   bool
+	// namespaces is --namespaces: auto, or the mode asked for.
+	namespaces     preflight.Mode
+	namespacesAuto bool
+	onError        reconcile.OnError
+	scope          reconcile.Scope
+	images         reconcile.ImageLabels
+	strict         bool
+	version        bool
 }
 
 // parseFlags parses args, then fills every flag not given on the command
@@ -75,6 +79,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	fs.StringVar(&o.procDir, "proc-dir", "/proc", "where the host's procfs is mounted")
 	fs.StringVar(&o.netnsDir, "netns-dir", "/var/run/docker/netns", "where Docker's namespace (sandbox) files are")
+	namespaces := fs.String("namespaces", preflight.ModeAuto, "how containers' namespaces are opened: pid (/proc/<pid>/ns/net: the host's PID namespace and SYS_PTRACE), sandbox (Docker's sandbox files: Swarm, no pid: host) or auto (pid when --proc-dir shows the host's PID namespace)")
 	onError := fs.String("on-error", "lockdown", "containers with label errors: lockdown (fail closed) or skip (leave untouched)")
 	imageLabels := fs.String("image-labels", "lockdown", "dcfw labels a container shares with its image (same key and value): lockdown (treated as label errors) or trust")
 	fs.BoolVar(&o.strict, "strict", false, "lock down labelled containers that could change their own rules (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning")
@@ -118,6 +123,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	o.logLevel = lvl
 	if o.logFormat != "console" && o.logFormat != "json" {
 		return o, fmt.Errorf("invalid --log-format %q: want console or json", o.logFormat)
+	}
+	if o.namespaces, o.namespacesAuto, err = preflight.ParseMode(*namespaces); err != nil {
+		return o, err
 	}
 	if o.onError, err = reconcile.ParseOnError(*onError); err != nil {
 		return o, fmt.Errorf("invalid --on-error %q: want lockdown or skip", *onError)
@@ -192,7 +200,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	defer docker.Close()
 
-	if !runPreflight(ctx, log, o, docker) {
+	mode, ok := runPreflight(ctx, log, o, docker)
+	if !ok {
 		return exitError
 	}
 	reportEngine(ctx, log, docker)
@@ -227,6 +236,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Stringer("scope", o.scope),
 		zap.String("proc_dir", o.procDir),
 		zap.String("netns_dir", o.netnsDir),
+		zap.Stringer("namespaces", mode),
 		zap.String("raw_frame_filter", rawFrameFilter()),
 	)
 

@@ -20,15 +20,18 @@ import (
 const engineProbeTimeout = 10 * time.Second
 
 // runPreflight checks that dcfw can do its job before it starts (see
-// internal/preflight) and logs every problem with its fix. It returns
-// false when dcfw must exit: a dcfw that runs but cannot protect anything
-// is worse than one that does not start, because it looks like protection.
+// internal/preflight) and logs every problem with its fix. It returns the
+// mode namespaces are opened in, and false when dcfw must exit: a dcfw
+// that runs but cannot protect anything is worse than one that does not
+// start, because it looks like protection.
 //
 // ctx is dcfw's: SIGTERM while waiting for the engine ends the wait.
-func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *moby.Client) bool {
+func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *moby.Client) (preflight.Mode, bool) {
+	mode := resolveMode(log, o)
 	problems, warnings := preflight.Run(ctx, preflight.Config{
 		ProcDir:  o.procDir,
 		NetnsDir: o.netnsDir,
+		Mode:     mode,
 		Engine: func(ctx context.Context) error {
 			// An engine that accepts the connection but does not answer
 			// must not hold dcfw up for ever: each attempt has a deadline,
@@ -57,12 +60,31 @@ func runPreflight(ctx context.Context, log *zap.Logger, o options, docker *moby.
 			zap.String("fix", p.Fix))
 	}
 	if len(problems) > 0 {
-		log.Error("dcfw cannot protect containers like this and exits; fix the problems above (see README.md and deploy/docker-compose.yml)",
-			zap.Int("problems", len(problems)))
-		return false
+		deployment := "deploy/docker-compose.yml"
+		if mode == preflight.ModeSandbox {
+			deployment = "deploy/dcfw-stack.yml"
+		}
+		log.Error("dcfw cannot protect containers like this and exits; fix the problems above (see README.md and "+deployment+")",
+			zap.Int("problems", len(problems)), zap.Stringer("namespaces", mode))
+		return mode, false
 	}
 	log.Debug("preflight checks passed")
-	return true
+	return mode, true
+}
+
+// resolveMode is the mode --namespaces asks for, or with auto the one
+// DetectMode finds; the reason for sandbox is logged, since a compose
+// deployment that lost pid: host lands there too.
+func resolveMode(log *zap.Logger, o options) preflight.Mode {
+	if !o.namespacesAuto {
+		return o.namespaces
+	}
+	mode, why := preflight.DetectMode(o.procDir)
+	if mode == preflight.ModeSandbox {
+		log.Info("the host's PID namespace is not visible: namespaces are opened through Docker's sandbox files (sandbox mode)",
+			zap.String("proc_dir", o.procDir), zap.NamedError("why", why))
+	}
+	return mode
 }
 
 // explainedFirewall is a Firewall whose errors name the capability a

@@ -29,12 +29,18 @@ type ProcTable struct {
 	ProcDir string
 	// Settle is how long a process is looked at again (default 3s).
 	Settle time.Duration
+	// ByProcNet identifies each process's namespace by its ProcNetID
+	// (/proc/PID/net) instead of /proc/PID/ns/net, which needs ptrace
+	// access: without CAP_SYS_PTRACE only this works. Ask with
+	// ContainersInProcNet then.
+	ByProcNet bool
 
 	procs map[int]procEntry
 }
 
 type procEntry struct {
-	ns   ID // zero: not readable (yet)
+	ns   ID        // zero: not readable (yet), or ByProcNet
+	pn   ProcNetID // zero: not readable (yet), or not ByProcNet
 	seen time.Time
 }
 
@@ -77,7 +83,11 @@ func (t *ProcTable) Refresh() error {
 		if !ok {
 			e.seen = now
 		}
-		e.ns = t.nsOf(pid)
+		if t.ByProcNet {
+			e.pn, _ = ProcNetOfPID(t.ProcDir, pid) // zero when unreadable
+		} else {
+			e.ns = t.nsOf(pid)
+		}
 		t.procs[pid] = e
 	}
 	for pid := range t.procs {
@@ -99,9 +109,26 @@ func (t *ProcTable) nsOf(pid int) ID {
 // ContainersIn returns the container IDs found in the cgroup paths of the
 // processes that the last Refresh saw in namespace ns, without repeats.
 func (t *ProcTable) ContainersIn(ns ID) []string {
+	if ns.IsZero() {
+		return nil
+	}
+	return t.containers(func(e procEntry) bool { return e.ns == ns })
+}
+
+// ContainersInProcNet is ContainersIn for a table ByProcNet, with the
+// namespace's ProcNetID (ProcNetOf).
+func (t *ProcTable) ContainersInProcNet(pn ProcNetID) []string {
+	if pn == 0 {
+		return nil
+	}
+	return t.containers(func(e procEntry) bool { return e.pn == pn })
+}
+
+// containers reads the container IDs in the cgroups of the processes in.
+func (t *ProcTable) containers(in func(procEntry) bool) []string {
 	var out []string
 	for pid, e := range t.procs {
-		if e.ns != ns || ns.IsZero() {
+		if !in(e) {
 			continue
 		}
 		cg, err := os.ReadFile(filepath.Join(t.ProcDir, strconv.Itoa(pid), "cgroup"))

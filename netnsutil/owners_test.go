@@ -107,3 +107,47 @@ func TestProcTableContainersIn(t *testing.T) {
 		t.Errorf("after the processes exited: %v", got)
 	}
 }
+
+// ByProcNet, the table reads /proc/PID/net (here: links to this process's
+// own), the only way without ptrace access, and answers by ProcNetID.
+func TestProcTableByProcNet(t *testing.T) {
+	dir := t.TempDir()
+	self, err := ProcNetOfPID("/proc", os.Getpid())
+	if err != nil {
+		t.Skipf("cannot read this process's /proc/PID/net: %v", err)
+	}
+	add := func(pid int, cgroup string) {
+		pd := filepath.Join(dir, strconv.Itoa(pid))
+		if err := os.MkdirAll(pd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/proc/self/net", filepath.Join(pd, "net")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(cgroup), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(20, "0::/docker/"+cgID+"\n")
+	add(21, "0::/user.slice\n")
+	if err := os.MkdirAll(filepath.Join(dir, "22"), 0o755); err != nil { // no net: unreadable
+		t.Fatal(err)
+	}
+
+	pt := &ProcTable{ProcDir: dir, ByProcNet: true}
+	if err := pt.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pt.ContainersInProcNet(self); len(got) != 1 || got[0] != cgID {
+		t.Errorf("ContainersInProcNet(self) = %v, want [%s]", got, cgID)
+	}
+	if got := pt.ContainersInProcNet(0); len(got) != 0 {
+		t.Errorf("ContainersInProcNet(0) = %v", got)
+	}
+	// Not asked by namespace file identity: nothing was read that way.
+	if nsID, err := StatPath("/proc/self/ns/net"); err == nil {
+		if got := pt.ContainersIn(nsID); len(got) != 0 {
+			t.Errorf("ContainersIn on a ByProcNet table = %v", got)
+		}
+	}
+}

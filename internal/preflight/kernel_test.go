@@ -26,6 +26,7 @@ import (
 const (
 	helperEnv   = "DCFW_PREFLIGHT_HELPER"
 	helperNetNS = "DCFW_PREFLIGHT_NETNS"
+	helperDir   = "DCFW_PREFLIGHT_NETNS_DIR"
 )
 
 func TestMain(m *testing.M) {
@@ -36,6 +37,8 @@ func TestMain(m *testing.M) {
 		helperRun()
 	case "firewall":
 		helperFirewall()
+	case "run-sandbox":
+		helperRunSandbox()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s\n", helperEnv)
 		os.Exit(2)
@@ -48,6 +51,19 @@ func helperRun() {
 	problems, _ := Run(context.Background(), Config{ProcDir: "/proc"})
 	for _, p := range problems {
 		fmt.Printf("problem %s: %v\n", p.Check, p)
+	}
+	fmt.Println("done")
+}
+
+// helperRunSandbox runs the checks of the sandbox mode, with the sandbox
+// directory at $DCFW_PREFLIGHT_NETNS_DIR, and prints problems and warnings.
+func helperRunSandbox() {
+	problems, warnings := Run(context.Background(), Config{ProcDir: "/proc", NetnsDir: os.Getenv(helperDir), Mode: ModeSandbox})
+	for _, p := range problems {
+		fmt.Printf("problem %s: %v\n", p.Check, p)
+	}
+	for _, w := range warnings {
+		fmt.Printf("warning: %s\n", w)
 	}
 	fmt.Println("done")
 }
@@ -170,5 +186,29 @@ func TestExplainFirewallWithoutCapability(t *testing.T) {
 	// Control: with every capability the same read succeeds.
 	if out := runHelper(t, "firewall", []string{helperNetNS + "=" + ns.Path()}, "setpriv", "--"); !strings.Contains(out, "firewall error: <nil>") {
 		t.Fatalf("control read failed:\n%s", out)
+	}
+}
+
+// In a PID namespace and a mount namespace of its own (a Swarm task), the
+// sandbox mode asks for neither the host's PID namespace nor
+// CAP_SYS_PTRACE, warns that the first packet is not covered, and fails on
+// a sandbox directory whose mount does not propagate (unshare makes every
+// mount private).
+func TestRealProbesSandboxModeOutsideHostPIDNamespace(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	dir := t.TempDir()
+	out := runHelper(t, "run-sandbox", []string{helperDir + "=" + dir},
+		"unshare", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--")
+	if checks := problemChecks(out); len(checks) != 1 || checks[0] != "netns-dir" || !strings.Contains(out, "propagation is private") {
+		t.Fatalf("checks that failed: %v, want only netns-dir (private propagation); output:\n%s", checks, out)
+	}
+	if !strings.Contains(out, "warning: sandbox mode without the host's processes") {
+		t.Errorf("no warning about the host's processes:\n%s", out)
+	}
+	// Without CAP_SYS_PTRACE too: the sandbox mode does not need it.
+	out = runHelper(t, "run-sandbox", []string{helperDir + "=" + dir}, append(withoutCap(capSysPtrace),
+		"unshare", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--")...)
+	if checks := problemChecks(out); len(checks) != 1 || checks[0] != "netns-dir" {
+		t.Fatalf("without CAP_SYS_PTRACE, checks that failed: %v, want only netns-dir; output:\n%s", checks, out)
 	}
 }

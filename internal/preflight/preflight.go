@@ -37,6 +37,9 @@ type Config struct {
 	ProcDir string
 	// NetnsDir is Docker's sandbox directory as dcfw sees it (--netns-dir).
 	NetnsDir string
+	// Mode is how dcfw will open namespaces (DetectMode for auto): it
+	// decides what is checked.
+	Mode Mode
 	// Engine makes one real request to the Docker engine (listing the
 	// running containers: what dcfw does first). Nil skips the check.
 	Engine func(ctx context.Context) error
@@ -141,8 +144,13 @@ func run(ctx context.Context, cfg Config, p probes) (problems []*Problem, warnin
 		return capsErr == nil, capsErr == nil && caps&(1<<uint(c)) != 0
 	}
 
-	pidErr := p.hostPIDNamespace(cfg.ProcDir)
-	if pidErr != nil {
+	if cfg.Mode == ModeSandbox {
+		// No namespace is opened by a PID: neither the host's PID
+		// namespace nor CAP_SYS_PTRACE is needed.
+		sp, sw := sandboxChecks(cfg, p)
+		problems = append(problems, sp...)
+		warnings = append(warnings, sw...)
+	} else if pidErr := p.hostPIDNamespace(cfg.ProcDir); pidErr != nil {
 		problems = append(problems, &Problem{
 			Check: "pid",
 			What:  "dcfw does not see the host's processes",
@@ -150,7 +158,7 @@ func run(ctx context.Context, cfg Config, p probes) (problems []*Problem, warnin
 			Why: "dcfw opens a container's network namespace through its process (" + cfg.ProcDir +
 				"/<pid>/ns/net, with the PID the engine reports), which only the host's PID namespace shows",
 			Fix: "run dcfw in the host's PID namespace (compose: pid: host; docker run --pid host), " +
-				"or mount the host's procfs and point --proc-dir at it",
+				"or mount the host's procfs and point --proc-dir at it, or use --namespaces=sandbox (Swarm: deploy/dcfw-stack.yml)",
 		})
 	} else if err := p.openHostNetNS(cfg.ProcDir); err != nil {
 		// Only meaningful in the host's PID namespace: elsewhere PID 1 is
@@ -174,7 +182,7 @@ func run(ctx context.Context, cfg Config, p probes) (problems []*Problem, warnin
 			"reading and writing nftables rules needs CAP_NET_ADMIN"))
 	}
 
-	if cfg.NetnsDir != "" {
+	if cfg.NetnsDir != "" && cfg.Mode == ModePID {
 		if w := checkNetnsDir(cfg.NetnsDir); w != "" {
 			warnings = append(warnings, w)
 		} else if w := checkNetnsDirPropagation(cfg.NetnsDir, cfg.ProcDir, p); w != "" {
