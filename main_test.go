@@ -28,7 +28,8 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o options) {
 				if o.interval != 10*time.Second || o.once || o.dryRun || o.logLevel != zapcore.InfoLevel ||
 					o.logFormat != "console" || o.procDir != "/proc" || o.netnsDir != "/var/run/docker/netns" ||
-					o.onError != reconcile.Lockdown || o.images != reconcile.ImageLabelsLockdown || o.strict {
+					o.onError != reconcile.Lockdown || o.images != reconcile.ImageLabelsLockdown || o.strict ||
+					o.logBlocked != reconcile.LogDcfw || o.statusSocket != defaultStatusSocket {
 					t.Errorf("defaults: %+v", o)
 				}
 			},
@@ -37,14 +38,14 @@ func TestParseFlags(t *testing.T) {
 			name: "flags",
 			args: []string{"--interval=3s", "--once", "--dry-run", "--log-level=debug", "--log-format=json",
 				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip", "--only-label=project=shop",
-				"--image-labels=trust", "--strict"},
+				"--image-labels=trust", "--strict", "--log-blocked=off", "--status-socket=/tmp/s.sock"},
 			check: func(t *testing.T, o options) {
 				if o.scope != (reconcile.Scope{Key: "project", Value: "shop", HasValue: true}) {
 					t.Errorf("scope: %+v", o.scope)
 				}
 				if o.interval != 3*time.Second || !o.once || !o.dryRun || o.logLevel != zapcore.DebugLevel ||
 					o.logFormat != "json" || o.procDir != "/host/proc" || o.netnsDir != "/run/netns" || o.onError != reconcile.Skip ||
-					o.images != reconcile.ImageLabelsTrust || !o.strict {
+					o.images != reconcile.ImageLabelsTrust || !o.strict || o.logBlocked != reconcile.LogOff || o.statusSocket != "/tmp/s.sock" {
 					t.Errorf("flags: %+v", o)
 				}
 			},
@@ -52,10 +53,11 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "environment",
 			env: map[string]string{"DCFW_INTERVAL": "30s", "DCFW_ON_ERROR": "skip", "DCFW_DRY_RUN": "true",
-				"DCFW_LOG_FORMAT": "json", "DCFW_PROC_DIR": "/hp", "DCFW_IMAGE_LABELS": "trust", "DCFW_STRICT": "true"},
+				"DCFW_LOG_FORMAT": "json", "DCFW_PROC_DIR": "/hp", "DCFW_IMAGE_LABELS": "trust", "DCFW_STRICT": "true",
+				"DCFW_LOG_BLOCKED": "kernel"},
 			check: func(t *testing.T, o options) {
 				if o.interval != 30*time.Second || o.onError != reconcile.Skip || !o.dryRun || o.logFormat != "json" || o.procDir != "/hp" ||
-					o.images != reconcile.ImageLabelsTrust || !o.strict {
+					o.images != reconcile.ImageLabelsTrust || !o.strict || o.logBlocked != reconcile.LogKernel {
 					t.Errorf("env: %+v", o)
 				}
 			},
@@ -104,6 +106,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{nil, map[string]string{"DCFW_IMAGE_LABELS": "Trust"}, "--image-labels"},
 		{nil, map[string]string{"DCFW_STRICT": "very"}, "DCFW_STRICT"},
 		{[]string{"--only-label==x"}, nil, "--only-label"},
+		{[]string{"--log-blocked=nflog"}, nil, "--log-blocked"},
+		{nil, map[string]string{"DCFW_LOG_BLOCKED": "Kernel"}, "--log-blocked"},
+		{[]string{"status", "--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"status", "extra"}, nil, "unexpected arguments"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
