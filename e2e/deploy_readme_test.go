@@ -189,7 +189,7 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 		switch a {
 		case "-d", "--read-only":
 			got[a] = append(got[a], "")
-		case "--name", "--restart", "--pid", "--network", "--security-opt", "--cap-drop", "--cap-add", "-e", "-v":
+		case "--name", "--restart", "--pid", "--network", "--security-opt", "--cap-drop", "--cap-add", "-e", "-v", "--tmpfs":
 			if i+1 == len(args) {
 				t.Fatalf("docker run: %s without a value", a)
 			}
@@ -235,6 +235,7 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 		{"--cap-drop", norm(got["--cap-drop"]), norm(svc.CapDrop)},
 		{"--cap-add", norm(got["--cap-add"]), norm(svc.CapAdd)},
 		{"-v", norm(got["-v"]), norm(svc.Volumes)},
+		{"--tmpfs", norm(got["--tmpfs"]), norm(svc.Tmpfs)},
 		{"-e keys", norm(envKeys), norm(composeEnvKeys)},
 		{"image", []string{image + ":latest"}, []string{svc.Image}},
 	}
