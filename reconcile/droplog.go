@@ -114,7 +114,9 @@ func (c *Controller) watchDropLog(g *nsGroup, owner engine.Container, want desir
 		return
 	}
 	nsID := g.ns.ID()
-	if want.mode == ModeNoTable || want.logRules == nil {
+	if want.mode == ModeNoTable || len(want.logRules) == 0 {
+		// Nothing in the table logs (allow policies, no log rule): no
+		// socket, which would only hold the namespace.
 		c.cfg.DropLog.Forget(nsID)
 		return
 	}

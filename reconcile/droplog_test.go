@@ -245,6 +245,24 @@ func TestDropLogReleasedOnDieEvent(t *testing.T) {
 	eventually(t, "web's socket released after its die event", func() bool { return d.count() == 0 })
 }
 
+// A table without log rules (allow policies) needs no socket; one that
+// gets log rules later is watched from then on.
+func TestDropLogOnlyWhereTheTableLogs(t *testing.T) {
+	d := newFakeDropLog()
+	e := newTestEnv(t, withDropLog(d, LogDcfw))
+	open := map[string]string{"dcfw.enable": "true", "dcfw.input.policy": "allow"}
+	web := e.start("web", open)
+	e.cycle()
+	if _, ok := d.get(e.nsOf(web)); ok {
+		t.Error("a namespace whose table logs nothing is watched")
+	}
+	e.engine.Update(web.ID, func(c *enginetest.Container) { c.Labels = webLabels })
+	e.cycle()
+	if _, ok := d.get(e.nsOf(web)); !ok {
+		t.Error("not watched after its labels asked for a deny policy")
+	}
+}
+
 func TestDropLogNotWatchedInDryRun(t *testing.T) {
 	d := newFakeDropLog()
 	e := newTestEnv(t, withDropLog(d, LogDcfw), func(c *Config) { c.DryRun = true })
