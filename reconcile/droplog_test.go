@@ -372,3 +372,23 @@ func TestStatusThroughRun(t *testing.T) {
 		t.Errorf("Status = %+v, %v", st, err)
 	}
 }
+
+// While the engine does not answer, a namespace whose processes are gone
+// is not held by its NFLOG socket until the engine is back.
+func TestDropLogReleasedWhileTheEngineIsDown(t *testing.T) {
+	d := newFakeDropLog()
+	e := newTestEnv(t, withDropLog(d, LogDcfw), fastEngineTimeouts)
+	web := e.start("web", webLabels)
+	db := e.start("db", webLabels)
+	e.cycle()
+	webNS, dbNS := e.nsOf(web), e.nsOf(db)
+	e.engine.FailList(errors.New("engine down"))
+	e.nss.KillPID(web.PID)
+	e.cycle()
+	if _, ok := d.get(webNS); ok {
+		t.Error("the namespace of a container whose process is gone is still watched while the engine is down")
+	}
+	if _, ok := d.get(dbNS); !ok {
+		t.Error("a namespace still reachable was released while the engine is down")
+	}
+}
