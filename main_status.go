@@ -181,5 +181,8 @@ func chainText(policy string, rules int) string {
 	if policy == "lockdown" {
 		return policy
 	}
+	if rules == 1 {
+		return policy + " (1 rule)"
+	}
 	return policy + " (" + strconv.Itoa(rules) + " rules)"
 }
