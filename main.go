@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/droplog"
 	"github.com/dcfw/dcfw/engine/moby"
 	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/reconcile"
@@ -64,6 +65,10 @@ type options struct {
 	images         reconcile.ImageLabels
 	strict         bool
 	version        bool
+	// logBlocked: where blocked packets are logged; statusSocket: where
+	// `dcfw status` asks (main_status.go).
+	logBlocked   reconcile.LogBlocked
+	statusSocket string
 }
 
 // parseFlags parses args, then fills every flag not given on the command
@@ -84,9 +89,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	imageLabels := fs.String("image-labels", "lockdown", "dcfw labels a container shares with its image (same key and value): lockdown (treated as label errors) or trust")
 	fs.BoolVar(&o.strict, "strict", false, "lock down labelled containers that could change their own rules (NET_ADMIN, SYS_ADMIN, --privileged) instead of warning")
 	onlyLabel := fs.String("only-label", "", "manage only containers with this label, `KEY[=VALUE]` (e.g. com.docker.compose.project=shop); default: all")
+	logBlocked := fs.String("log-blocked", "dcfw", "where blocked packets and `log` rule matches are logged: dcfw (its own log), kernel (the host's kernel log, needs nf_log_all_netns=1) or off")
+	fs.StringVar(&o.statusSocket, "status-socket", defaultStatusSocket, "unix socket `dcfw status` asks; empty: none")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: dcfw [flags]\n\nA per-container nftables firewall for Docker, configured by dcfw.* labels.\nEvery flag can also be set as DCFW_<NAME> in the environment (e.g. DCFW_INTERVAL=30s).\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: dcfw [flags]\n       dcfw status [--json]\n\nA per-container nftables firewall for Docker, configured by dcfw.* labels.\nEvery flag can also be set as DCFW_<NAME> in the environment (e.g. DCFW_INTERVAL=30s).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +140,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	if o.images, err = reconcile.ParseImageLabels(*imageLabels); err != nil {
 		return o, fmt.Errorf("invalid --image-labels %q: want lockdown or trust", *imageLabels)
 	}
+	if o.logBlocked, err = reconcile.ParseLogBlocked(*logBlocked); err != nil {
+		return o, fmt.Errorf("invalid --log-blocked %q: want dcfw, kernel or off", *logBlocked)
+	}
 	if o.scope, err = reconcile.ParseScope(*onlyLabel); err != nil {
 		return o, fmt.Errorf("invalid --only-label: %v", err)
 	}
@@ -172,6 +182,9 @@ func newLogger(o options, w io.Writer) *zap.Logger {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], getenv, stdout, stderr)
+	}
 	o, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -206,6 +219,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	reportEngine(ctx, log, docker)
 
+	// One NFLOG reader per managed namespace (package droplog); its lines
+	// go to dcfw's own log.
+	var hub *droplog.Hub
+	if o.logBlocked == reconcile.LogDcfw {
+		hub = droplog.NewHub(log, droplog.Config{})
+		defer hub.Close()
+	}
 	ctrl, err := reconcile.New(reconcile.Config{
 		Engine:      docker,
 		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
@@ -218,6 +238,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		ImageLabels: o.images,
 		Strict:      o.strict,
 		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
+		LogBlocked:  o.logBlocked,
+		DropLog:     dropLogOf(hub),
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -238,6 +260,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.String("netns_dir", o.netnsDir),
 		zap.Stringer("namespaces", mode),
 		zap.String("raw_frame_filter", rawFrameFilter()),
+		zap.Stringer("log_blocked", o.logBlocked),
+		zap.String("status_socket", o.statusSocket),
 	)
 
 	if o.once {
@@ -247,9 +271,19 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		return onceExitCode(st, err, o.dryRun)
 	}
+	stopStatus := serveStatus(ctx, log, o.statusSocket, ctrl)
+	defer stopStatus()
 	if err := ctrl.Run(ctx); err != nil {
 		log.Error("dcfw stopped", zap.Error(err))
 		return exitError
 	}
 	return exitOK
+}
+
+// dropLogOf is hub as a reconcile.DropLog: nil stays a nil interface.
+func dropLogOf(hub *droplog.Hub) reconcile.DropLog {
+	if hub == nil {
+		return nil
+	}
+	return hub
 }

@@ -29,7 +29,8 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, o options) {
 				if o.interval != 10*time.Second || o.once || o.dryRun || o.logLevel != zapcore.InfoLevel ||
 					o.logFormat != "console" || o.procDir != "/proc" || o.netnsDir != "/var/run/docker/netns" ||
-					o.onError != reconcile.Lockdown || o.images != reconcile.ImageLabelsLockdown || o.strict || !o.namespacesAuto {
+					o.onError != reconcile.Lockdown || o.images != reconcile.ImageLabelsLockdown || o.strict || !o.namespacesAuto ||
+					o.logBlocked != reconcile.LogDcfw || o.statusSocket != defaultStatusSocket {
 					t.Errorf("defaults: %+v", o)
 				}
 			},
@@ -38,14 +39,15 @@ func TestParseFlags(t *testing.T) {
 			name: "flags",
 			args: []string{"--interval=3s", "--once", "--dry-run", "--log-level=debug", "--log-format=json",
 				"--proc-dir=/host/proc", "--netns-dir=/run/netns", "--on-error=skip", "--only-label=project=shop",
-				"--image-labels=trust", "--strict", "--namespaces=sandbox"},
+				"--image-labels=trust", "--strict", "--namespaces=sandbox", "--log-blocked=off", "--status-socket=/tmp/s.sock"},
 			check: func(t *testing.T, o options) {
 				if o.scope != (reconcile.Scope{Key: "project", Value: "shop", HasValue: true}) {
 					t.Errorf("scope: %+v", o.scope)
 				}
 				if o.interval != 3*time.Second || !o.once || !o.dryRun || o.logLevel != zapcore.DebugLevel ||
 					o.logFormat != "json" || o.procDir != "/host/proc" || o.netnsDir != "/run/netns" || o.onError != reconcile.Skip ||
-					o.images != reconcile.ImageLabelsTrust || !o.strict || o.namespacesAuto || o.namespaces != preflight.ModeSandbox {
+					o.images != reconcile.ImageLabelsTrust || !o.strict || o.namespacesAuto || o.namespaces != preflight.ModeSandbox ||
+					o.logBlocked != reconcile.LogOff || o.statusSocket != "/tmp/s.sock" {
 					t.Errorf("flags: %+v", o)
 				}
 			},
@@ -54,10 +56,11 @@ func TestParseFlags(t *testing.T) {
 			name: "environment",
 			env: map[string]string{"DCFW_INTERVAL": "30s", "DCFW_ON_ERROR": "skip", "DCFW_DRY_RUN": "true",
 				"DCFW_LOG_FORMAT": "json", "DCFW_PROC_DIR": "/hp", "DCFW_IMAGE_LABELS": "trust", "DCFW_STRICT": "true",
-				"DCFW_NAMESPACES": "pid"},
+				"DCFW_NAMESPACES": "pid", "DCFW_LOG_BLOCKED": "kernel"},
 			check: func(t *testing.T, o options) {
 				if o.interval != 30*time.Second || o.onError != reconcile.Skip || !o.dryRun || o.logFormat != "json" || o.procDir != "/hp" ||
-					o.images != reconcile.ImageLabelsTrust || !o.strict || o.namespacesAuto || o.namespaces != preflight.ModePID {
+					o.images != reconcile.ImageLabelsTrust || !o.strict || o.namespacesAuto || o.namespaces != preflight.ModePID ||
+					o.logBlocked != reconcile.LogKernel {
 					t.Errorf("env: %+v", o)
 				}
 			},
@@ -108,6 +111,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"--only-label==x"}, nil, "--only-label"},
 		{[]string{"--namespaces=swarm"}, nil, "--namespaces"},
 		{nil, map[string]string{"DCFW_NAMESPACES": "Sandbox"}, "--namespaces"},
+		{[]string{"--log-blocked=nflog"}, nil, "--log-blocked"},
+		{nil, map[string]string{"DCFW_LOG_BLOCKED": "Kernel"}, "--log-blocked"},
+		{[]string{"status", "--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"status", "extra"}, nil, "unexpected arguments"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

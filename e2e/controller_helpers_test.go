@@ -36,6 +36,8 @@ func dcfwArgs(h *harness.Harness, args ...string) []string {
 		"--only-label", harness.LabelRun + "=" + h.RunID(),
 		"--interval", dcfwInterval.String(),
 		"--log-level", "debug",
+		// Several test copies run at once: none takes the host's socket.
+		"--status-socket", "",
 	}, args...)
 }
 

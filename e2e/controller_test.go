@@ -63,8 +63,10 @@ func testWebServer(t *testing.T, h *harness.Harness, n *harness.Network) {
 		}
 	}
 	table := expectTable(t, web)
-	if !strings.Contains(table, "[DCFW BLOCK "+web.ID[:12]+"] ") {
-		t.Errorf("table lacks the BLOCK log prefix of %s:\n%s", web.ID[:12], table)
+	// --log-blocked=dcfw (the default): the policy's log rule goes to
+	// dcfw's NFLOG group, its prefix the label key.
+	if !strings.Contains(table, `log prefix "dcfw.input.policy" group 3535`) {
+		t.Errorf("table lacks the policy's NFLOG log rule:\n%s", table)
 	}
 	checkFlows(t, flows)
 	for _, c := range []*harness.Container{db, allowedClient, otherClient} {
@@ -314,7 +316,8 @@ func TestControllerSharedNamespace(t *testing.T) {
 	}
 	checkAllPass(t, flows)
 
-	p := startDcfw(h)
+	// The kernel log's prefix is where the owner's ID shows.
+	p := startDcfw(h, "--log-blocked=kernel")
 	line := waitProtected(p, 0, app)
 	if !strings.Contains(line, `"members": [`) || !strings.Contains(line, side.Name) {
 		t.Errorf("protection line does not list both containers: %s", line)

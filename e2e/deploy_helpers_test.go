@@ -82,6 +82,7 @@ type composeSvc struct {
 	Command       []string          `yaml:"command"`
 	User          string            `yaml:"user"`
 	ReadOnly      bool              `yaml:"read_only"`
+	Tmpfs         []string          `yaml:"tmpfs"`
 	Pid           string            `yaml:"pid"`
 	NetworkMode   string            `yaml:"network_mode"`
 	SecurityOpt   []string          `yaml:"security_opt"`
@@ -220,6 +221,13 @@ func composeSpec(t *testing.T, svc *composeSvc, image string, args ...string) ha
 		Binds: svc.Volumes,
 		Configure: func(_ *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig) {
 			hc.RestartPolicy = container.RestartPolicy{Name: restart}
+			for _, m := range svc.Tmpfs {
+				if hc.Tmpfs == nil {
+					hc.Tmpfs = map[string]string{}
+				}
+				path, opts, _ := strings.Cut(m, ":")
+				hc.Tmpfs[path] = opts
+			}
 		},
 	}
 }

@@ -6,6 +6,7 @@ package e2e
 // and CI runs its test command. No engine or root needed.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dcfw/dcfw/droplog"
 	"github.com/dcfw/dcfw/internal/harness"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
@@ -145,15 +147,16 @@ func TestDeployReadmeLiveRulesSample(t *testing.T) {
 	if sample == "" {
 		t.Fatal("README.md has no `table inet dcfw {` block")
 	}
-	// The sample's log prefix names the container whose ID it shows.
-	id := regexp.MustCompile(`DCFW BLOCK ([0-9a-f]{12})`).FindStringSubmatch(sample)
-	if id == nil {
-		t.Fatal("the README's table sample has no [DCFW BLOCK <id>] log prefix")
+	// The sample is the default, --log-blocked=dcfw: log rules send to
+	// dcfw's NFLOG group, their prefixes the label keys.
+	if !strings.Contains(sample, fmt.Sprintf(" group %d ", droplog.DefaultGroup)) {
+		t.Fatalf("the README's table sample has no log rule to dcfw's NFLOG group %d", droplog.DefaultGroup)
 	}
-	tbl, err := nft.Compile(pol, id[1]+strings.Repeat("0", 52))
+	tbl, err := nft.Compile(pol, strings.Repeat("0", 64))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tbl.LogToGroup(droplog.DefaultGroup)
 	rendered := strings.Split(tbl.String(), "\n")
 	at := 0
 	for _, line := range strings.Split(harness.NormalizeSecrets(strings.TrimRight(sample, "\n")), "\n") {
@@ -189,7 +192,7 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 		switch a {
 		case "-d", "--read-only":
 			got[a] = append(got[a], "")
-		case "--name", "--restart", "--pid", "--network", "--security-opt", "--cap-drop", "--cap-add", "-e", "-v":
+		case "--name", "--restart", "--pid", "--network", "--security-opt", "--cap-drop", "--cap-add", "-e", "-v", "--tmpfs":
 			if i+1 == len(args) {
 				t.Fatalf("docker run: %s without a value", a)
 			}
@@ -235,6 +238,7 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 		{"--cap-drop", norm(got["--cap-drop"]), norm(svc.CapDrop)},
 		{"--cap-add", norm(got["--cap-add"]), norm(svc.CapAdd)},
 		{"-v", norm(got["-v"]), norm(svc.Volumes)},
+		{"--tmpfs", norm(got["--tmpfs"]), norm(svc.Tmpfs)},
 		{"-e keys", norm(envKeys), norm(composeEnvKeys)},
 		{"image", []string{image + ":latest"}, []string{svc.Image}},
 	}

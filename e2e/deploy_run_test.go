@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/moby/moby/client"
+
+	"github.com/dcfw/dcfw/internal/harness"
+	"github.com/dcfw/dcfw/reconcile"
 )
 
 // runScriptTimeout bounds `bash scripts/run.sh`: a Go build, an image
@@ -110,6 +113,22 @@ func TestDeployReadmeRunCommand(t *testing.T) {
 	// Outside the scope: this run's peer, labelled by nobody, and nothing
 	// else on the engine.
 	expectNoTable(t, peer)
+
+	// `docker exec <dcfw> /dcfw status --json` works in the deployment as
+	// shipped (read-only root, a tmpfs for the socket) and agrees with the
+	// live tables checked above.
+	r := dcfw.Exec(dcfw.Inspect().Config.Entrypoint[0], "status", "--json")
+	var st reconcile.Status
+	if err := json.Unmarshal([]byte(r.Stdout), &st); r.ExitCode != 0 || err != nil {
+		t.Fatalf("docker exec %s /dcfw status --json: exit %d, %v\n%s%s", name, r.ExitCode, err, harness.Indent(r.Stdout), harness.Indent(r.Stderr))
+	}
+	live := map[string]string{}
+	for _, c := range st.Containers {
+		live[c.Name] = c.Live
+	}
+	if len(st.Containers) != 2 || live[before.Name] != reconcile.LiveEqual || live[after.Name] != reconcile.LiveEqual {
+		t.Errorf("dcfw status: %+v, want %s and %s with live tables equal to their labels", st, before.Name, after.Name)
+	}
 }
 
 // deploymentState describes container name as a user sees it: its ID,

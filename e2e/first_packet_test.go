@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/droplog"
 	"github.com/dcfw/dcfw/internal/harness"
 	"github.com/dcfw/dcfw/internal/testpeer"
 	dcfwlabels "github.com/dcfw/dcfw/labels"
@@ -340,10 +341,12 @@ func expectedTable(t *testing.T, l map[string]string, id string) string {
 }
 
 // inetTable renders the inet table alone, as `nft list table inet dcfw`
-// prints it (Table.String adds the netdev table of the raw-frame filter).
+// prints it (Table.String adds the netdev table of the raw-frame filter),
+// with its log rules as dcfw writes them by default (--log-blocked=dcfw).
 func inetTable(tbl *nft.Table) string {
-	inet := *tbl
+	inet := tbl.Clone()
 	inet.Egress = nil
+	inet.LogToGroup(droplog.DefaultGroup)
 	return inet.String()
 }
 

@@ -127,3 +127,7 @@ func (t *Table) WithoutLogs() {
 		c.Rules = kept
 	}
 }
+
+// Clone returns a deep copy of t, for a caller that rewrites the log rules
+// (LogToGroup, WithoutLogs) of a table others still hold.
+func (t *Table) Clone() *Table { return copyTable(t) }

@@ -87,6 +87,11 @@ type Config struct {
 	// to its process (6 s measured for 20 at once on 2 cores), so the
 	// bound is generous.
 	SandboxTimeout time.Duration
+
+	// LogBlocked says where the tables' log rules send what they log
+	// (droplog.go); LogDcfw needs DropLog, which reads it.
+	LogBlocked LogBlocked
+	DropLog    DropLog
 }
 
 func (c *Config) setDefaults() {
@@ -147,12 +152,22 @@ type Controller struct {
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
 	bg        sync.WaitGroup
+
+	// logged are desired tables rewritten for LogBlocked (droplog.go);
+	// status is what `dcfw status` reports, asked for through statusQ
+	// (status.go).
+	logged  map[string]*loggedTable
+	status  map[netnsutil.ID]*nsStatus
+	statusQ chan chan Status
 }
 
 // New returns a controller. It does not contact the engine or the kernel.
 func New(cfg Config) (*Controller, error) {
 	if cfg.Engine == nil || cfg.Namespaces == nil || cfg.Firewall == nil {
 		return nil, errors.New("reconcile: Engine, Namespaces and Firewall are required")
+	}
+	if cfg.LogBlocked == LogDcfw && cfg.DropLog == nil {
+		return nil, errors.New("reconcile: LogBlocked dcfw needs a DropLog")
 	}
 	cfg.setDefaults()
 	return &Controller{
@@ -166,6 +181,9 @@ func New(cfg Config) (*Controller, error) {
 		images:   imageCache{},
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
+		logged:   map[string]*loggedTable{},
+		status:   map[netnsutil.ID]*nsStatus{},
+		statusQ:  make(chan chan Status),
 	}, nil
 }
 
@@ -230,6 +248,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ticker.C:
 			tick = true
 		case <-c.queue.wake:
+		case reply := <-c.statusQ:
+			reply <- c.statusReport()
+			continue
 		}
 		w := c.queue.take()
 		switch {

@@ -49,6 +49,9 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.pruneStartups(running)
 	c.errs.endCycle()
 	c.verdicts.endCycle()
+	c.endLoggedCycle()
+	c.retainDropLog()
+	c.pruneStatus()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
@@ -85,6 +88,8 @@ func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandb
 		selected[ctr.ID] = true
 	}
 	st.add(c.releaseOrphans(ctx, list, selected, seen))
+	c.retainDropLog()
+	c.pruneStatus()
 	ids := make([]string, 0, len(targets))
 	for id := range targets {
 		ids = append(ids, engine.ShortID(id))

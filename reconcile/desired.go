@@ -26,6 +26,10 @@ type desired struct {
 	// tables. It is the rendered table, so it also catches two label sets
 	// that read differently but compile to the same rules.
 	fingerprint string
+	// logsSet: the log rules are as Config.LogBlocked says (withLogs);
+	// logRules says what each NFLOG prefix stands for (LogDcfw).
+	logsSet  bool
+	logRules nft.LogRules
 }
 
 func wantPolicy(p labels.Policy, prefixID string) (desired, error) {

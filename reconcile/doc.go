@@ -17,8 +17,10 @@
 // (the PID path). The "protection applied" log line says which.
 //
 // The controller consumes interfaces it defines: Engine (engine/moby.Client),
-// Namespaces (ProcNamespaces), Firewall (NFTFirewall) and SandboxFinder
-// (sandbox.Finder). Its tests run it on enginetest, fake namespaces and
+// Namespaces (ProcNamespaces), Firewall (NFTFirewall), SandboxFinder
+// (sandbox.Finder) and DropLog (droplog.Hub, which reads what the tables'
+// log rules send to NFLOG when LogBlocked is LogDcfw). Status reports every
+// managed container with its live table read again, for `dcfw status`. Its tests run it on enginetest, fake namespaces and
 // nft.Memory, without root or an engine.
 //
 // How it works in detail, and what to be aware of: docs/DESIGN.md, "The

@@ -17,6 +17,7 @@ import (
 // if the write failed; the next cycle retries it.
 func (c *Controller) enforce(g *nsGroup, owner engine.Container, want desired) (changed, ok bool) {
 	nsID := g.ns.ID()
+	want = c.withLogs(want)
 	fields := groupFields(g, owner, want)
 
 	// Drift is a difference although nothing changed on dcfw's side since
@@ -74,6 +75,8 @@ func (c *Controller) enforce(g *nsGroup, owner engine.Container, want desired) (
 	if !c.cfg.DryRun {
 		c.applied[nsID] = now
 	}
+	c.watchDropLog(g, owner, want)
+	c.noteStatus(g, owner, want, res)
 
 	if !res.Changed() {
 		c.log.Debug("in desired state", append(fields, zap.Duration("duration", took))...)

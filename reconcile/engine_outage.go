@@ -97,6 +97,8 @@ func (c *Controller) maintainKnown(skip map[netnsutil.ID]bool) CycleStats {
 		a := c.applied[id]
 		ns := c.reopen(id, a)
 		if ns == nil {
+			// Its processes are gone: only an NFLOG socket would keep it.
+			c.forgetDropLog(id)
 			continue
 		}
 		g := &nsGroup{ns: ns}
