@@ -30,7 +30,6 @@ import (
 	"github.com/dcfw/dcfw/engine/moby"
 	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/reconcile"
-	"github.com/dcfw/dcfw/sandbox"
 )
 
 const (
@@ -206,9 +205,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	reportEngine(ctx, log, docker)
 
+	namespaces, sandboxes := namespacesFor(log, mode, o)
 	ctrl, err := reconcile.New(reconcile.Config{
 		Engine:      docker,
-		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
+		Namespaces:  namespaces,
 		Firewall:    explainedFirewall{reconcile.NFTFirewall{}},
 		Log:         log,
 		Interval:    o.interval,
@@ -217,7 +217,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Scope:       o.scope,
 		ImageLabels: o.images,
 		Strict:      o.strict,
-		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
+		Sandboxes:   sandboxes,
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
