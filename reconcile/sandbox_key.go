@@ -24,9 +24,9 @@ func (c *Controller) runningPath() string {
 	return pathPID
 }
 
-// maxJoins bounds the container:X chain followed to a sandbox file: the
-// engine resolves a join to the owner of the namespace, so one step is
-// what it takes; more means something changed meanwhile.
+// maxJoins bounds the container:X chain followed to a sandbox file: one
+// step is the usual case, and a chain must end even if the engine's
+// answers change (or loop) between inspects.
 const maxJoins = 3
 
 // openBySandboxKey is openNamespace in sandbox mode: the namespace is the
