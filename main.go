@@ -31,7 +31,6 @@ import (
 	"github.com/dcfw/dcfw/engine/moby"
 	"github.com/dcfw/dcfw/internal/preflight"
 	"github.com/dcfw/dcfw/reconcile"
-	"github.com/dcfw/dcfw/sandbox"
 )
 
 const (
@@ -219,6 +218,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	reportEngine(ctx, log, docker)
 
+	namespaces, sandboxes := namespacesFor(log, mode, o)
 	// One NFLOG reader per managed namespace (package droplog); its lines
 	// go to dcfw's own log.
 	var hub *droplog.Hub
@@ -228,7 +228,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	ctrl, err := reconcile.New(reconcile.Config{
 		Engine:      docker,
-		Namespaces:  reconcile.ProcNamespaces{ProcDir: o.procDir, NetnsDir: o.netnsDir},
+		Namespaces:  namespaces,
 		Firewall:    explainedFirewall{reconcile.NFTFirewall{}},
 		Log:         log,
 		Interval:    o.interval,
@@ -237,7 +237,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Scope:       o.scope,
 		ImageLabels: o.images,
 		Strict:      o.strict,
-		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
+		Sandboxes:   sandboxes,
 		LogBlocked:  o.logBlocked,
 		DropLog:     dropLogOf(hub),
 	})

@@ -266,6 +266,8 @@ func TestDeployReadmeCommands(t *testing.T) {
 		"\nbash scripts/run.sh ", "\nbash scripts/test.sh ",
 		"nsenter -t", "nft list table inet dcfw", "net.netfilter.nf_log_all_netns=1",
 		"## Protection before the first packet",
+		"## Several hosts", "docker stack deploy --resolve-image never -c deploy/dcfw-stack.yml dcfw\n",
+		"docker service update --image ",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md lacks %q", want)

@@ -76,7 +76,8 @@ func TestSwarmStack(t *testing.T) {
 
 	// The task that ran before dcfw: its labels as they were (deny
 	// everything out) are applied.
-	dcfw.WaitForLog(logLine("INFO", "protection applied", beforeTask), protectTimeout)
+	// Its namespace through its SandboxKey: no PID is opened in this mode.
+	expectPath(t, dcfw.WaitForLog(logLine("INFO", "protection applied", beforeTask)+".*$", protectTimeout), "sandbox-key")
 	expectTable(t, beforeTask)
 	checkFlows(t, []flow{{beforeTask, "tcp", allowedOv, false, "running before dcfw, deny everything out"}})
 
@@ -85,7 +86,7 @@ func TestSwarmStack(t *testing.T) {
 		Cmd: harness.FirstConnect("tcp", forbiddenOv, firstConnectTimeout), ContainerLabels: policy(gw, gwPorts)})
 	first := after.RunningTask()
 	expectFirstBlocked(t, first)
-	dcfw.WaitForLog(logLine("INFO", "protection applied", first), protectTimeout)
+	expectPath(t, dcfw.WaitForLog(logLine("INFO", "protection applied", first)+".*$", protectTimeout), "sandbox")
 	expectTable(t, first)
 	checkFlows(t, flows(first, "task started after dcfw"))
 
@@ -93,7 +94,7 @@ func TestSwarmStack(t *testing.T) {
 	after.ForceUpdate()
 	second := after.RunningTask(first)
 	expectFirstBlocked(t, second)
-	dcfw.WaitForLog(logLine("INFO", "protection applied", second), protectTimeout)
+	expectPath(t, dcfw.WaitForLog(logLine("INFO", "protection applied", second)+".*$", protectTimeout), "sandbox")
 	expectTable(t, second)
 	checkFlows(t, flows(second, "task rescheduled by update --force"))
 
@@ -125,5 +126,15 @@ func expectFirstBlocked(t *testing.T, c *harness.Container) {
 	t.Helper()
 	if o := firstOutcome(t, c); !o.Blocked() {
 		t.Errorf("%s: first connect %v; want it blocked (protection before the first packet)", c.Name, o)
+	}
+}
+
+// expectPath checks the path a "protection applied" line names: "sandbox"
+// before the process ran (the finder, by ProcNetID in this mode),
+// "sandbox-key" through a running container's SandboxKey.
+func expectPath(t *testing.T, line, want string) {
+	t.Helper()
+	if !strings.Contains(line, `"path": "`+want+`"`) {
+		t.Errorf("protection applied with another path than %q: %s", want, line)
 	}
 }

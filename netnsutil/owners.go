@@ -142,6 +142,19 @@ func (t *ProcTable) containers(in func(procEntry) bool) []string {
 	return out
 }
 
+// ContainerOfPID is the container ID in the cgroup of process pid under
+// procDir ("" for a process of no container). Reading a process's cgroup
+// needs no ptrace access. A process that is gone yields an error matching
+// ErrNotFound.
+func ContainerOfPID(procDir string, pid int) (string, error) {
+	path := filepath.Join(procDir, strconv.Itoa(pid), "cgroup")
+	cg, err := os.ReadFile(path)
+	if err != nil {
+		return "", classify(path, err)
+	}
+	return ContainerIDFromCgroup(cg), nil
+}
+
 // ContainerIDFromCgroup finds a container ID in the contents of a
 // /proc/PID/cgroup file: the last path element of the first line that is
 // 64 lowercase hex digits, alone or as Docker's systemd unit name

@@ -1,6 +1,7 @@
 package netnsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,37 @@ func TestProcTableByProcNet(t *testing.T) {
 	if nsID, err := StatPath("/proc/self/ns/net"); err == nil {
 		if got := pt.ContainersIn(nsID); len(got) != 0 {
 			t.Errorf("ContainersIn on a ByProcNet table = %v", got)
+		}
+	}
+}
+
+// ContainerOfPID names the container in a process's cgroup file, "" for
+// a process of no container, and ErrNotFound for a process that is gone.
+func TestContainerOfPID(t *testing.T) {
+	dir := t.TempDir()
+	write := func(pid int, cgroup string) {
+		pd := filepath.Join(dir, strconv.Itoa(pid))
+		if err := os.MkdirAll(pd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(cgroup), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(30, "0::/../../system.slice/docker-"+cgID+".scope\n")
+	write(31, "0::/user.slice/user-1000.slice\n")
+	for _, tc := range []struct {
+		pid     int
+		want    string
+		wantErr error
+	}{
+		{30, cgID, nil},
+		{31, "", nil},
+		{32, "", ErrNotFound},
+	} {
+		got, err := ContainerOfPID(dir, tc.pid)
+		if got != tc.want || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+			t.Errorf("ContainerOfPID(%d) = %q, %v; want %q, %v", tc.pid, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

@@ -311,6 +311,17 @@ func (c *Controller) openNamespace(ctx context.Context, ctr engine.Container) (N
 		if info.NetworkMode.IsHost() {
 			return nil, engine.ContainerInfo{}, errHostNamespace
 		}
+		if sk, ok := c.cfg.Namespaces.(SandboxKeyNamespaces); ok {
+			// Sandbox mode: no namespace is opened by PID (sandbox_key.go).
+			ns, retry, err := c.openBySandboxKey(ctx, ctr, info, cached, sk)
+			if retry {
+				continue
+			}
+			if err != nil {
+				return nil, engine.ContainerInfo{}, err
+			}
+			return ns, info, nil
+		}
 		ns, err := c.cfg.Namespaces.OpenPID(info.PID)
 		if err == nil {
 			switch verr := c.checkSandbox(ctr, info, cached, ns); {

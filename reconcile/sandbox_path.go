@@ -692,7 +692,7 @@ func (c *Controller) pathFields(g *nsGroup, owner engine.Container) []zap.Field 
 		return append(fields, zap.Duration("since_sandbox", now.Sub(r.Born)),
 			zap.Duration("since_found", now.Sub(r.FoundAt)), zap.String("sandbox", r.File))
 	}
-	fields := []zap.Field{zap.String("path", pathPID)}
+	fields := []zap.Field{zap.String("path", c.runningPath())}
 	st := c.startups[owner.ID]
 	for i := 0; st == nil && i < len(g.members); i++ {
 		st = c.startups[g.members[i].ctr.ID]

@@ -59,3 +59,9 @@ func detectMode(procDir string, p probes) (Mode, error) {
 	}
 	return ModePID, nil
 }
+
+// HostProcesses reports whether procDir shows the host's processes (nil)
+// or what it shows instead.
+func HostProcesses(procDir string) error {
+	return realProbes.hostPIDNamespace(procDir)
+}

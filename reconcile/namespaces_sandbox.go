@@ -1,0 +1,178 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dcfw/dcfw/netnsutil"
+)
+
+// SandboxKeyNamespaces are Namespaces of the sandbox mode: the controller
+// opens every container's namespace through its SandboxKey (never OpenPID,
+// which needs ptrace access), and asks CheckProcess whether the
+// container's process runs there, instead of comparing with the PID's.
+type SandboxKeyNamespaces interface {
+	Namespaces
+	// CheckProcess says whether process pid of container id runs in ns
+	// (opened by OpenSandbox): nil when it does or that cannot be told
+	// (the host's processes are not visible), an error matching
+	// netnsutil.ErrNotFound when the process is gone, errNotSandbox when
+	// it runs elsewhere or belongs to another container.
+	CheckProcess(pid int, id string, ns Namespace) error
+}
+
+// SandboxNamespaces opens namespaces through Docker's sandbox directory
+// only, for a dcfw without the host's PID namespace and CAP_SYS_PTRACE
+// (Swarm). The host's namespace is refused at every open: by name (the
+// engine's "default" file), by the nsfs identity of that file, and, when
+// the host's processes are visible under ProcDir (HostProcs), by the
+// ProcNetID of the host's init, which needs no ptrace access.
+type SandboxNamespaces struct {
+	ProcDir  string
+	NetnsDir string
+	// HostProcs: ProcDir shows the host's processes (preflight's check).
+	HostProcs bool
+
+	// Learnt by HostID.
+	hostNet netnsutil.ProcNetID
+	hostID  netnsutil.ID
+}
+
+var _ SandboxKeyNamespaces = (*SandboxNamespaces)(nil)
+
+// hostSandbox is the name of the file the engine binds the host's namespace
+// to (the SandboxKey of host-network containers).
+const hostSandbox = "default"
+
+// sandboxNS is a namespace opened in sandbox mode with its ProcNetID (zero
+// without the host's processes: nothing to compare it with).
+type sandboxNS struct {
+	*netnsutil.NS
+	procNet netnsutil.ProcNetID
+}
+
+// HostID learns the host's namespace: the ProcNetID of the host's init,
+// and the nsfs identity of the engine's "default" file, checked against it.
+// Zero, without error, when the engine has not made that file: then
+// nothing compares with the identity, and OpenSandbox refuses the host by
+// ProcNetID and name. A "default" file that is not the host's is an error:
+// the directory is not what it should be.
+func (s *SandboxNamespaces) HostID() (netnsutil.ID, error) {
+	if s.HostProcs {
+		pn, err := netnsutil.ProcNetOfPID(s.ProcDir, 1)
+		if err != nil {
+			return netnsutil.ID{}, fmt.Errorf("the host's init: %w", err)
+		}
+		s.hostNet = pn
+	}
+	path := filepath.Join(s.NetnsDir, hostSandbox)
+	ns, err := netnsutil.OpenPath(path)
+	if errors.Is(err, netnsutil.ErrNotFound) {
+		return netnsutil.ID{}, nil
+	}
+	if err != nil {
+		return netnsutil.ID{}, err
+	}
+	defer ns.Close()
+	if s.HostProcs {
+		pn, err := netnsutil.ProcNetOf(ns)
+		if err != nil {
+			return netnsutil.ID{}, err
+		}
+		if pn != s.hostNet {
+			return netnsutil.ID{}, fmt.Errorf("%s holds %s, the host's init is in %s: not the engine's sandbox directory?", path, pn, s.hostNet)
+		}
+	}
+	s.hostID = ns.ID()
+	return s.hostID, nil
+}
+
+// OpenSandbox opens the sandbox file under NetnsDir by the base name of
+// the engine's path, and refuses the host's namespace with an error
+// matching netnsutil.ErrHostNamespace. With the host's processes visible
+// it reads the namespace's ProcNetID (a thread enters it): that is the
+// check, and what CheckProcess compares with.
+func (s *SandboxNamespaces) OpenSandbox(sandboxKey string) (Namespace, error) {
+	name := filepath.Base(sandboxKey)
+	if name == hostSandbox {
+		return nil, fmt.Errorf("sandbox file %s: %w", name, netnsutil.ErrHostNamespace)
+	}
+	ns, err := netnsutil.OpenPath(filepath.Join(s.NetnsDir, name))
+	if err != nil {
+		return nil, err
+	}
+	if !s.hostID.IsZero() && ns.ID() == s.hostID {
+		ns.Close()
+		return nil, fmt.Errorf("sandbox file %s: %w", name, netnsutil.ErrHostNamespace)
+	}
+	if !s.HostProcs {
+		return sandboxNS{NS: ns}, nil
+	}
+	pn, err := netnsutil.ProcNetOf(ns)
+	switch {
+	case err != nil:
+		ns.Close()
+		return nil, fmt.Errorf("sandbox file %s: cannot tell it from the host's namespace: %w", name, err)
+	case s.hostNet == 0 || pn == s.hostNet:
+		// hostNet is zero only before HostID: unknown counts as the host.
+		ns.Close()
+		return nil, fmt.Errorf("sandbox file %s (%s): %w", name, pn, netnsutil.ErrHostNamespace)
+	}
+	return sandboxNS{NS: ns, procNet: pn}, nil
+}
+
+// OpenPID finds the sandbox file whose namespace process pid runs in,
+// by ProcNetID: there is no other way in without ptrace access. It is
+// for what knows a PID only (the checks while the engine is down), and
+// costs an open of every file in the directory.
+func (s *SandboxNamespaces) OpenPID(pid int) (Namespace, error) {
+	if !s.HostProcs {
+		return nil, fmt.Errorf("pid %d: %w (sandbox mode without the host's processes)", pid, netnsutil.ErrPermission)
+	}
+	want, err := netnsutil.ProcNetOfPID(s.ProcDir, pid)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(s.NetnsDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		ns, err := s.OpenSandbox(e.Name())
+		if err != nil {
+			continue
+		}
+		if ns.(sandboxNS).procNet == want {
+			return ns, nil
+		}
+		ns.Close()
+	}
+	return nil, fmt.Errorf("pid %d (%s): no sandbox file holds its namespace: %w", pid, want, netnsutil.ErrNotFound)
+}
+
+// CheckProcess implements SandboxKeyNamespaces: the process's ProcNetID
+// must be the namespace's, and its cgroup must name the container (a PID
+// is reused once its process exits).
+func (s *SandboxNamespaces) CheckProcess(pid int, id string, ns Namespace) error {
+	sns, ok := ns.(sandboxNS)
+	if !s.HostProcs || !ok || sns.procNet == 0 {
+		return nil
+	}
+	pn, err := netnsutil.ProcNetOfPID(s.ProcDir, pid)
+	if err != nil {
+		return err
+	}
+	if pn != sns.procNet {
+		return fmt.Errorf("%w: pid %d is in %s, the sandbox file %s holds %s", errNotSandbox, pid, pn, filepath.Base(sns.Path()), sns.procNet)
+	}
+	owner, err := netnsutil.ContainerOfPID(s.ProcDir, pid)
+	if err != nil {
+		return err
+	}
+	if owner != id {
+		return fmt.Errorf("%w: pid %d belongs to container %q", errNotSandbox, pid, owner)
+	}
+	return nil
+}

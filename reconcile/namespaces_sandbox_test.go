@@ -1,0 +1,156 @@
+package reconcile
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/dcfw/dcfw/internal/testenv"
+	"github.com/dcfw/dcfw/internal/testnet"
+	"github.com/dcfw/dcfw/netnsutil"
+)
+
+// sandboxTree is a sandbox directory (links to namespace files) and a
+// procfs for a ByProcNet view (each PID's net a link to a real process's
+// /proc/<pid>/net, with a cgroup). PID 1, the "host's init", is this
+// test's process, whose namespace the "default" file holds.
+func sandboxTree(t *testing.T, files map[string]string, procs map[int][2]string) (netnsDir, procDir string) {
+	t.Helper()
+	netnsDir, procDir = t.TempDir(), t.TempDir()
+	for name, target := range files {
+		if err := os.Symlink(target, filepath.Join(netnsDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	procs[1] = [2]string{"/proc/self/net", "0::/init.scope"}
+	for pid, p := range procs {
+		pd := filepath.Join(procDir, strconv.Itoa(pid))
+		if err := os.MkdirAll(pd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p[0], filepath.Join(pd, "net")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(p[1]+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return netnsDir, procDir
+}
+
+// procNetOf is the /proc/<pid>/net of a process that runs in h until the
+// test ends.
+func procNetOf(t *testing.T, h *testnet.Host) string {
+	t.Helper()
+	cmd := exec.Command("sleep", "3600")
+	if err := h.Do(cmd.Start); err != nil {
+		t.Fatalf("start process in %s: %v", h, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/net"
+}
+
+// SandboxNamespaces on real namespace files: the host's namespace is
+// refused by name, by nsfs identity and by ProcNetID; a container's opens,
+// and its process is checked by ProcNetID and cgroup; OpenPID finds the
+// file by ProcNetID.
+func TestKernelSandboxNamespaces(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	ctr, peer := testnet.NewNS(t, "sbk"), testnet.NewNS(t, "sbkpeer")
+	id, other := containerID("ctr"), containerID("peer")
+	netnsDir, procDir := sandboxTree(t,
+		map[string]string{"ctr": ctr.Path(), "peer": peer.Path(), "default": "/proc/self/ns/net", "hostalias": "/proc/self/ns/net"},
+		map[int][2]string{101: {procNetOf(t, ctr), "0::/docker/" + id}, 102: {procNetOf(t, peer), "0::/docker/" + other}})
+	host, err := netnsutil.StatPath("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, hostProcs := range []bool{true, false} {
+		s := &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir, HostProcs: hostProcs}
+		if got, err := s.HostID(); err != nil || got != host {
+			t.Fatalf("HostProcs %v: HostID() = %s, %v; want %s", hostProcs, got, err, host)
+		}
+		for _, key := range []string{"/var/run/docker/netns/default", "/var/run/docker/netns/hostalias"} {
+			if ns, err := s.OpenSandbox(key); !errors.Is(err, netnsutil.ErrHostNamespace) {
+				if ns != nil {
+					ns.Close()
+				}
+				t.Errorf("HostProcs %v: OpenSandbox(%s): %v, want ErrHostNamespace", hostProcs, key, err)
+			}
+		}
+		ns, err := s.OpenSandbox("/var/run/docker/netns/ctr")
+		if err != nil || ns.ID() != ctr.ID() {
+			t.Fatalf("HostProcs %v: OpenSandbox(ctr): %v", hostProcs, err)
+		}
+		defer ns.Close()
+		if !hostProcs {
+			if err := s.CheckProcess(102, id, ns); err != nil {
+				t.Errorf("without the host's processes nothing can be checked, got %v", err)
+			}
+			continue
+		}
+		for _, tc := range []struct {
+			name string
+			pid  int
+			id   string
+			want error
+		}{
+			{"the container's process", 101, id, nil},
+			{"another container's, as this one", 101, other, errNotSandbox},
+			{"in another namespace", 102, id, errNotSandbox},
+			{"gone", 999, id, netnsutil.ErrNotFound},
+		} {
+			err := s.CheckProcess(tc.pid, tc.id, ns)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Errorf("CheckProcess, %s: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		byPID, err := s.OpenPID(102)
+		if err != nil || byPID.ID() != peer.ID() {
+			t.Fatalf("OpenPID(102): %v, want peer's namespace", err)
+		}
+		byPID.Close()
+	}
+
+	// No "default" file (the engine had no reason to make one): no nsfs
+	// identity of the host, and the ProcNetID alone refuses it.
+	if err := os.Remove(filepath.Join(netnsDir, "default")); err != nil {
+		t.Fatal(err)
+	}
+	s := &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir, HostProcs: true}
+	if got, err := s.HostID(); err != nil || !got.IsZero() {
+		t.Fatalf("HostID() without a default file = %s, %v; want zero", got, err)
+	}
+	if ns, err := s.OpenSandbox("hostalias"); !errors.Is(err, netnsutil.ErrHostNamespace) {
+		if ns != nil {
+			ns.Close()
+		}
+		t.Errorf("OpenSandbox(hostalias) by ProcNetID: %v, want ErrHostNamespace", err)
+	}
+}
+
+// A "default" file that is not the host's init's namespace means the
+// directory is not what dcfw takes it for: HostID fails (dcfw does not
+// start) rather than trust it.
+func TestKernelSandboxNamespacesDefaultNotTheHosts(t *testing.T) {
+	testenv.RequireNetAdmin(t)
+	other := testnet.NewNS(t, "sbkdef")
+	netnsDir, procDir := sandboxTree(t, map[string]string{"default": other.Path()}, map[int][2]string{})
+	s := &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir, HostProcs: true}
+	if id, err := s.HostID(); err == nil {
+		t.Errorf("HostID() = %s, want an error", id)
+	}
+	// Without the host's processes nothing can be compared: the file the
+	// engine names the host's is taken as such, and refused.
+	s = &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir}
+	if id, err := s.HostID(); err != nil || id != other.ID() {
+		t.Errorf("HostID() = %s, %v; want %s", id, err, other.ID())
+	}
+}
