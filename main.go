@@ -209,6 +209,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		ImageLabels: o.images,
 		Strict:      o.strict,
 		Sandboxes:   sandbox.NewFinder(sandbox.NewWatchedDir(o.netnsDir, o.procDir), sandbox.DefaultPoll),
+		Resolver:    reconcile.NSResolver{ProcDir: o.procDir},
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

@@ -87,6 +87,15 @@ type Config struct {
 	// to its process (6 s measured for 20 at once on 2 cores), so the
 	// bound is generous.
 	SandboxTimeout time.Duration
+
+	// Resolver resolves the names of rules in each container's namespace
+	// (names.go). nil: names stand for nothing (allow rules with names
+	// allow nothing, deny and reject rules with names lock down).
+	Resolver NameResolver
+	// NameTimeout bounds the lookups of one namespace's names in one
+	// reconcile (default 3s); a name that does not answer in time keeps
+	// the addresses it had (names.Cache).
+	NameTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -114,6 +123,9 @@ func (c *Config) setDefaults() {
 	if c.SandboxTimeout <= 0 {
 		c.SandboxTimeout = 30 * time.Second
 	}
+	if c.NameTimeout <= 0 {
+		c.NameTimeout = 3 * time.Second
+	}
 }
 
 // Controller keeps every labelled container's namespace in the state its
@@ -133,6 +145,8 @@ type Controller struct {
 	verdicts *verdictCache
 	images   imageCache
 	engine   engineState
+	// names are the addresses of names in rules (names.go).
+	names nameState
 	// rawUnfiltered: the kernel has no egress hook (said once, see
 	// reportEgress).
 	rawUnfiltered bool
@@ -166,6 +180,7 @@ func New(cfg Config) (*Controller, error) {
 		images:   imageCache{},
 		known:    map[string]*knownContainer{},
 		startups: map[string]*startup{},
+		names:    newNameState(),
 	}, nil
 }
 

@@ -49,6 +49,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.pruneStartups(running)
 	c.errs.endCycle()
 	c.verdicts.endCycle()
+	c.names.endCycle()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
@@ -140,6 +141,7 @@ func (c *Controller) absorb(evs []engine.Event) map[string]bool {
 				}
 			}
 		}
+		c.namesEvent(ev, targets)
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", engine.ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
 			fields = append(fields, zap.String("network", engine.SafeName(ev.NetworkName)))
@@ -183,6 +185,8 @@ type nsGroup struct {
 	// sandbox is set when the sandbox path writes (sandbox_path.go): the
 	// namespace it found for a starting container.
 	sandbox *sandboxAnswer
+	// names are the addresses of its rules' names (names.go).
+	names *groupNames
 }
 
 // reconcileSet reconciles the managed containers among candidates, grouped
@@ -264,6 +268,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []engine.
 			verdict: lv, privs: privilegesOf(info)})
 	}
 
+	c.resolveNames(ctx, groups, order, all)
 	for _, id := range order {
 		seen[id] = true
 		st.add(c.reconcileGroup(groups[id], all))
