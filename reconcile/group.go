@@ -66,10 +66,12 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []engine.Container) CycleSta
 				// without an address (logged by withNames): fail closed
 				// like a label error.
 				st.Errors++
-				if !errors.Is(err, errNameLockdown) {
+				if errors.Is(err, errNameLockdown) {
+					d = wantNameLockdown(owner.ID)
+				} else {
 					c.reportCompileError(m, err)
+					d = wantLockdown(owner.ID)
 				}
-				d = wantLockdown(owner.ID)
 			}
 			wants[i] = d
 		}

@@ -395,7 +395,7 @@ func (c *Controller) withNames(g *nsGroup, m member, owner engine.Container, d d
 			}
 			states[i] = name + ": " + why
 		}
-		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback traffic passes) until the name resolves"
+		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback and DNS queries pass) until the name resolves"
 		if c.errs.allow(subject, strings.Join(states, "\n"), c.now()) {
 			c.log.Error(msg, zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.Strings("names", missing), zap.Strings("states", states))
@@ -443,6 +443,33 @@ func fillNames(d desired, gn *groupNames) desired {
 	return d
 }
 
+// nameLockdownLabels is the policy of a namespace locked down because a
+// deny or reject rule's name has no address: the lockdown, except that DNS
+// queries leave. On a user-defined network the engine's DNS forwards
+// queries from inside the container's namespace, so a plain lockdown would
+// block the very lookups that could lift it.
+var nameLockdownLabels = map[string]string{
+	"dcfw.enable":        "true",
+	"dcfw.input.policy":  "deny",
+	"dcfw.output.policy": "deny",
+	"dcfw.output.rule.1": `allow proto udp to any port 53 comment "dcfw: names lockdown, DNS queries"`,
+	"dcfw.output.rule.2": `allow proto tcp to any port 53 comment "dcfw: names lockdown, DNS queries"`,
+}
+
+// wantNameLockdown is the desired state of a namespace locked down for
+// its names (see nameLockdownLabels).
+func wantNameLockdown(prefixID string) desired {
+	p, err := labels.Parse(nameLockdownLabels)
+	if err != nil {
+		return wantLockdown(prefixID)
+	}
+	t, err := nft.Compile(p, prefixID)
+	if err != nil {
+		return wantLockdown(prefixID)
+	}
+	return desired{mode: ModeLockdown, table: t, fingerprint: t.String()}
+}
+
 // wantSandboxNames is the sandbox path's desired state for a policy: with
 // names, their sets hold what the cache has for the container (nothing,
 // unless it ran before), and a deny or reject name without an address is
@@ -454,7 +481,7 @@ func (c *Controller) wantSandboxNames(p labels.Policy, id string) (desired, erro
 	}
 	gn := c.cachedNames(id, p.Names())
 	if missing := missingDenyNames(p, gn); len(missing) > 0 {
-		return desired{}, fmt.Errorf("%w: %s", errNameLockdown, strings.Join(missing, ", "))
+		return wantNameLockdown(id), nil
 	}
 	return fillNames(d, gn), nil
 }
