@@ -17,10 +17,10 @@
 // (the PID path). The "protection applied" log line says which.
 //
 // The controller consumes interfaces it defines: Engine (engine/moby.Client),
-// Namespaces (ProcNamespaces), Firewall (NFTFirewall) and SandboxFinder
-// (sandbox.Finder). Its tests run it on enginetest, fake namespaces and
+// Namespaces (ProcNamespaces), Firewall (NFTFirewall), SandboxFinder
+// (sandbox.Finder) and NameResolver (NSResolver). Its tests run it on enginetest, fake namespaces and
 // nft.Memory, without root or an engine.
 //
 // How it works in detail, and what to be aware of: docs/DESIGN.md, "The
-// controller".
+// controller" and "Names in rules".
 package reconcile
