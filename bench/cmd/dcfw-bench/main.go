@@ -45,6 +45,7 @@ func run() error {
 	floors := flag.Bool("floors", true, "also measure the cycle with the firewall's part replaced (gen-ID check only, no firewall), to show where the time goes")
 	namesN := flag.String("names-n", "500", "numbers of namespaces for the steady-state cycle with names (comma-separated; empty: skip)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured minimal-diff cycles at the largest N to `file`")
+	cpuprofileNames := flag.String("cpuprofile-names", "", "write a CPU profile of the measured cycles with names at the largest -names-n to `file`")
 	cpuprofileRewrite := flag.String("cpuprofile-rewrite", "", "write a CPU profile of the measured full-rewrite cycles at the largest N to `file`")
 	flag.Parse()
 
@@ -85,8 +86,8 @@ func run() error {
 		return fmt.Errorf("-names-n: %w", err)
 	}
 	var withNames []bench.SteadyResult
-	for _, n := range namesList {
-		r, err := runNames(ctx, n, *warmup, *cycles)
+	for i, n := range namesList {
+		r, err := runNames(ctx, n, *warmup, *cycles, profileIf(i == len(namesList)-1, *cpuprofileNames))
 		if err != nil {
 			return err
 		}
@@ -196,7 +197,7 @@ func ints(s string) ([]int, error) {
 
 // runNames measures the minimal-diff cycle over a fleet whose labels use
 // names, each namespace with a DNS server of its own.
-func runNames(ctx context.Context, n, warmup, cycles int) (bench.SteadyResult, error) {
+func runNames(ctx context.Context, n, warmup, cycles int, profile string) (bench.SteadyResult, error) {
 	fmt.Fprintf(os.Stderr, "names: starting %d namespaces and their DNS servers...\n", n)
 	f, err := bench.NewFleet(n, bench.NamesLabels())
 	if err != nil {
@@ -223,8 +224,12 @@ func runNames(ctx context.Context, n, warmup, cycles int) (bench.SteadyResult, e
 	}
 	var lookups atomic.Int64
 	fmt.Fprintf(os.Stderr, "names: N=%d, minimal diff, %d+%d cycles...\n", n, warmup, cycles)
-	r, err := f.Steady(ctx, bench.SteadyOptions{Strategy: bench.MinimalDiff, Warmup: warmup, Cycles: cycles,
-		Resolver: bench.FleetResolver{ResolvConf: conf, Lookups: &lookups}, Lookups: &lookups})
+	o := bench.SteadyOptions{Strategy: bench.MinimalDiff, Warmup: warmup, Cycles: cycles,
+		Resolver: bench.FleetResolver{ResolvConf: conf, Lookups: &lookups}, Lookups: &lookups}
+	if profile != "" {
+		o.Around = cpuProfile(profile)
+	}
+	r, err := f.Steady(ctx, o)
 	if err == nil {
 		err = f.CheckNameSets()
 	}
