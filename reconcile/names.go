@@ -51,10 +51,15 @@ type nameState struct {
 	// after a container is no longer listed, so that its die event,
 	// which may come after the listing, still finds them.
 	listed map[string]listedAddrs
-	// scopes are the cache's scopes (namespace owners) with the full
-	// cycle that last used them.
-	scopes map[string]uint64
+	// scopes are the cache's scopes (namespace owners): the full cycle
+	// that last used each, and its names then.
+	scopes map[string]scopeState
 	cycle  uint64
+}
+
+type scopeState struct {
+	cycle uint64
+	names []string
 }
 
 type listedAddrs struct {
@@ -63,7 +68,7 @@ type listedAddrs struct {
 }
 
 func newNameState() nameState {
-	return nameState{users: map[string]uint64{}, listed: map[string]listedAddrs{}, scopes: map[string]uint64{}}
+	return nameState{users: map[string]uint64{}, listed: map[string]listedAddrs{}, scopes: map[string]scopeState{}}
 }
 
 // groupNames are the addresses of a namespace's names for this reconcile.
@@ -89,8 +94,8 @@ func (n *nameState) learnAddrs(all []engine.Container) {
 // endCycle forgets, after a full cycle, the names of namespaces no longer
 // reconciled and the containers no longer listed.
 func (n *nameState) endCycle() {
-	for scope, cyc := range n.scopes {
-		if cyc != n.cycle {
+	for scope, sc := range n.scopes {
+		if sc.cycle != n.cycle {
 			n.cache.Forget(scope, nil)
 			delete(n.scopes, scope)
 		}
@@ -250,7 +255,8 @@ var errNoResolver = errors.New("names are not resolved (no resolver configured)"
 func (c *Controller) takeNameResults(j *nameJob, now time.Time) {
 	n := &c.names
 	scope := j.owner.ID
-	n.scopes[scope] = n.cycle
+	prev, known := n.scopes[scope]
+	n.scopes[scope] = scopeState{cycle: n.cycle, names: j.names}
 	byName := make(map[string]names.Result, len(j.names))
 	for name, ans := range j.fromEngine {
 		byName[name] = names.Result{Name: name, Answer: ans}
@@ -275,7 +281,11 @@ func (c *Controller) takeNameResults(j *nameJob, now time.Time) {
 			c.logNameState(j.owner, name, r.Err, ch, engineAnswer)
 		}
 	}
-	n.cache.Forget(scope, j.names)
+	if known && !slices.Equal(prev.names, j.names) {
+		// Names its rules no longer use (the cache walks every entry:
+		// not in every cycle).
+		n.cache.Forget(scope, j.names)
+	}
 	gn.fingerprint = fp.String()
 	j.g.names = gn
 }

@@ -465,3 +465,26 @@ func TestNamesForgottenWithTheirContainer(t *testing.T) {
 		t.Errorf("users %v, scopes %v: want none", e.ctrl.names.users, e.ctrl.names.scopes)
 	}
 }
+
+func TestNamesNoLongerUsedAreForgotten(t *testing.T) {
+	// A container that joined the namespace brought a name; when it
+	// leaves, the namespace's cache entry for that name goes.
+	e, r := newNamesEnv(t)
+	r.set("db", time.Hour, "10.0.0.5")
+	r.set("web", time.Hour, "10.0.0.7")
+	app := e.start("app", map[string]string{"dcfw.enable": "true", "dcfw.output.rule.1": "allow to db"})
+	side := e.start("side", map[string]string{"dcfw.enable": "true", "dcfw.output.rule.1": "allow to web"}, joining(app))
+	e.cycle()
+	web := names.Key{Scope: app.ID, Name: "web"}
+	if len(e.ctrl.names.cache.Addrs(web)) != 1 {
+		t.Fatal("the joined container's name is not in the namespace's cache")
+	}
+	e.engine.Delete(side.ID)
+	e.cycle()
+	if a := e.ctrl.names.cache.Addrs(web); a != nil {
+		t.Errorf("a name no rule of the namespace uses is kept: %v", a)
+	}
+	if a := e.ctrl.names.cache.Addrs(names.Key{Scope: app.ID, Name: "db"}); len(a) != 1 {
+		t.Errorf("the name still used was dropped: %v", a)
+	}
+}
