@@ -46,10 +46,15 @@ const (
 	startToReachable = time.Second
 )
 
-// composeCommand returns the compose command line: `docker compose` when
-// the engine's CLI has the plugin, else docker-compose (v1).
+// composeCommand returns the compose command line: DCFW_E2E_COMPOSE when
+// set (e.g. "docker-compose", to try v1 where both are installed), else
+// `docker compose` when the engine's CLI has the plugin, else
+// docker-compose (v1).
 func composeCommand(t *testing.T) []string {
 	t.Helper()
+	if c := strings.Fields(os.Getenv("DCFW_E2E_COMPOSE")); len(c) > 0 {
+		return c
+	}
 	if exec.Command("docker", "compose", "version").Run() == nil {
 		return []string{"docker", "compose"}
 	}
@@ -203,6 +208,9 @@ func TestNamesCompose(t *testing.T) {
 	other := h.RunContainer(harness.ContainerSpec{Name: "other", Network: n, IPv4: n.Addr(20), Cmd: harness.Serve(9000)})
 
 	p := newComposeProject(h, n, map[string]any{
+		// 2.4: what docker-compose 1.29 and Compose v2 both read
+		// (external networks by name, static addresses, dns).
+		"version": "2.4",
 		"services": map[string]any{
 			"web": namesService(h, n, webIP.String(), harness.Serve(80), labels(
 				"dcfw.enable=true",
@@ -263,7 +271,7 @@ func TestNamesCompose(t *testing.T) {
 			Add("label", "com.docker.compose.project="+p.name).Add("label", "com.docker.compose.service=db"), nil)
 		mark := d.Mark()
 		p.env = []string{"DB_IP=" + dbIP2.String()}
-		p.mustRun("up", "-d", "db")
+		p.mustRun("up", "-d", "--force-recreate", "db")
 		db2 := p.service("db")
 		if db2.ID == db.ID {
 			t.Fatalf("db was not recreated")
