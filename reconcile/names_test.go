@@ -488,3 +488,53 @@ func TestNamesNoLongerUsedAreForgotten(t *testing.T) {
 		t.Errorf("the name still used was dropped: %v", a)
 	}
 }
+
+func TestNamesOnTheSandboxPath(t *testing.T) {
+	// Before its process runs, a starting container's names have no
+	// addresses (nothing to read its resolv.conf through): its sets are
+	// empty, and a deny name is the names lockdown. Its start brings the
+	// PID path, which resolves them.
+	cases := []struct {
+		name   string
+		labels map[string]string
+		// lockdown: the sandbox path writes the names lockdown.
+		lockdown bool
+	}{
+		{"allow names: empty sets, then only set elements written", webToDB, false},
+		{"deny name: lockdown, then lifted", map[string]string{
+			"dcfw.enable": "true", "dcfw.output.rule.1": "deny to db",
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newFakeResolver()
+			r.set("db", time.Minute, "10.0.0.5")
+			r.set("web", time.Minute, "10.0.0.7")
+			e := newSandboxEnv(t, func(c *Config) { c.Resolver = r })
+			e.startRun()
+			app := e.create("app", tc.labels)
+			at := time.Now()
+			e.connect(app, at)
+			e.sandbox(app, at.Add(time.Millisecond))
+			before := namesTable(t, tc.labels, app.ID, nil)
+			if tc.lockdown {
+				before = wantNameLockdown(app.ID).table.String()
+			}
+			eventually(t, "the sandbox path's table", func() bool { return e.tableIn(app.ns) == before })
+			if n := len(r.asked()); n != 0 {
+				t.Errorf("names resolved %d times before the process runs", n)
+			}
+
+			e.startProcess(app, app.ns)
+			after := namesTable(t, tc.labels, app.ID, map[string][]string{"db": {"10.0.0.5"}, "web": {"10.0.0.7"}})
+			eventually(t, "the names resolved by the PID path", func() bool { return e.tableIn(app.ns) == after })
+			ws := e.fw.Writes()
+			if len(ws) != 2 {
+				t.Fatalf("%d writes, want the sandbox path's and the PID path's: %v", len(ws), ws)
+			}
+			if chains := ws[1].Chains; !tc.lockdown && len(chains) != 0 {
+				t.Errorf("filling the sets wrote chains %v", chains)
+			}
+		})
+	}
+}
