@@ -240,6 +240,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Sandboxes:   sandboxes,
 		LogBlocked:  o.logBlocked,
 		DropLog:     dropLogOf(hub),
+		Resolver:    reconcile.NSResolver{ProcDir: o.procDir},
 	})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

@@ -103,13 +103,14 @@ func ContainerID(i int) string {
 }
 
 // Table parses the labels and compiles them for container id, as the
-// controller does.
+// controller does (names, if any, with empty sets: their addresses are
+// the namespace's).
 func Table(l map[string]string, id string) (*nft.Table, error) {
 	p, err := labels.Parse(l)
 	if err != nil {
 		return nil, fmt.Errorf("bench: labels: %w", err)
 	}
-	t, err := nft.Compile(p, id)
+	t, err := nft.CompileNames(p, id, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: compile: %w", err)
 	}

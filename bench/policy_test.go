@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nft"
 )
 
@@ -214,3 +215,25 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time                         { return c.t }
 func (c fixedClock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }
+
+func TestNamesLabels(t *testing.T) {
+	p, err := labels.Parse(NamesLabels())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answered []string
+	for n := range NameAnswers {
+		answered = append(answered, n)
+	}
+	slices.Sort(answered)
+	if got := p.Names(); !slices.Equal(got, answered) {
+		t.Errorf("the labels name %v, the fleet's DNS servers answer %v", got, answered)
+	}
+	tbl, err := Table(NamesLabels(), ContainerID(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tbl.Sets) != 2*len(answered) {
+		t.Errorf("%d sets, want one per name and family (%d)", len(tbl.Sets), 2*len(answered))
+	}
+}

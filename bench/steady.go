@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -108,6 +109,10 @@ type SteadyOptions struct {
 	// the daemon's default level (a steady cycle logs one line, its
 	// summary, as Controller.Once does).
 	Log *zap.Logger
+	// Resolver resolves names (FleetResolver, for NamesLabels); nil: none.
+	// Lookups, when set, counts the names it looked up.
+	Resolver reconcile.NameResolver
+	Lookups  *atomic.Int64
 	// Around, when set, is called just before the measured cycles, and
 	// the function it returns just after them (e.g. a CPU profile).
 	Around func() (stop func())
@@ -132,6 +137,9 @@ type SteadyResult struct {
 	Cycles        []Cycle // the measured cycles
 	Memory        Memory  // this process's, after the measured cycles
 	PeakIsRun     bool    // Memory.HWM is the peak of this run alone (ResetPeakMemory worked)
+	// LookupsPerCycle: names looked up per measured cycle (mean), with a
+	// Resolver.
+	LookupsPerCycle float64
 }
 
 // Steady runs a new controller over the fleet with the given strategy:
@@ -156,6 +164,7 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 		Namespaces: Namespaces,
 		Firewall:   fw,
 		Log:        o.Log,
+		Resolver:   o.Resolver,
 	})
 	if err != nil {
 		return SteadyResult{}, err
@@ -176,6 +185,10 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 	if o.Around != nil {
 		stop = o.Around()
 	}
+	var lookups0 int64
+	if o.Lookups != nil {
+		lookups0 = o.Lookups.Load()
+	}
 	for i := range o.Cycles {
 		c, err := f.cycle(ctx, ctrl, fw)
 		if err == nil && o.Strategy != Rewrite && c.Counts.Writes != 0 {
@@ -194,6 +207,9 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 	}
 	if stop != nil {
 		stop()
+	}
+	if o.Lookups != nil {
+		res.LookupsPerCycle = float64(o.Lookups.Load()-lookups0) / float64(len(res.Cycles))
 	}
 	res.Memory, err = ReadMemory(0)
 	return res, err

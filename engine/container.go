@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/dcfw/dcfw/labels"
@@ -25,6 +26,11 @@ type Container struct {
 	// was created from (for logs).
 	ImageID string
 	Image   string
+	// Networks are the container's addresses (IPv4 and IPv6) on each
+	// network it is attached to, by network name, as the listing gives
+	// them: the controller answers names on the default bridge from them
+	// and drops a stopped container's addresses from every name at once.
+	Networks map[string][]netip.Addr
 }
 
 // Name is the container's primary name, or its short ID when it has none,
@@ -56,6 +62,10 @@ type ContainerInfo struct {
 	// (/var/run/docker/netns/<sandbox> on the host); empty for containers
 	// that join another container's namespace.
 	SandboxKey string
+	// ResolvConfPath is the engine's path of the container's resolv.conf
+	// (a host path): where its names are resolved from when its own
+	// /etc/resolv.conf cannot be read.
+	ResolvConfPath string
 	// The container's own privileges (HostConfig): with CAP_NET_ADMIN or
 	// CAP_SYS_ADMIN it can change its own rules (privileges.go). CapAdd
 	// and CapDrop as the engine has them (any case, with or without

@@ -92,6 +92,14 @@ type Config struct {
 	// (droplog.go); LogDcfw needs DropLog, which reads it.
 	LogBlocked LogBlocked
 	DropLog    DropLog
+	// Resolver resolves the names of rules in each container's namespace
+	// (names.go). nil: names stand for nothing (allow rules with names
+	// allow nothing, deny and reject rules with names lock down).
+	Resolver NameResolver
+	// NameTimeout bounds the lookups of one namespace's names in one
+	// reconcile (default 3s); a name that does not answer in time keeps
+	// the addresses it had (names.Cache).
+	NameTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +127,9 @@ func (c *Config) setDefaults() {
 	if c.SandboxTimeout <= 0 {
 		c.SandboxTimeout = 30 * time.Second
 	}
+	if c.NameTimeout <= 0 {
+		c.NameTimeout = 3 * time.Second
+	}
 }
 
 // Controller keeps every labelled container's namespace in the state its
@@ -138,6 +149,8 @@ type Controller struct {
 	verdicts *verdictCache
 	images   imageCache
 	engine   engineState
+	// names are the addresses of names in rules (names.go).
+	names nameState
 	// rawUnfiltered: the kernel has no egress hook (said once, see
 	// reportEgress).
 	rawUnfiltered bool
@@ -184,6 +197,7 @@ func New(cfg Config) (*Controller, error) {
 		logged:   map[string]*loggedTable{},
 		status:   map[netnsutil.ID]*nsStatus{},
 		statusQ:  make(chan chan Status),
+		names:    newNameState(),
 	}, nil
 }
 

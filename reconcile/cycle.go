@@ -52,6 +52,7 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 	c.endLoggedCycle()
 	c.retainDropLog()
 	c.pruneStatus()
+	c.names.endCycle()
 	st.Containers = len(inScope)
 	st.Duration = time.Since(start)
 	return st, nil
@@ -145,6 +146,7 @@ func (c *Controller) absorb(evs []engine.Event) map[string]bool {
 				}
 			}
 		}
+		c.namesEvent(ev, targets)
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", engine.ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
 			fields = append(fields, zap.String("network", engine.SafeName(ev.NetworkName)))
@@ -188,6 +190,8 @@ type nsGroup struct {
 	// sandbox is set when the sandbox path writes (sandbox_path.go): the
 	// namespace it found for a starting container.
 	sandbox *sandboxAnswer
+	// names are the addresses of its rules' names (names.go).
+	names *groupNames
 }
 
 // reconcileSet reconciles the managed containers among candidates, grouped
@@ -269,6 +273,7 @@ func (c *Controller) reconcileSet(ctx context.Context, candidates, all []engine.
 			verdict: lv, privs: privilegesOf(info)})
 	}
 
+	c.resolveNames(ctx, groups, order, all)
 	for _, id := range order {
 		seen[id] = true
 		st.add(c.reconcileGroup(groups[id], all))

@@ -18,11 +18,12 @@
 //
 // The controller consumes interfaces it defines: Engine (engine/moby.Client),
 // Namespaces (ProcNamespaces), Firewall (NFTFirewall), SandboxFinder
-// (sandbox.Finder) and DropLog (droplog.Hub, which reads what the tables'
-// log rules send to NFLOG when LogBlocked is LogDcfw). Status reports every
-// managed container with its live table read again, for `dcfw status`. Its tests run it on enginetest, fake namespaces and
-// nft.Memory, without root or an engine.
+// (sandbox.Finder), NameResolver (NSResolver) and DropLog (droplog.Hub,
+// which reads what the tables' log rules send to NFLOG when LogBlocked is
+// LogDcfw). Status reports every managed container with its live table
+// read again, for `dcfw status`. Its tests run it on enginetest, fake
+// namespaces and nft.Memory, without root or an engine.
 //
 // How it works in detail, and what to be aware of: docs/DESIGN.md, "The
-// controller".
+// controller" and "Names in rules".
 package reconcile

@@ -104,7 +104,10 @@ func (c *Controller) enforce(g *nsGroup, owner engine.Container, want desired) (
 	case res.Created:
 		c.log.Info("protection applied", append(fields, c.pathFields(g, owner)...)...)
 	default:
-		c.log.Info("protection changed", append(fields, zap.Strings("differences", res.Differences))...)
+		// A change of a name's addresses alone is logged per name.
+		if !c.logNameChanges(fields, res) {
+			c.log.Info("protection changed", append(fields, zap.Strings("differences", res.Differences))...)
+		}
 	}
 	return true, true
 }

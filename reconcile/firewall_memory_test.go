@@ -102,7 +102,7 @@ func (f *memoryFirewall) Table(id netnsutil.ID) (string, bool) {
 // drawn per namespace) and the egress chain of each interface. Tests
 // compare it with what labels compile to.
 func compiledForm(live *nft.Table) *nft.Table {
-	out := &nft.Table{Flags: live.Flags}
+	out := &nft.Table{Flags: live.Flags, Sets: live.Sets}
 	for _, c := range live.Chains {
 		cc := *c
 		cc.Rules = make([]nft.Rule, len(c.Rules))

@@ -56,14 +56,22 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []engine.Container) CycleSta
 			if m.verdict != nil {
 				d, err = c.verdicts.want(m.verdict, owner.ID)
 			} else {
-				d, err = wantPolicy(m.policy, owner.ID)
+				d, err = wantStructure(m.policy, owner.ID)
+			}
+			if err == nil {
+				d, err = c.withNames(g, m, owner, d)
 			}
 			if err != nil {
-				// A policy the compiler cannot express: fail closed like
-				// a label error.
+				// A policy the compiler cannot express, or a deny name
+				// without an address (logged by withNames): fail closed
+				// like a label error.
 				st.Errors++
-				c.reportCompileError(m, err)
-				d = wantLockdown(owner.ID)
+				if errors.Is(err, errNameLockdown) {
+					d = wantNameLockdown(owner.ID)
+				} else {
+					c.reportCompileError(m, err)
+					d = wantLockdown(owner.ID)
+				}
 			}
 			wants[i] = d
 		}

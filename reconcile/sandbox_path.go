@@ -503,7 +503,7 @@ func (c *Controller) protectSandbox(st *startup, r sandboxAnswer) {
 		// comes to the same lockdown.
 		want = wantLockdown(id)
 	default:
-		d, err := wantPolicy(policy, id)
+		d, err := c.wantSandboxNames(policy, id)
 		if err != nil {
 			d = wantLockdown(id) // as reconcileGroup does
 		}

@@ -98,7 +98,7 @@ func (v *verdictCache) want(lv *labelVerdict, prefixID string) (desired, error) 
 	cp := lv.tables[prefixID]
 	if cp == nil {
 		v.compiles++
-		d, err := wantPolicy(lv.policy, prefixID)
+		d, err := wantStructure(lv.policy, prefixID)
 		cp = &compiledPolicy{want: d, err: err}
 		lv.tables[prefixID] = cp
 	}

@@ -8,7 +8,8 @@
 #
 #   1-3   bench/cmd/dcfw-bench: the steady-state reconcile cycle over N real
 #         network namespaces (minimal diff, full rewrite, and where the time
-#         goes), and the apply cost against table size. Needs root, not Docker.
+#         goes), the same cycle with names in the rules, and the apply cost
+#         against table size. Needs root, not Docker.
 #   4     the time-to-protect benchmark against the Docker engine
 #         (bench TestBenchTimeToProtect, DCFW_BENCH=1).
 #   5     the engine's start sequence, what the sandbox path builds on
@@ -18,7 +19,8 @@
 # and writes everything it prints to a report file as well.
 #
 # Knobs (environment): DCFW_BENCH_N (steady-state sizes, default 100,500),
-# DCFW_BENCH_CYCLES (measured cycles, default 15), DCFW_BENCH_SIZES (table
+# DCFW_BENCH_CYCLES (measured cycles, default 15), DCFW_BENCH_NAMES_N
+# (sizes of the cycle with names, default 500; empty: skip), DCFW_BENCH_SIZES (table
 # sizes, default 20,100,1000), DCFW_BENCH_REPS (applies per size and kind,
 # default 20), DCFW_BENCH_CONTAINERS (containers per time-to-protect run,
 # default 20), DCFW_BENCH_PROFILE_DIR (write CPU profiles of the largest
@@ -31,6 +33,7 @@ set -euo pipefail
 
 N=${DCFW_BENCH_N:-100,500}
 CYCLES=${DCFW_BENCH_CYCLES:-15}
+NAMES_N=${DCFW_BENCH_NAMES_N-500}
 SIZES=${DCFW_BENCH_SIZES:-20,100,1000}
 REPS=${DCFW_BENCH_REPS:-20}
 CONTAINERS=${DCFW_BENCH_CONTAINERS:-20}
@@ -74,7 +77,7 @@ echo
 
 echo "==> parts 1-3: steady state, full rewrite, apply cost (bench/cmd/dcfw-bench)"
 "$GO" build -o "$work/dcfw-bench" ./bench/cmd/dcfw-bench
-args=(-n "$N" -cycles "$CYCLES" -sizes "$SIZES" -reps "$REPS")
+args=(-n "$N" -cycles "$CYCLES" -sizes "$SIZES" -reps "$REPS" -names-n "$NAMES_N")
 if [ -n "${DCFW_BENCH_PROFILE_DIR:-}" ]; then
 	mkdir -p "$DCFW_BENCH_PROFILE_DIR"
 	cp "$work/dcfw-bench" "$DCFW_BENCH_PROFILE_DIR/dcfw-bench"

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ type Container struct {
 	// ImageID and Image are its image's ID and name (see PutImage).
 	ImageID string
 	Image   string
+	// Networks are its addresses by network name, as listed;
+	// ResolvConfPath its resolv.conf as inspect reports it.
+	Networks       map[string][]netip.Addr
+	ResolvConfPath string
 	// Its own privileges, as inspect reports them.
 	Privileged bool
 	CapAdd     []string
@@ -91,6 +96,7 @@ func (d *Engine) Put(c Container) {
 	}
 	cp := c
 	cp.Labels = maps.Clone(c.Labels)
+	cp.Networks = maps.Clone(c.Networks)
 	d.containers[c.ID] = &cp
 }
 
@@ -264,7 +270,7 @@ func (d *Engine) ListRunning(ctx context.Context) ([]engine.Container, error) {
 			continue
 		}
 		out = append(out, engine.Container{ID: c.ID, Names: []string{c.Name}, Labels: maps.Clone(c.Labels), NetworkMode: c.NetworkMode,
-			ImageID: c.ImageID, Image: c.Image})
+			ImageID: c.ImageID, Image: c.Image, Networks: maps.Clone(c.Networks)})
 	}
 	return out, nil
 }
@@ -284,7 +290,7 @@ func (d *Engine) Inspect(ctx context.Context, id string) (engine.ContainerInfo, 
 	}
 	running := c.Running && !c.Exited
 	info := engine.ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
-		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop)}
+		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop), ResolvConfPath: c.ResolvConfPath}
 	if running {
 		info.PID = c.PID
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
@@ -69,6 +71,7 @@ func (d *Client) ListRunning(ctx context.Context) ([]engine.Container, error) {
 			NetworkMode: engine.NetworkMode(s.HostConfig.NetworkMode),
 			ImageID:     s.ImageID,
 			Image:       s.Image,
+			Networks:    networkAddrs(s.NetworkSettings),
 		})
 	}
 	return out, nil
@@ -98,6 +101,7 @@ func (d *Client) Inspect(ctx context.Context, id string) (engine.ContainerInfo, 
 	if c.NetworkSettings != nil {
 		info.SandboxKey = c.NetworkSettings.SandboxKey
 	}
+	info.ResolvConfPath = c.ResolvConfPath
 	return info, nil
 }
 
@@ -164,4 +168,26 @@ func (d *Client) Subscribe(ctx context.Context, since time.Time) (*engine.EventS
 		}
 	}()
 	return &engine.EventStream{C: out, Err: errc}, nil
+}
+
+// networkAddrs are a listed container's addresses per network (nil when
+// it has none).
+func networkAddrs(ns *container.NetworkSettingsSummary) map[string][]netip.Addr {
+	if ns == nil || len(ns.Networks) == 0 {
+		return nil
+	}
+	out := make(map[string][]netip.Addr, len(ns.Networks))
+	for name, ep := range ns.Networks {
+		if ep == nil {
+			continue
+		}
+		var addrs []netip.Addr
+		for _, a := range []netip.Addr{ep.IPAddress, ep.GlobalIPv6Address} {
+			if a.IsValid() && !a.IsUnspecified() {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+		out[name] = addrs
+	}
+	return out
 }

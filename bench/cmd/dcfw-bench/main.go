@@ -19,6 +19,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,13 +34,18 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) == 2 && os.Args[1] == bench.ServeDNSCommand {
+		return bench.ServeFleetDNS(os.Stdin, os.Stdout)
+	}
 	ns := flag.String("n", "100,500", "numbers of managed namespaces for the steady-state cycle (comma-separated; empty: skip)")
 	cycles := flag.Int("cycles", 15, "measured cycles per N and strategy")
 	warmup := flag.Int("warmup", 2, "warm-up cycles before the measured ones (the first creates the tables)")
 	sizes := flag.String("sizes", "20,100,1000", "table sizes, in kernel rules of table inet dcfw, for the apply cost (comma-separated; empty: skip)")
 	reps := flag.Int("reps", 20, "repetitions per table size and kind of apply")
 	floors := flag.Bool("floors", true, "also measure the cycle with the firewall's part replaced (gen-ID check only, no firewall), to show where the time goes")
+	namesN := flag.String("names-n", "500", "numbers of namespaces for the steady-state cycle with names (comma-separated; empty: skip)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured minimal-diff cycles at the largest N to `file`")
+	cpuprofileNames := flag.String("cpuprofile-names", "", "write a CPU profile of the measured cycles with names at the largest -names-n to `file`")
 	cpuprofileRewrite := flag.String("cpuprofile-rewrite", "", "write a CPU profile of the measured full-rewrite cycles at the largest N to `file`")
 	flag.Parse()
 
@@ -74,6 +80,20 @@ func run() error {
 		}
 	}
 	bench.PrintSteady(os.Stdout, steady)
+
+	namesList, err := ints(*namesN)
+	if err != nil {
+		return fmt.Errorf("-names-n: %w", err)
+	}
+	var withNames []bench.SteadyResult
+	for i, n := range namesList {
+		r, err := runNames(ctx, n, *warmup, *cycles, profileIf(i == len(namesList)-1, *cpuprofileNames))
+		if err != nil {
+			return err
+		}
+		withNames = append(withNames, r)
+	}
+	bench.PrintNames(os.Stdout, withNames, steady)
 
 	var costs []bench.ApplyCost
 	if len(sizeList) > 0 {
@@ -173,4 +193,45 @@ func ints(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// runNames measures the minimal-diff cycle over a fleet whose labels use
+// names, each namespace with a DNS server of its own.
+func runNames(ctx context.Context, n, warmup, cycles int, profile string) (bench.SteadyResult, error) {
+	fmt.Fprintf(os.Stderr, "names: starting %d namespaces and their DNS servers...\n", n)
+	f, err := bench.NewFleet(n, bench.NamesLabels())
+	if err != nil {
+		return bench.SteadyResult{}, err
+	}
+	defer f.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return bench.SteadyResult{}, err
+	}
+	stop, err := bench.StartFleetDNS(exe, f.PIDs())
+	if err != nil {
+		return bench.SteadyResult{}, err
+	}
+	defer stop()
+	dir, err := os.MkdirTemp("", "dcfw-bench-names-")
+	if err != nil {
+		return bench.SteadyResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	conf, err := bench.WriteFleetResolvConf(dir)
+	if err != nil {
+		return bench.SteadyResult{}, err
+	}
+	var lookups atomic.Int64
+	fmt.Fprintf(os.Stderr, "names: N=%d, minimal diff, %d+%d cycles...\n", n, warmup, cycles)
+	o := bench.SteadyOptions{Strategy: bench.MinimalDiff, Warmup: warmup, Cycles: cycles,
+		Resolver: bench.FleetResolver{ResolvConf: conf, Lookups: &lookups}, Lookups: &lookups}
+	if profile != "" {
+		o.Around = cpuProfile(profile)
+	}
+	r, err := f.Steady(ctx, o)
+	if err == nil {
+		err = f.CheckNameSets()
+	}
+	return r, err
 }

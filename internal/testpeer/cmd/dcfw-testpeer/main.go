@@ -18,6 +18,12 @@
 //	dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
 //	    the very first thing the process does is that connect; it then prints
 //	    "first-connect <outcome> ..." and sleeps, so the test reads the logs
+//	dcfw-testpeer dns [--port 53] [--answers /dns-answers] [NAME TTL ADDR[,ADDR...]]...
+//	    a DNS server (UDP) answering A and AAAA queries from the answers
+//	    file, read again for every query; the arguments are written into
+//	    it first; every query is logged ("dns query NAME TYPE from ADDR ...")
+//	dcfw-testpeer dns-set NAME TTL ADDR[,ADDR...] [--answers /dns-answers]
+//	    change one name's answer of a running dns server
 //	dcfw-testpeer sleep [DURATION]
 //	    print a start line and sleep (forever by default)
 //	dcfw-testpeer own-table [NAME]
@@ -58,6 +64,8 @@ const usage = `usage:
   dcfw-testpeer connect tcp|udp HOST:PORT [--timeout 1s]
   dcfw-testpeer ping IP [--timeout 1s]
   dcfw-testpeer first-connect tcp|udp HOST:PORT [--timeout 2s]
+  dcfw-testpeer dns [--port 53] [--answers FILE] [NAME TTL ADDR[,ADDR...]]...
+  dcfw-testpeer dns-set NAME TTL ADDR[,ADDR...] [--answers FILE]
   dcfw-testpeer sleep [DURATION]
   dcfw-testpeer own-table [NAME]
   dcfw-testpeer raw IFACE DSTMAC SRC:PORT DST:PORT [--mark N] [--priority N] [--vlan ID] [--ethertype N] [--src-mac MAC] [--qdisc-bypass]
@@ -84,6 +92,10 @@ func main() {
 		code = serve(start, args)
 	case "sleep":
 		code = sleep(start, args)
+	case "dns":
+		code = dnsServe(start, args)
+	case "dns-set":
+		code = dnsSet(args)
 	case "raw":
 		code = rawCmd(args)
 	case "stream":
@@ -354,4 +366,57 @@ func rawCmd(args []string) int {
 		fmt.Printf("%s err=%q\n", testpeer.Failed, err.Error())
 		return testpeer.ExitFailed
 	}
+}
+
+// defaultDNSAnswers is where dns keeps its answers (the test image has no
+// /tmp; its root is writable).
+const defaultDNSAnswers = "/dns-answers"
+
+func dnsServe(start time.Time, args []string) int {
+	fs := flag.NewFlagSet("dns", flag.ContinueOnError)
+	port := fs.Uint("port", 53, "UDP port")
+	path := fs.String("answers", defaultDNSAnswers, "the answers file")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos)%3 != 0 || *port > 65535 {
+		return usageError("dns takes NAME TTL ADDRS triples", err)
+	}
+	for i := 0; i < len(pos); i += 3 {
+		name, a, err := testpeer.ParseDNSAnswer(pos[i : i+3])
+		if err == nil {
+			err = testpeer.SetDNSAnswer(*path, name, a)
+		}
+		if err != nil {
+			return usageError("dns", err)
+		}
+	}
+	printStarted("dns", start)
+	srv, err := testpeer.ListenDNS(uint16(*port), *path, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcfw-testpeer:", err)
+		return testpeer.ExitFailed
+	}
+	fmt.Printf("ready dns=%s\n", srv.Addr())
+	ctx, stop := signalContext()
+	defer stop()
+	srv.Serve(ctx)
+	return 0
+}
+
+func dnsSet(args []string) int {
+	fs := flag.NewFlagSet("dns-set", flag.ContinueOnError)
+	path := fs.String("answers", defaultDNSAnswers, "the answers file")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 3 {
+		return usageError("dns-set wants NAME TTL ADDRS", err)
+	}
+	name, a, err := testpeer.ParseDNSAnswer(pos)
+	if err == nil {
+		err = testpeer.SetDNSAnswer(*path, name, a)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcfw-testpeer:", err)
+		return testpeer.ExitFailed
+	}
+	fmt.Printf("set %s\n", name)
+	return 0
 }
