@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -52,31 +51,26 @@ var NameAnswers = map[string][]netip.Addr{
 // embedded DNS listens on loopback too (127.0.0.11).
 var fleetDNS = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.11"), 53)
 
-// FleetResolver is the daemon's resolver (reconcile.NSResolver: the
-// resolv.conf read, sockets made in the namespace, the queries) with a
-// resolv.conf of its own: the fleet's sleepers share the host's
-// filesystem, whose resolv.conf names nothing in their namespaces.
+// FleetResolver is the daemon's resolver (reconcile.NSResolver: sockets
+// made in the namespace, the queries) asking each sleeper's own DNS server
+// at the embedded DNS's address.
 type FleetResolver struct {
-	ResolvConf string
 	// Lookups counts the names looked up.
 	Lookups *atomic.Int64
 }
 
 var _ reconcile.NameResolver = FleetResolver{}
 
+// Upstream implements reconcile.NameResolver: the fleet forwards nothing.
+func (r FleetResolver) Upstream([]netip.Addr) []netip.Addr { return nil }
+
 // Resolve implements reconcile.NameResolver.
 func (r FleetResolver) Resolve(ctx context.Context, q reconcile.NameQuery) []names.Result {
-	q.PID, q.ResolvConfPath = 0, r.ResolvConf
+	q.Embedded = true
 	if r.Lookups != nil {
 		r.Lookups.Add(int64(len(q.Names)))
 	}
-	return reconcile.NSResolver{}.Resolve(ctx, q)
-}
-
-// WriteFleetResolvConf writes the fleet's resolv.conf into dir.
-func WriteFleetResolvConf(dir string) (string, error) {
-	p := filepath.Join(dir, "resolv.conf")
-	return p, os.WriteFile(p, []byte("nameserver "+fleetDNS.Addr().String()+"\noptions ndots:0\n"), 0o644)
+	return reconcile.NSResolver{Embedded: fleetDNS}.Resolve(ctx, q)
 }
 
 // ServeDNSCommand is the argument that makes dcfw-bench the fleet's DNS

@@ -62,10 +62,10 @@ type ContainerInfo struct {
 	// (/var/run/docker/netns/<sandbox> on the host); empty for containers
 	// that join another container's namespace.
 	SandboxKey string
-	// ResolvConfPath is the engine's path of the container's resolv.conf
-	// (a host path): where its names are resolved from when its own
-	// /etc/resolv.conf cannot be read.
-	ResolvConfPath string
+	// DNS are the nameservers the container was given (--dns): the
+	// engine's DNS forwards to them, or they are its resolv.conf's on the
+	// default bridge. Empty: the host's.
+	DNS []netip.Addr
 	// The container's own privileges (HostConfig): with CAP_NET_ADMIN or
 	// CAP_SYS_ADMIN it can change its own rules (privileges.go). CapAdd
 	// and CapDrop as the engine has them (any case, with or without

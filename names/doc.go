@@ -1,7 +1,9 @@
 // Package names resolves the names of dcfw rules (to db, from web, to
 // api.example.com) the way the container itself would: inside the
-// container's network namespace, with the nameservers and search domains
-// of the container's own resolv.conf.
+// container's network namespace, with the nameservers the caller gives
+// (the resolver the engine gave the container; the caller does not take
+// them from the container's own resolv.conf, which the container may
+// rewrite).
 //
 // On a user-defined network that is the engine's embedded DNS at
 // 127.0.0.11, which answers container names, compose service names and
@@ -16,11 +18,11 @@
 // truncated. A name with a dot is asked as it is written, never with a
 // search domain appended; a single-label name (a compose service: web) is
 // asked as written first, which the embedded DNS answers, and then with
-// each search domain of resolv.conf. The outcome is the addresses with
+// each search domain of the Config. The outcome is the addresses with
 // their TTLs, or one of the errors ErrNotFound (NXDOMAIN), ErrNoAddress
 // (the name exists but has no A or AAAA record), ErrTimeout (no answer in
 // time), ErrServerFailure (SERVFAIL, REFUSED or a broken answer) and
-// ErrNoNameserver (resolv.conf has none), each for errors.Is. More than
+// ErrNoNameserver (no nameserver to ask), each for errors.Is. More than
 // labels.MaxAddrsPerName addresses is ErrTooManyAddresses.
 //
 // # Retention
@@ -35,7 +37,7 @@
 // that stopped: the engine may give them to the next container.
 //
 // Be aware:
-//   - The search domains come from the container's resolv.conf; ndots is
+//   - The search domains come from the Config the caller gives; ndots is
 //     not applied (a dotted name is never searched), which is what rule
 //     authors mean by api.example.com.
 //   - Lookups from the namespace are ordinary DNS queries: they show up in

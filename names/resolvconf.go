@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Config is what Lookup needs of a container's resolv.conf.
+// Config is the resolver Lookup asks: nameservers, search domains, limits.
 type Config struct {
 	// Servers are the nameservers, in order; port 53 unless written.
 	Servers []netip.AddrPort
@@ -37,8 +37,8 @@ const (
 	MaxSearch       = 6
 )
 
-// ParseResolvConf reads a resolv.conf (as the container sees it: from
-// /proc/<pid>/root/etc/resolv.conf, or the engine's ResolvConfPath). Only
+// ParseResolvConf reads a resolv.conf (the host's, for containers the
+// engine gives the host's nameservers). Only
 // nameservers that are IP addresses count (there is nobody to resolve a
 // name for them); timeout and attempts are capped by MaxQueryTimeout and
 // MaxAttempts, servers by MaxServers and search domains by MaxSearch.
@@ -87,16 +87,14 @@ func (c Config) candidates(name string) []string {
 }
 
 // maxResolvConf is the most of a resolv.conf ReadResolvConf reads. Real
-// ones are a few hundred bytes; the file is the container's, so its size
-// is not to be trusted.
+// ones are a few hundred bytes; a file read through another mount
+// namespace's root is not to be trusted with more.
 const maxResolvConf = 64 << 10
 
 // ReadResolvConf reads the resolv.conf at path, e.g.
-// /proc/<pid>/root/etc/resolv.conf (the container's own, as it sees it;
-// symbolic links in it resolve inside the container's root) or the
-// engine's ResolvConfPath. The file belongs to the container, which may be
-// hostile: only a regular file is read, without blocking (a FIFO there
-// must not hang dcfw), and at most 64 KiB of it.
+// /proc/1/root/etc/resolv.conf (the host's, through its init's root): only
+// a regular file is read, without blocking (a FIFO there must not hang
+// dcfw), and at most 64 KiB of it.
 func ReadResolvConf(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {

@@ -67,7 +67,7 @@ func (c *Controller) reconcileGroup(g *nsGroup, all []engine.Container) CycleSta
 				// like a label error.
 				st.Errors++
 				if errors.Is(err, errNameLockdown) {
-					d = wantNameLockdown(owner.ID)
+					d = c.wantNameLockdown(owner.ID)
 				} else {
 					c.reportCompileError(m, err)
 					d = wantLockdown(owner.ID)

@@ -183,6 +183,7 @@ func (c *Controller) resolveNames(ctx context.Context, groups map[netnsutil.ID]*
 				n.users[m.ctr.ID] = n.cycle
 			}
 		}
+		c.reportNamesNetRaw(g, len(want) > 0)
 		if len(want) == 0 {
 			continue
 		}
@@ -190,16 +191,8 @@ func (c *Controller) resolveNames(ctx context.Context, groups map[netnsutil.ID]*
 		want = slices.Compact(want)
 		owner := namespaceOwner(g, all)
 		j := &nameJob{g: g, owner: owner, names: want, query: NameQuery{NS: g.ns, Names: want}}
-		// The owner's process and resolv.conf when it is a member (it
-		// made the namespace), else the first member's.
-		src := g.members[0]
-		for _, m := range g.members {
-			if m.ctr.ID == owner.ID {
-				src = m
-			}
-		}
-		j.query.PID = src.pid
-		j.query.ResolvConfPath = c.cache[src.ctr.ID].ResolvConfPath
+		j.query.Embedded = onUserNetwork(owner)
+		j.query.DNS = c.cache[owner.ID].DNS
 		if bridge == nil {
 			bridge = newBridgeIndex(all)
 		}
@@ -342,6 +335,17 @@ func newBridgeIndex(all []engine.Container) bridgeIndex {
 	return idx
 }
 
+// onUserNetwork reports whether a container is on a network other than the
+// default bridge, where the engine's embedded DNS is its resolver.
+func onUserNetwork(ctr engine.Container) bool {
+	for n := range ctr.Networks {
+		if n != defaultBridge {
+			return true
+		}
+	}
+	return false
+}
+
 // answers returns the engine's answers for the names of a namespace whose
 // owner is on the default bridge (nil otherwise): the addresses on the
 // default bridge of the containers of that name.
@@ -405,7 +409,7 @@ func (c *Controller) withNames(g *nsGroup, m member, owner engine.Container, d d
 			}
 			states[i] = name + ": " + why
 		}
-		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback and DNS queries pass) until the name resolves"
+		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback and DNS queries to the host's nameservers pass) until the name resolves"
 		if c.errs.allow(subject, strings.Join(states, "\n"), c.now()) {
 			c.log.Error(msg, zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.Strings("names", missing), zap.Strings("states", states))
@@ -453,23 +457,33 @@ func fillNames(d desired, gn *groupNames) desired {
 	return d
 }
 
-// nameLockdownLabels is the policy of a namespace locked down because a
-// deny or reject rule's name has no address: the lockdown, except that DNS
-// queries leave. On a user-defined network the engine's DNS forwards
-// queries from inside the container's namespace, so a plain lockdown would
-// block the very lookups that could lift it.
-var nameLockdownLabels = map[string]string{
-	"dcfw.enable":        "true",
-	"dcfw.input.policy":  "deny",
-	"dcfw.output.policy": "deny",
-	"dcfw.output.rule.1": `allow proto udp to any port 53 comment "dcfw: names lockdown, DNS queries"`,
-	"dcfw.output.rule.2": `allow proto tcp to any port 53 comment "dcfw: names lockdown, DNS queries"`,
-}
-
-// wantNameLockdown is the desired state of a namespace locked down for
-// its names (see nameLockdownLabels).
-func wantNameLockdown(prefixID string) desired {
-	p, err := labels.Parse(nameLockdownLabels)
+// wantNameLockdown is the desired state of a namespace locked down because
+// a deny or reject rule's name has no address: the lockdown, except that
+// DNS queries to the host's upstream nameservers leave. The engine's DNS
+// forwards a container's queries from inside its namespace, so a plain
+// lockdown would block the very lookups that could lift it; any other
+// server stays closed (port 53 to anywhere would be a tunnel out). Without
+// known upstream servers it is the plain lockdown.
+func (c *Controller) wantNameLockdown(prefixID string) desired {
+	var upstream []netip.Addr
+	if c.cfg.Resolver != nil {
+		upstream = c.cfg.Resolver.Upstream(c.cache[prefixID].DNS)
+	}
+	if len(upstream) == 0 {
+		return wantLockdown(prefixID)
+	}
+	list := make([]string, len(upstream))
+	for i, a := range upstream {
+		list[i] = a.String()
+	}
+	to := strings.Join(list, ",")
+	p, err := labels.Parse(map[string]string{
+		"dcfw.enable":        "true",
+		"dcfw.input.policy":  "deny",
+		"dcfw.output.policy": "deny",
+		"dcfw.output.rule.1": `allow proto udp to ` + to + ` port 53 comment "dcfw: names lockdown, DNS queries"`,
+		"dcfw.output.rule.2": `allow proto tcp to ` + to + ` port 53 comment "dcfw: names lockdown, DNS queries"`,
+	})
 	if err != nil {
 		return wantLockdown(prefixID)
 	}
@@ -491,7 +505,7 @@ func (c *Controller) wantSandboxNames(p labels.Policy, id string) (desired, erro
 	}
 	gn := c.cachedNames(id, p.Names())
 	if missing := missingDenyNames(p, gn); len(missing) > 0 {
-		return wantNameLockdown(id), nil
+		return c.wantNameLockdown(id), nil
 	}
 	return fillNames(d, gn), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -86,10 +85,6 @@ func TestKernelNamesOnlySetsChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go srv.Serve(ctx)
-	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
-	if err := os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 
 	eng := enginetest.New()
 	lbls := map[string]string{
@@ -98,11 +93,11 @@ func TestKernelNamesOnlySetsChange(t *testing.T) {
 		"dcfw.output.rule.1": "allow proto tcp to db port 5432",
 	}
 	eng.Put(enginetest.Container{ID: containerID("app"), Name: "app", Labels: lbls, PID: 4242, Running: true,
-		ResolvConfPath: resolvConf})
+		Networks: map[string][]netip.Addr{"shop": {netip.MustParseAddr("10.0.0.2")}}})
 	clock := &testClock{t: time.Now()}
 	fw := &recordingFirewall{}
 	ctrl, err := New(Config{Engine: eng, Namespaces: hostNamespaces{pid: 4242, host: h}, Firewall: fw,
-		Log: zap.NewNop(), Now: clock.Now, Resolver: NSResolver{ProcDir: t.TempDir()}})
+		Log: zap.NewNop(), Now: clock.Now, Resolver: NSResolver{Embedded: netip.MustParseAddrPort("127.0.0.1:53")}})
 	if err != nil {
 		t.Fatal(err)
 	}

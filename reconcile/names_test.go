@@ -50,10 +50,20 @@ func (r *fakeResolver) fail(name string, sentinel error) {
 	r.errs[name] = sentinel
 }
 
+// fakeUpstream is the host's nameserver as the fake resolver reports it.
+var fakeUpstream = netip.MustParseAddr("192.0.2.53")
+
+func (r *fakeResolver) Upstream(dns []netip.Addr) []netip.Addr {
+	if len(dns) > 0 {
+		return dns
+	}
+	return []netip.Addr{fakeUpstream}
+}
+
 func (r *fakeResolver) Resolve(ctx context.Context, q NameQuery) []names.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.queries = append(r.queries, NameQuery{PID: q.PID, ResolvConfPath: q.ResolvConfPath, Names: slices.Clone(q.Names)})
+	r.queries = append(r.queries, NameQuery{Embedded: q.Embedded, DNS: q.DNS, Names: slices.Clone(q.Names)})
 	out := make([]names.Result, len(q.Names))
 	for i, n := range q.Names {
 		out[i].Name = n
@@ -305,12 +315,14 @@ func TestNamesThatDoNotResolve(t *testing.T) {
 			st := e.cycle()
 			want := namesTable(t, tc.labels, c.ID, nil)
 			if tc.lockdown {
-				// The lockdown, but DNS queries leave: the engine's DNS
-				// forwards from inside the namespace, and the name must
-				// be able to resolve to lift it.
-				want = wantNameLockdown(c.ID).table.String()
-				if !strings.Contains(want, "udp dport 53") || !strings.Contains(want, "tcp dport 53") || strings.Count(want, "accept comment \"dcfw.output.rule") != 2 {
-					t.Fatalf("the names lockdown lets more than DNS out:\n%s", want)
+				// The lockdown, but DNS queries to the host's nameservers
+				// leave: the engine's DNS forwards from inside the
+				// namespace, and the name must be able to resolve to
+				// lift it. No other server: port 53 anywhere is a tunnel.
+				want = e.ctrl.wantNameLockdown(c.ID).table.String()
+				if !strings.Contains(want, "ip daddr 192.0.2.53 udp dport 53") || !strings.Contains(want, "ip daddr 192.0.2.53 tcp dport 53") ||
+					strings.Count(want, "accept comment \"dcfw.output.rule") != 2 {
+					t.Fatalf("the names lockdown lets more than DNS to the host's nameserver out:\n%s", want)
 				}
 			}
 			if got := e.table(c); got != want {
@@ -364,8 +376,8 @@ func TestNamesWithoutResolver(t *testing.T) {
 	d := e.start("d", deny)
 	a := e.start("a", allow)
 	e.cycle()
-	if got := e.table(d); got != wantNameLockdown(d.ID).table.String() {
-		t.Errorf("deny name without a resolver:\n%s\nwant the names lockdown", got)
+	if got := e.table(d); got != wantLockdown(d.ID).table.String() {
+		t.Errorf("deny name without a resolver:\n%s\nwant the lockdown (no upstream nameserver known)", got)
 	}
 	if got, want := e.table(a), namesTable(t, allow, a.ID, nil); got != want {
 		t.Errorf("allow name without a resolver:\n%s\nwant:\n%s", got, want)
@@ -518,7 +530,7 @@ func TestNamesOnTheSandboxPath(t *testing.T) {
 			e.sandbox(app, at.Add(time.Millisecond))
 			before := namesTable(t, tc.labels, app.ID, nil)
 			if tc.lockdown {
-				before = wantNameLockdown(app.ID).table.String()
+				before = e.ctrl.wantNameLockdown(app.ID).table.String()
 			}
 			eventually(t, "the sandbox path's table", func() bool { return e.tableIn(app.ns) == before })
 			if n := len(r.asked()); n != 0 {

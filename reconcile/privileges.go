@@ -143,3 +143,22 @@ func (c *Controller) reportEgress(g *nsGroup, unsupported bool) {
 		}
 	}
 }
+
+// reportNamesNetRaw warns about each member of a namespace whose rules use
+// names and that keeps NET_RAW (once per change): with a raw socket it can
+// forge the answers to the lookups dcfw sends from inside its namespace,
+// and so choose the addresses its names stand for.
+func (c *Controller) reportNamesNetRaw(g *nsGroup, usesNames bool) {
+	for _, m := range g.members {
+		subject := "namesraw:" + m.ctr.ID
+		if !usesNames || !m.privs.known || !m.privs.netRaw {
+			c.errs.clear(subject)
+			continue
+		}
+		if c.errs.allow(subject, "NET_RAW", c.now()) {
+			c.log.Warn("the container's rules use names and it keeps CAP_NET_RAW: it can forge the answers to dcfw's lookups in its namespace, and so choose the addresses of its names",
+				zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
+				zap.String("fix", "cap_drop: [NET_RAW]"))
+		}
+	}
+}

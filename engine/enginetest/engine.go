@@ -52,10 +52,10 @@ type Container struct {
 	// ImageID and Image are its image's ID and name (see PutImage).
 	ImageID string
 	Image   string
-	// Networks are its addresses by network name, as listed;
-	// ResolvConfPath its resolv.conf as inspect reports it.
-	Networks       map[string][]netip.Addr
-	ResolvConfPath string
+	// Networks are its addresses by network name, as listed; DNS the
+	// nameservers it was given, as inspect reports them.
+	Networks map[string][]netip.Addr
+	DNS      []netip.Addr
 	// Its own privileges, as inspect reports them.
 	Privileged bool
 	CapAdd     []string
@@ -290,7 +290,7 @@ func (d *Engine) Inspect(ctx context.Context, id string) (engine.ContainerInfo, 
 	}
 	running := c.Running && !c.Exited
 	info := engine.ContainerInfo{ID: c.ID, Name: c.Name, Running: running, NetworkMode: c.NetworkMode, SandboxKey: c.SandboxKey,
-		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop), ResolvConfPath: c.ResolvConfPath}
+		Privileged: c.Privileged, CapAdd: slices.Clone(c.CapAdd), CapDrop: slices.Clone(c.CapDrop), DNS: slices.Clone(c.DNS)}
 	if running {
 		info.PID = c.PID
 	}

@@ -97,11 +97,11 @@ func (d *Client) Inspect(ctx context.Context, id string) (engine.ContainerInfo, 
 		info.Privileged = c.HostConfig.Privileged
 		info.CapAdd = c.HostConfig.CapAdd
 		info.CapDrop = c.HostConfig.CapDrop
+		info.DNS = c.HostConfig.DNS
 	}
 	if c.NetworkSettings != nil {
 		info.SandboxKey = c.NetworkSettings.SandboxKey
 	}
-	info.ResolvConfPath = c.ResolvConfPath
 	return info, nil
 }
 

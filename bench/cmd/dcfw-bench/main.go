@@ -213,19 +213,10 @@ func runNames(ctx context.Context, n, warmup, cycles int, profile string) (bench
 		return bench.SteadyResult{}, err
 	}
 	defer stop()
-	dir, err := os.MkdirTemp("", "dcfw-bench-names-")
-	if err != nil {
-		return bench.SteadyResult{}, err
-	}
-	defer os.RemoveAll(dir)
-	conf, err := bench.WriteFleetResolvConf(dir)
-	if err != nil {
-		return bench.SteadyResult{}, err
-	}
 	var lookups atomic.Int64
 	fmt.Fprintf(os.Stderr, "names: N=%d, minimal diff, %d+%d cycles...\n", n, warmup, cycles)
 	o := bench.SteadyOptions{Strategy: bench.MinimalDiff, Warmup: warmup, Cycles: cycles,
-		Resolver: bench.FleetResolver{ResolvConf: conf, Lookups: &lookups}, Lookups: &lookups}
+		Resolver: bench.FleetResolver{Lookups: &lookups}, Lookups: &lookups}
 	if profile != "" {
 		o.Around = cpuProfile(profile)
 	}
