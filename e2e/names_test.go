@@ -327,6 +327,29 @@ func TestNamesCompose(t *testing.T) {
 		checkFlows(t, []flow{{web, "tcp", a.Addr(n, 443), false, "the old address after its TTL"}})
 	}
 
+	// A container that points its resolv.conf at a DNS server of its own,
+	// on its own loopback, which answers a name with an address its rules
+	// must not reach: dcfw asks the engine's DNS, not that server.
+	step(t, "a resolv.conf of the container's own")
+	{
+		conf := filepath.Join(t.TempDir(), "resolv.conf")
+		if err := os.WriteFile(conf, []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		liar := h.RunContainer(harness.ContainerSpec{Name: "liar", Network: n, Binds: []string{conf + ":/etc/resolv.conf:ro"},
+			Cmd: []string{"dns", "victim", "40", a.IP(n).String()}, Labels: labels(
+				"dcfw.enable=true",
+				"dcfw.output.policy=deny",
+				"dcfw.output.rule.1=allow proto tcp to victim port 443",
+			)})
+		liar.WaitForLog(`^ready dns=`, harness.ReadyTimeout)
+		d.WaitForLog(`WARN\s+name does not resolve: rules with it match nothing.*\{"container": "`+regexp.QuoteMeta(liar.Name)+`".*"name": "victim"`, protectTimeout)
+		checkFlows(t, []flow{{liar, "tcp", a.Addr(n, 443), false, "a name its own DNS server answers"}})
+		if setHas(t, liar, "ip_victim", a.IP(n)) {
+			t.Errorf("the set of victim holds the address the container's own DNS server gave")
+		}
+	}
+
 	// Names that do not resolve.
 	step(t, "names that do not resolve")
 	{

@@ -62,13 +62,15 @@ var _ NameResolver = NSResolver{}
 func (r NSResolver) Resolve(ctx context.Context, q NameQuery) []names.Result {
 	conf, err := r.config(q)
 	if err != nil {
-		out := make([]names.Result, len(q.Names))
-		for i, n := range q.Names {
-			out[i] = names.Result{Name: n, Err: &names.LookupError{Name: n, Err: names.ErrNoNameserver, Cause: err}}
-		}
-		return out
+		return noNameserver(q.Names, err)
 	}
-	res := names.Resolver{Dial: names.DialIn(q.NS.Fd()), Config: conf}
+	// One entry into the namespace for all of its lookups.
+	d, err := names.NewDialer(q.NS.Fd())
+	if err != nil {
+		return noNameserver(q.Names, err)
+	}
+	defer d.Close()
+	res := names.Resolver{Dial: d.Dial, Config: conf}
 	return res.LookupAll(ctx, q.Names)
 }
 
@@ -82,6 +84,15 @@ func (r NSResolver) Upstream(dns []netip.Addr) []netip.Addr {
 	out := make([]netip.Addr, len(conf.Servers))
 	for i, s := range conf.Servers {
 		out[i] = s.Addr()
+	}
+	return out
+}
+
+// noNameserver is every name failed: no nameserver could be asked.
+func noNameserver(want []string, cause error) []names.Result {
+	out := make([]names.Result, len(want))
+	for i, n := range want {
+		out[i] = names.Result{Name: n, Err: &names.LookupError{Name: n, Err: names.ErrNoNameserver, Cause: cause}}
 	}
 	return out
 }
