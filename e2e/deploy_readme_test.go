@@ -1,9 +1,11 @@
 package e2e
 
-// The README against the code: its label examples parse and compile, its
-// `docker run` deployment has the compose file's settings, its build
-// command is the one the Dockerfile, scripts/run.sh and these tests use,
-// and CI runs its test command. No engine or root needed.
+// The README and the user guides under docs/ against the code: their label
+// examples parse and compile, the table sample in docs/logs.md is what dcfw
+// makes of the README's quick start, the README's `docker run` deployment
+// has the compose file's settings, its build command is the one the
+// Dockerfile, scripts/run.sh and these tests use, and CI runs its test
+// command. No engine or root needed.
 
 import (
 	"fmt"
@@ -86,41 +88,50 @@ func labelSets(t *testing.T, node *yaml.Node) []map[string]string {
 	return sets
 }
 
-// Every label example of the README parses without error and compiles.
+// Every label example of the README and of docs/labels.md parses without
+// error and compiles.
 func TestDeployReadmeLabelExamples(t *testing.T) {
-	readme := readRepoFile(t, "README.md")
-	n := 0
-	for _, block := range codeBlocks(readme, "yaml") {
-		var doc yaml.Node
-		if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
-			t.Fatalf("README yaml block does not parse: %v\n%s", err, block)
+	for _, f := range []struct {
+		path string
+		min  int
+		what string
+	}{
+		{"README.md", 2, "quick start, examples"},
+		{"docs/labels.md", 4, "examples, the original's, the two services with names"},
+	} {
+		n := 0
+		for _, block := range codeBlocks(readRepoFile(t, f.path), "yaml") {
+			var doc yaml.Node
+			if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+				t.Fatalf("%s: yaml block does not parse: %v\n%s", f.path, err, block)
+			}
+			for _, set := range labelSets(t, &doc) {
+				n++
+				pol, err := dcfwlabels.Parse(set)
+				if err != nil {
+					t.Errorf("%s: labels %v: %v", f.path, set, err)
+					continue
+				}
+				if pol.State != dcfwlabels.Enabled {
+					t.Errorf("%s: labels %v: state %v, want enabled", f.path, set, pol.State)
+					continue
+				}
+				// Names compile to empty sets: their addresses come later.
+				if _, err := nft.CompileNames(pol, "0123456789abcdef", nil); err != nil {
+					t.Errorf("%s: labels %v: %v", f.path, set, err)
+				}
+			}
 		}
-		for _, set := range labelSets(t, &doc) {
-			n++
-			pol, err := dcfwlabels.Parse(set)
-			if err != nil {
-				t.Errorf("README labels %v: %v", set, err)
-				continue
-			}
-			if pol.State != dcfwlabels.Enabled {
-				t.Errorf("README labels %v: state %v, want enabled", set, pol.State)
-				continue
-			}
-			// Names compile to empty sets: their addresses come later.
-			if _, err := nft.CompileNames(pol, "0123456789abcdef", nil); err != nil {
-				t.Errorf("README labels %v: %v", set, err)
-			}
+		if n < f.min {
+			t.Errorf("found %d label examples in %s, want at least %d (%s)", n, f.path, f.min, f.what)
 		}
-	}
-	if n < 3 {
-		t.Fatalf("found %d label examples in README.md, want at least 3 (quick start, examples, the original's)", n)
 	}
 }
 
-// The README's sample of `nft list table inet dcfw` is what dcfw makes of
-// the quick-start example (the first yaml block): every line it shows, in
-// the order shown, is a line of the compiled table. "..." stands for lines
-// left out.
+// The sample of `nft list table inet dcfw` in docs/logs.md is what dcfw
+// makes of the README's quick-start example (the README's first yaml
+// block): every line it shows, in the order shown, is a line of the
+// compiled table. "..." stands for lines left out.
 func TestDeployReadmeLiveRulesSample(t *testing.T) {
 	readme := readRepoFile(t, "README.md")
 	yamls := codeBlocks(readme, "yaml")
@@ -140,18 +151,18 @@ func TestDeployReadmeLiveRulesSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sample string
-	for _, block := range codeBlocks(readme, "") {
+	for _, block := range codeBlocks(readRepoFile(t, "docs/logs.md"), "") {
 		if strings.HasPrefix(block, "table inet dcfw {") {
 			sample = block
 		}
 	}
 	if sample == "" {
-		t.Fatal("README.md has no `table inet dcfw {` block")
+		t.Fatal("docs/logs.md has no `table inet dcfw {` block")
 	}
 	// The sample is the default, --log-blocked=dcfw: log rules send to
 	// dcfw's NFLOG group, their prefixes the label keys.
 	if !strings.Contains(sample, fmt.Sprintf(" group %d ", droplog.DefaultGroup)) {
-		t.Fatalf("the README's table sample has no log rule to dcfw's NFLOG group %d", droplog.DefaultGroup)
+		t.Fatalf("the table sample in docs/logs.md has no log rule to dcfw's NFLOG group %d", droplog.DefaultGroup)
 	}
 	tbl, err := nft.Compile(pol, strings.Repeat("0", 64))
 	if err != nil {
@@ -166,7 +177,7 @@ func TestDeployReadmeLiveRulesSample(t *testing.T) {
 		}
 		i := slices.Index(rendered[at:], line)
 		if i < 0 {
-			t.Errorf("README's table sample line %q is not in the compiled quick-start table (in this order):\n%s", line, tbl)
+			t.Errorf("docs/logs.md's table sample line %q is not in the compiled quick-start table (in this order):\n%s", line, tbl)
 			continue
 		}
 		at += i + 1
@@ -254,7 +265,8 @@ func TestDeployReadmeDockerRunMatchesCompose(t *testing.T) {
 }
 
 // One build command everywhere, with the flags the tests build with; the
-// README's two commands; CI runs the test command.
+// README's two commands, its sections and its links to the user guides,
+// and the guides' commands; CI runs the test command.
 func TestDeployReadmeCommands(t *testing.T) {
 	build := releaseBuild
 	for _, f := range []string{"README.md", dockerfilePath, "scripts/run.sh", composePath} {
@@ -269,9 +281,22 @@ func TestDeployReadmeCommands(t *testing.T) {
 		"## Protection before the first packet",
 		"## Several hosts", "docker stack deploy --resolve-image never -c deploy/dcfw-stack.yml dcfw\n",
 		"docker service update --image ",
+		"](docs/labels.md", "](docs/logs.md", "](docs/swarm.md", "](docs/sandbox-path.md", "](docs/command-line.md)",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	for _, g := range []struct{ path, want string }{
+		{"docs/logs.md", "nsenter -t"},
+		{"docs/logs.md", "\nsudo sysctl net.netfilter.nf_log_all_netns=1\n"},
+		{"docs/swarm.md", build},
+		{"docs/swarm.md", "\ndocker stack deploy --resolve-image never -c deploy/dcfw-stack.yml dcfw\n"},
+		{"docs/swarm.md", "\ndocker service update --image dcfw:NEW --no-resolve-image dcfw_dcfw "},
+		{"docs/swarm.md", "\nDCFW_IMAGE=dcfw:NEW docker stack deploy --resolve-image never -c deploy/dcfw-stack.yml dcfw "},
+	} {
+		if !strings.Contains(readRepoFile(t, g.path), g.want) {
+			t.Errorf("%s lacks %q", g.path, g.want)
 		}
 	}
 	ci := readRepoFile(t, ".ci/run")
