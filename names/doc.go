@@ -14,7 +14,7 @@
 // # Lookups
 //
 // Resolver.Lookup asks for A and AAAA records over a UDP socket created
-// inside the namespace (Dialer), and again over TCP when the answer is
+// inside the namespace (DialIn), and again over TCP when the answer is
 // truncated. A name with a dot is asked as it is written, never with a
 // search domain appended; a single-label name (a compose service: web) is
 // asked as written first, which the embedded DNS answers, and then with

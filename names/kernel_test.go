@@ -121,12 +121,7 @@ func resolverIn(t *testing.T, ctr *testnet.Host, resolvConf string) *Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDialer(ctr.Fd())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	return &Resolver{Dial: d.Dial, Config: conf}
+	return &Resolver{Dial: DialIn(ctr.Fd()), Config: conf}
 }
 
 func lookup(t *testing.T, r *Resolver, name string) (Answer, error, time.Duration) {
@@ -260,28 +255,5 @@ func TestKernelRotationAndRecreate(t *testing.T) {
 	}
 	if ch := step(40 * time.Second); len(ch.Addrs) != 0 || !slices.Equal(ch.Removed, ips("192.0.2.2")) {
 		t.Fatalf("fail closed after expiry: %+v", ch)
-	}
-}
-
-// TestKernelDialerOneEntry: a Dialer's sockets are all made in its
-// namespace (the server sees the container's address), its lookups run
-// in parallel through one entry, and after Close it dials nothing.
-func TestKernelDialerOneEntry(t *testing.T) {
-	z, ctr := setup(t)
-	z.set("a.test.", 30, "10.9.0.1")
-	z.set("b.test.", 30, "10.9.0.2")
-	r := resolverIn(t, ctr, "nameserver "+dnsIP+"\n")
-	for _, res := range r.LookupAll(context.Background(), []string{"a.test", "b.test"}) {
-		if res.Err != nil || len(res.Answer.Addrs) != 1 {
-			t.Errorf("%s: %+v, %v", res.Name, res.Answer, res.Err)
-		}
-	}
-	d, err := NewDialer(ctr.Fd())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	if _, err := d.Dial(context.Background(), "udp", dnsIP+":53"); !errors.Is(err, ErrDialerClosed) {
-		t.Errorf("Dial after Close: %v, want ErrDialerClosed", err)
 	}
 }

@@ -35,7 +35,7 @@ type Answer struct {
 
 // Resolver looks names up in one namespace with one resolv.conf.
 type Resolver struct {
-	// Dial opens the query sockets, e.g. a Dialer's Dial.
+	// Dial opens the query sockets, e.g. DialIn(ns.Fd()).
 	Dial DialFunc
 	// Config is the container's resolv.conf (ParseResolvConf).
 	Config Config

@@ -64,13 +64,7 @@ func (r NSResolver) Resolve(ctx context.Context, q NameQuery) []names.Result {
 	if err != nil {
 		return noNameserver(q.Names, err)
 	}
-	// One entry into the namespace for all of its lookups.
-	d, err := names.NewDialer(q.NS.Fd())
-	if err != nil {
-		return noNameserver(q.Names, err)
-	}
-	defer d.Close()
-	res := names.Resolver{Dial: d.Dial, Config: conf}
+	res := names.Resolver{Dial: names.DialIn(q.NS.Fd()), Config: conf}
 	return res.LookupAll(ctx, q.Names)
 }
 
