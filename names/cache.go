@@ -19,6 +19,11 @@ import (
 // three times over. The answer's TTL, when longer, wins.
 const MinRetention = 30 * time.Second
 
+// MaxRetention bounds how long one answer keeps an address: a TTL of days
+// (or, forged, of decades) must not keep an address its name has left
+// allowed for as long. A day is longer than any CDN's TTL.
+const MaxRetention = 24 * time.Hour
+
 // Cache keeps the addresses of names, per key (a container and a name,
 // say): see Update. Safe for concurrent use.
 type Cache struct {
@@ -81,7 +86,7 @@ func (c *Cache) Update(k Key, ans Answer, err error, now time.Time) Change {
 	if err == nil {
 		minRet := cmp.Or(c.Min, MinRetention)
 		for _, a := range ans.Addrs {
-			until := now.Add(max(a.TTL, minRet))
+			until := now.Add(min(max(a.TTL, minRet), MaxRetention))
 			if until.After(e.expiry[a.Addr]) {
 				e.expiry[a.Addr] = until
 			}

@@ -131,3 +131,31 @@ func TestCacheLimit(t *testing.T) {
 		t.Fatal("ErrTooManyAddresses is not labels.ErrTooManyAddresses")
 	}
 }
+
+// TestCacheMaxRetention: an answer with a TTL of days keeps its address
+// MaxRetention at most.
+func TestCacheMaxRetention(t *testing.T) {
+	var c Cache
+	k := Key{Scope: "ctr", Name: "cdn.example"}
+	t0 := time.Now()
+	a := netip.MustParseAddr("192.0.2.7")
+	c.Update(k, Answer{Name: k.Name, Addrs: []Addr{{Addr: a, TTL: 400 * 24 * time.Hour}}}, nil, t0)
+	if got := c.Update(k, Answer{}, &LookupError{Err: ErrTimeout}, t0.Add(MaxRetention-time.Second)).Addrs; len(got) != 1 {
+		t.Fatalf("address gone before MaxRetention: %v", got)
+	}
+	if got := c.Update(k, Answer{}, &LookupError{Err: ErrTimeout}, t0.Add(MaxRetention)).Addrs; len(got) != 0 {
+		t.Fatalf("address kept past MaxRetention: %v", got)
+	}
+}
+
+// TestTTLTopBit: a TTL with the top bit set is zero (RFC 2181).
+func TestTTLTopBit(t *testing.T) {
+	for _, tt := range []struct {
+		in   uint32
+		want time.Duration
+	}{{0, 0}, {600, 600 * time.Second}, {1<<31 - 1, (1<<31 - 1) * time.Second}, {1 << 31, 0}, {^uint32(0), 0}} {
+		if got := ttlOf(tt.in); got != tt.want {
+			t.Errorf("ttlOf(%d) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

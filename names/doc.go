@@ -28,9 +28,9 @@
 // # Retention
 //
 // Cache keeps the addresses of each name: every address an answer holds
-// stays until max(TTL, MinRetention) after the last answer that held it,
-// so a CDN that rotates its answers does not cut live connections, and a
-// resolver that times out once does not empty a set. Cache.Update reports
+// stays until max(TTL, MinRetention), at most MaxRetention, after the last
+// answer that held it, so a CDN that rotates its answers does not cut live
+// connections, and a resolver that times out once does not empty a set. Cache.Update reports
 // the addresses added and removed and whether the name's state (resolved,
 // or which error) changed, so the caller can log each change once.
 // Cache.Evict drops addresses at once, for the addresses of a container

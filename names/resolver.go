@@ -243,7 +243,7 @@ func interpret(resp *dns.Msg, fqdn string, qtype uint16) ([]Addr, error, error) 
 		if qtype == dns.TypeA && !a.Is4() || qtype == dns.TypeAAAA && a.Is4() {
 			continue
 		}
-		addrs = append(addrs, Addr{Addr: a, TTL: time.Duration(min(ttl, rr.Header().Ttl)) * time.Second})
+		addrs = append(addrs, Addr{Addr: a, TTL: ttlOf(min(ttl, rr.Header().Ttl))})
 	}
 	if len(addrs) == 0 {
 		return nil, ErrNoAddress, nil
@@ -279,4 +279,13 @@ func (r *Resolver) LookupAll(ctx context.Context, names []string) []Result {
 	}
 	wg.Wait()
 	return out
+}
+
+// ttlOf is a TTL as RFC 2181 (8) reads it: a value with the top bit set is
+// zero.
+func ttlOf(ttl uint32) time.Duration {
+	if ttl >= 1<<31 {
+		return 0
+	}
+	return time.Duration(ttl) * time.Second
 }

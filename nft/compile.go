@@ -64,6 +64,7 @@ const maxCommentLen = 200
 // Comments of the built-in rules.
 const (
 	commentLoopback        = "dcfw: loopback"
+	commentForgedDNS       = "dcfw: embedded dns is the engine's"
 	commentReplies         = "dcfw: established,related"
 	commentInvalid         = "dcfw: invalid"
 	commentND              = "dcfw: ipv6 neighbour discovery"
@@ -168,15 +169,32 @@ func Lockdown(containerID string) *Table {
 		if hook == HookOutput {
 			lo.Iif, lo.Oif = 0, 1
 		}
+		var rules []Rule
+		if hook == HookOutput {
+			rules = embeddedDNSGuard()
+		}
 		return &Chain{
 			Name: name, Base: true, Type: "filter", Hook: hook, Policy: PolicyDrop,
-			Rules: []Rule{lo, blockLog(id, commentLockdownLog)},
+			Rules: append(rules, lo, blockLog(id, commentLockdownLog)),
 		}
 	}
 	return &Table{
 		Chains: append([]*Chain{mk(InputChain, HookInput), mk(OutputChain, HookOutput)}, stampChains()...),
 		Egress: &Table{},
 	}
+}
+
+// embeddedDNS is where the engine's DNS answers in a container's namespace.
+var embeddedDNS = netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 11}), 32)
+
+// embeddedDNSGuard drops new flows from 127.0.0.11, which only a process of
+// the container bound to that address sends (nothing else picks it as a
+// source): from port 53 it would turn a query to the engine's DNS into the
+// reply direction of its own flow, past the engine's NAT, and answer it
+// itself (dcfw resolves names there). The engine's answers are replies,
+// never new. Before loopback's accept.
+func embeddedDNSGuard() []Rule {
+	return []Rule{{Family: IPv4, Saddr: embeddedDNS, L4Proto: NoProto, CtState: CtNew, Verdict: Drop, Comment: commentForgedDNS}}
 }
 
 func blockLog(id, comment string) Rule {
@@ -223,6 +241,7 @@ func compileChain(name string, hook Hook, policy labels.Action, rules []Rule, ot
 		lo.Iif = 1
 	} else {
 		lo.Oif = 1
+		c.Rules = append(c.Rules, embeddedDNSGuard()...)
 	}
 	c.Rules = append(c.Rules,
 		lo,

@@ -71,8 +71,12 @@ func TestCompileLayout(t *testing.T) {
 			t.Errorf("chain %s: %+v", c.Name, c)
 		}
 		// The builtins before the reply rules (their number depends on
-		// the other chain).
+		// the other chain); output first drops flows that only a process
+		// bound to the embedded DNS's address would start.
 		builtins := []string{commentLoopback, commentReplies, commentInvalid, commentRejectResponses}
+		if c.Hook == HookOutput {
+			builtins = append([]string{commentForgedDNS}, builtins...)
+		}
 		for i, want := range builtins {
 			if c.Rules[i].Comment != want {
 				t.Errorf("chain %s rule %d: comment %q, want %q", c.Name, i+1, c.Rules[i].Comment, want)
@@ -87,9 +91,9 @@ func TestCompileLayout(t *testing.T) {
 		t.Errorf("hooks: %d %d", tbl.Chains[0].Hook, tbl.Chains[1].Hook)
 	}
 	// input: 4 builtins, 2 reply rules (output's one rule and its
-	// policy), ND, 2 user rules, log; output: 4, 3, ND, 1, log.
-	if in, out := tbl.RuleCount(); in != 10 || out != 10 {
-		t.Errorf("RuleCount = %d, %d; want 10, 10", in, out)
+	// policy), ND, 2 user rules, log; output: 1 + 4, 3, ND, 1, log.
+	if in, out := tbl.RuleCount(); in != 10 || out != 11 {
+		t.Errorf("RuleCount = %d, %d; want 10, 11", in, out)
 	}
 	for _, r := range tbl.Chains[0].Rules {
 		if r.Comment == "" {

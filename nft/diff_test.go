@@ -107,20 +107,20 @@ func TestDiff(t *testing.T) {
 		{
 			name: "rule deleted",
 			tamper: func(l *Table) *Table {
-				l.Chains[1].Rules = slices.Delete(l.Chains[1].Rules, 8, 9)
+				l.Chains[1].Rules = slices.Delete(l.Chains[1].Rules, 9, 10)
 				return l
 			},
 			rewrite: []string{"output"}, writes: 1 + nOut,
-			diffs: []string{"chain output: 1 rule missing at 9: `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
+			diffs: []string{"chain output: 1 rule missing at 10: `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
 		},
 		{
 			name: "rule altered",
 			tamper: func(l *Table) *Table {
-				l.Chains[1].Rules[8].Dport = Range{3307, 3307}
+				l.Chains[1].Rules[9].Dport = Range{3307, 3307}
 				return l
 			},
 			rewrite: []string{"output"}, writes: 1 + nOut,
-			diffs: []string{"chain output: rule 9 differs: live `ip daddr 192.168.150.6 tcp dport 3307 ct mark set $conn_mark accept", "want `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
+			diffs: []string{"chain output: rule 10 differs: live `ip daddr 192.168.150.6 tcp dport 3307 ct mark set $conn_mark accept", "want `ip daddr 192.168.150.6 tcp dport 3306 ct mark set $conn_mark accept"},
 		},
 		{
 			name: "comment altered",

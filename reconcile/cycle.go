@@ -64,10 +64,11 @@ func (c *Controller) reconcileAll(ctx context.Context) (CycleStats, error) {
 func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandboxes []sandboxAnswer) {
 	start := time.Now()
 	targets := c.absorb(evs)
+	followers := c.names.takeFollowers(targets)
 	// After the events: an answer about a container whose start event
 	// came with them is too late (and dropped).
 	c.takeSandboxes(sandboxes)
-	if len(targets) == 0 {
+	if len(targets) == 0 && len(followers) == 0 {
 		return
 	}
 	list, err := c.list(ctx)
@@ -87,6 +88,16 @@ func (c *Controller) handleEvents(ctx context.Context, evs []engine.Event, sandb
 	selected := maps.Clone(targets)
 	for _, ctr := range sel {
 		selected[ctr.ID] = true
+	}
+	// Then the other users of names (a recreated db may be the new
+	// holder of their names), once the events' own containers have their
+	// rules.
+	if fsel := c.cfg.Scope.filter(sharingNamespace(list, followers)); len(fsel) > 0 {
+		fsel = slices.DeleteFunc(fsel, func(ctr engine.Container) bool { return selected[ctr.ID] })
+		st.add(c.reconcileSet(ctx, fsel, list, seen))
+		for _, ctr := range fsel {
+			selected[ctr.ID] = true
+		}
 	}
 	st.add(c.releaseOrphans(ctx, list, selected, seen))
 	c.retainDropLog()
@@ -146,7 +157,7 @@ func (c *Controller) absorb(evs []engine.Event) map[string]bool {
 				}
 			}
 		}
-		c.namesEvent(ev, targets)
+		c.namesEvent(ev)
 		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("id", engine.ShortID(ev.ContainerID))}
 		if ev.NetworkName != "" {
 			fields = append(fields, zap.String("network", engine.SafeName(ev.NetworkName)))

@@ -55,6 +55,10 @@ type nameState struct {
 	// that last used each, and its names then.
 	scopes map[string]scopeState
 	cycle  uint64
+	// followers are the users to resolve again after the containers the
+	// events were about are reconciled: their lookups must not hold up a
+	// starting container's rules.
+	followers map[string]bool
 }
 
 type scopeState struct {
@@ -68,7 +72,7 @@ type listedAddrs struct {
 }
 
 func newNameState() nameState {
-	return nameState{users: map[string]uint64{}, listed: map[string]listedAddrs{}, scopes: map[string]scopeState{}}
+	return nameState{users: map[string]uint64{}, listed: map[string]listedAddrs{}, scopes: map[string]scopeState{}, followers: map[string]bool{}}
 }
 
 // groupNames are the addresses of a namespace's names for this reconcile.
@@ -94,6 +98,7 @@ func (n *nameState) learnAddrs(all []engine.Container) {
 // endCycle forgets, after a full cycle, the names of namespaces no longer
 // reconciled and the containers no longer listed.
 func (n *nameState) endCycle() {
+	clear(n.followers) // a full cycle resolved every name
 	for scope, sc := range n.scopes {
 		if sc.cycle != n.cycle {
 			n.cache.Forget(scope, nil)
@@ -117,7 +122,7 @@ func (n *nameState) endCycle() {
 // to targets the containers whose names must be resolved again now: a
 // container that starts may be the new holder of a name (a recreated db),
 // one that stops or leaves a network no longer holds its addresses.
-func (c *Controller) namesEvent(ev engine.Event, targets map[string]bool) {
+func (c *Controller) namesEvent(ev engine.Event) {
 	n := &c.names
 	switch ev.Kind {
 	case engine.EventDie, engine.EventDestroy, engine.EventNetworkDisconnect:
@@ -145,9 +150,22 @@ func (c *Controller) namesEvent(ev engine.Event, targets map[string]bool) {
 	switch ev.Kind {
 	case engine.EventStart, engine.EventRestart, engine.EventDie, engine.EventNetworkConnect, engine.EventNetworkDisconnect:
 		for id := range n.users {
-			targets[id] = true
+			n.followers[id] = true
 		}
 	}
+}
+
+// takeFollowers returns the users to resolve again after an event's own
+// containers, less those among them, and forgets them.
+func (n *nameState) takeFollowers(targets map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for id := range n.followers {
+		if !targets[id] {
+			out[id] = true
+		}
+	}
+	clear(n.followers)
+	return out
 }
 
 // nameJob is the lookup of one namespace's names.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/engine/enginetest"
 	"github.com/dcfw/dcfw/names"
 	"go.uber.org/zap/zapcore"
@@ -144,5 +145,30 @@ func TestNamesNetRawWarned(t *testing.T) {
 	got := e.entries(zapcore.WarnLevel, msg)
 	if len(got) != 1 || got[0].ContextMap()["container"] != "keeps" {
 		t.Fatalf("warnings = %+v, want one, for keeps", got)
+	}
+}
+
+// TestStartedContainerBeforeOtherNames: a start event re-resolves the names
+// of every container that uses names (the started one may hold them), but
+// only after the started container has its rules: a slow resolver of
+// another namespace must not hold them up.
+func TestStartedContainerBeforeOtherNames(t *testing.T) {
+	e, r := newNamesEnv(t)
+	r.set("db", time.Minute, "10.0.0.5")
+	user := e.start("user", map[string]string{"dcfw.enable": "true", "dcfw.output.policy": "deny", "dcfw.output.rule.1": "allow to db"})
+	e.cycle()
+	newcomer := e.start("newcomer", map[string]string{"dcfw.enable": "true", "dcfw.output.policy": "deny"})
+	var before []string
+	r.onResolve = func(q NameQuery) { before = append(before, e.table(newcomer)) }
+	e.events(engine.Event{Kind: engine.EventStart, ContainerID: newcomer.ID, Time: time.Now()})
+	r.onResolve = nil
+	if len(before) != 1 {
+		t.Fatalf("the start event resolved %d namespaces' names, want 1 (user's)", len(before))
+	}
+	if before[0] == "" {
+		t.Errorf("user's names were resolved before the started container had its rules")
+	}
+	if e.table(user) == "" {
+		t.Errorf("user has no table")
 	}
 }

@@ -21,7 +21,10 @@ import (
 // fakeResolver answers every namespace's lookups from one table of names,
 // which the test changes as a DNS server's answers would change.
 type fakeResolver struct {
-	mu      sync.Mutex
+	// onResolve, when set, is called with each query before it is
+	// answered (on the resolver's goroutine).
+	onResolve func(q NameQuery)
+	mu        sync.Mutex
 	answers map[string][]names.Addr
 	errs    map[string]error
 	queries []NameQuery
@@ -61,6 +64,9 @@ func (r *fakeResolver) Upstream(dns []netip.Addr) []netip.Addr {
 }
 
 func (r *fakeResolver) Resolve(ctx context.Context, q NameQuery) []names.Result {
+	if r.onResolve != nil {
+		r.onResolve(q)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queries = append(r.queries, NameQuery{Embedded: q.Embedded, DNS: q.DNS, Names: slices.Clone(q.Names)})
