@@ -25,9 +25,9 @@ type fakeResolver struct {
 	// answered (on the resolver's goroutine).
 	onResolve func(q NameQuery)
 	mu        sync.Mutex
-	answers map[string][]names.Addr
-	errs    map[string]error
-	queries []NameQuery
+	answers   map[string][]names.Addr
+	errs      map[string]error
+	queries   []NameQuery
 }
 
 func newFakeResolver() *fakeResolver {
