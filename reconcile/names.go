@@ -479,9 +479,11 @@ func fillNames(d desired, gn *groupNames) desired {
 // a deny or reject rule's name has no address: the lockdown, except that
 // DNS queries to the host's upstream nameservers leave. The engine's DNS
 // forwards a container's queries from inside its namespace, so a plain
-// lockdown would block the very lookups that could lift it; any other
-// server stays closed (port 53 to anywhere would be a tunnel out). Without
-// known upstream servers it is the plain lockdown.
+// lockdown would block the very lookups that could lift it. Any other
+// server stays closed (a server of the container's choosing would carry
+// anything on port 53); the upstream ones still relay queries, as they do
+// for every container that resolves names. Without known upstream servers
+// it is the plain lockdown.
 func (c *Controller) wantNameLockdown(prefixID string) desired {
 	var upstream []netip.Addr
 	if c.cfg.Resolver != nil {

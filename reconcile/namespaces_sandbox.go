@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/dcfw/dcfw/netnsutil"
 )
@@ -38,6 +39,11 @@ type SandboxNamespaces struct {
 	// Learnt by HostID.
 	hostNet netnsutil.ProcNetID
 	hostID  netnsutil.ID
+
+	// files is which sandbox file held each ProcNetID at OpenPID's last
+	// scan: a hint, checked at every use (the numbers are reused).
+	mu    sync.Mutex
+	files map[netnsutil.ProcNetID]string
 }
 
 var _ SandboxKeyNamespaces = (*SandboxNamespaces)(nil)
@@ -125,8 +131,8 @@ func (s *SandboxNamespaces) OpenSandbox(sandboxKey string) (Namespace, error) {
 
 // OpenPID finds the sandbox file whose namespace process pid runs in,
 // by ProcNetID: there is no other way in without ptrace access. It is
-// for what knows a PID only (the checks while the engine is down), and
-// costs an open of every file in the directory.
+// for what knows a PID only (the checks while the engine is down, `dcfw
+// status`); one scan of the directory serves the next calls as a hint.
 func (s *SandboxNamespaces) OpenPID(pid int) (Namespace, error) {
 	if !s.HostProcs {
 		return nil, fmt.Errorf("pid %d: %w (sandbox mode without the host's processes)", pid, netnsutil.ErrPermission)
@@ -135,21 +141,43 @@ func (s *SandboxNamespaces) OpenPID(pid int) (Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	hint, ok := s.files[want]
+	s.mu.Unlock()
+	if ok {
+		if ns, err := s.OpenSandbox(hint); err == nil {
+			if ns.(sandboxNS).procNet == want {
+				return ns, nil
+			}
+			ns.Close()
+		}
+	}
 	entries, err := os.ReadDir(s.NetnsDir)
 	if err != nil {
 		return nil, err
 	}
+	files := make(map[netnsutil.ProcNetID]string, len(entries))
+	var found Namespace
 	for _, e := range entries {
 		ns, err := s.OpenSandbox(e.Name())
 		if err != nil {
 			continue
 		}
-		if ns.(sandboxNS).procNet == want {
-			return ns, nil
+		pn := ns.(sandboxNS).procNet
+		files[pn] = e.Name()
+		if pn == want && found == nil {
+			found = ns
+			continue
 		}
 		ns.Close()
 	}
-	return nil, fmt.Errorf("pid %d (%s): no sandbox file holds its namespace: %w", pid, want, netnsutil.ErrNotFound)
+	s.mu.Lock()
+	s.files = files
+	s.mu.Unlock()
+	if found == nil {
+		return nil, fmt.Errorf("pid %d (%s): no sandbox file holds its namespace: %w", pid, want, netnsutil.ErrNotFound)
+	}
+	return found, nil
 }
 
 // CheckProcess implements SandboxKeyNamespaces: the process's ProcNetID

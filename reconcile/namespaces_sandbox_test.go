@@ -112,11 +112,18 @@ func TestKernelSandboxNamespaces(t *testing.T) {
 				t.Errorf("CheckProcess, %s: %v, want %v", tc.name, err, tc.want)
 			}
 		}
-		byPID, err := s.OpenPID(102)
-		if err != nil || byPID.ID() != peer.ID() {
-			t.Fatalf("OpenPID(102): %v, want peer's namespace", err)
+		// Twice each: the second call of each goes by the first scan's
+		// hint, which must not answer for another process.
+		for _, want := range []struct {
+			pid int
+			id  netnsutil.ID
+		}{{102, peer.ID()}, {102, peer.ID()}, {101, ns.ID()}, {101, ns.ID()}} {
+			byPID, err := s.OpenPID(want.pid)
+			if err != nil || byPID.ID() != want.id {
+				t.Fatalf("OpenPID(%d): %v, want namespace %s", want.pid, err, want.id)
+			}
+			byPID.Close()
 		}
-		byPID.Close()
 	}
 
 	// No "default" file (the engine had no reason to make one): no nsfs
