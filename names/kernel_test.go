@@ -34,6 +34,7 @@ type zone struct {
 	mu      sync.Mutex
 	records map[string][]dns.RR // by lower-case FQDN, A and AAAA
 	silent  map[string]bool     // names never answered (a timeout)
+	silent6 map[string]bool     // names whose AAAA queries are never answered
 	sources map[netip.Addr]bool // where queries came from
 }
 
@@ -63,7 +64,7 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
-	if z.silent[name] {
+	if z.silent[name] || q.Qtype == dns.TypeAAAA && z.silent6[name] {
 		return
 	}
 	resp := new(dns.Msg)
@@ -95,7 +96,7 @@ func setup(t *testing.T) (*zone, *testnet.Host) {
 	testnet.Link(t,
 		srv, testnet.End{Name: "eth0", IPv4: dnsIP + "/24", IPv6: "fd00:98::1/64"},
 		ctr, testnet.End{Name: "eth0", IPv4: ctrIP + "/24", IPv6: "fd00:98::2/64"})
-	z := &zone{records: map[string][]dns.RR{}, silent: map[string]bool{}, sources: map[netip.Addr]bool{}}
+	z := &zone{records: map[string][]dns.RR{}, silent: map[string]bool{}, silent6: map[string]bool{}, sources: map[netip.Addr]bool{}}
 	var pc net.PacketConn
 	var ln net.Listener
 	err := srv.Do(func() (err error) {
@@ -255,5 +256,32 @@ func TestKernelRotationAndRecreate(t *testing.T) {
 	}
 	if ch := step(40 * time.Second); len(ch.Addrs) != 0 || !slices.Equal(ch.Removed, ips("192.0.2.2")) {
 		t.Fatalf("fail closed after expiry: %+v", ch)
+	}
+}
+
+// TestKernelOneFamilyUnanswered: A answers and AAAA times out: the lookup
+// succeeds with the IPv4 addresses and says that IPv6 went unanswered
+// (unknown, not absent), so that a deny rule does not take "no IPv6
+// address" for an answer.
+func TestKernelOneFamilyUnanswered(t *testing.T) {
+	z, ctr := setup(t)
+	z.set("half.example.test.", 60, "192.0.2.20", "2001:db8::20")
+	z.mu.Lock()
+	z.silent6["half.example.test."] = true
+	z.mu.Unlock()
+	r := resolverIn(t, ctr, "nameserver "+dnsIP+"\noptions timeout:1 attempts:1\n")
+	ans, err, _ := lookup(t, r, "half.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Addrs) != 1 || ans.Addrs[0].Addr != netip.MustParseAddr("192.0.2.20") {
+		t.Errorf("addresses %v, want the IPv4 one", ans.Addrs)
+	}
+	if !ans.UnansweredV6 || !errors.Is(ans.Unanswered, ErrTimeout) {
+		t.Errorf("unanswered = %v (v6 %v), want IPv6 timed out", ans.Unanswered, ans.UnansweredV6)
+	}
+	z.set("whole.example.test.", 60, "192.0.2.21")
+	if ans, err, _ := lookup(t, r, "whole.example.test"); err != nil || ans.Unanswered != nil {
+		t.Errorf("a name without AAAA records: %+v, %v; want answered (no IPv6 address is an answer)", ans, err)
 	}
 }

@@ -31,6 +31,12 @@ type Answer struct {
 	// Addrs are the IPv4 and IPv6 addresses, sorted, each once (with the
 	// longest TTL it was given).
 	Addrs []Addr
+	// Unanswered, when set, is why one family's query failed (a
+	// *LookupError: timeout or server failure) while the other answered:
+	// that family's addresses are unknown, not absent. UnansweredV6 says
+	// which family.
+	Unanswered   error
+	UnansweredV6 bool
 }
 
 // Resolver looks names up in one namespace with one resolv.conf.
@@ -59,12 +65,17 @@ func (r *Resolver) Lookup(ctx context.Context, name string) (Answer, error) {
 	worst, worstCause := error(ErrNotFound), error(nil)
 	rank := map[error]int{ErrNotFound: 0, ErrNoAddress: 1, ErrServerFailure: 2, ErrTimeout: 3}
 	for _, fqdn := range r.Config.candidates(name) {
-		addrs, err, cause := r.lookupBoth(ctx, fqdn)
+		addrs, err, cause, unanswered := r.lookupBoth(ctx, fqdn)
 		if err == nil {
 			if len(addrs) > labels.MaxAddrsPerName {
 				return fail(ErrTooManyAddresses, fmt.Errorf("%s has %d addresses, at most %d are kept", fqdn, len(addrs), labels.MaxAddrsPerName))
 			}
-			return Answer{Name: fqdn, Addrs: addrs}, nil
+			ans := Answer{Name: fqdn, Addrs: addrs}
+			if unanswered != nil {
+				ans.Unanswered = &LookupError{Name: name, Err: unanswered.err, Cause: unanswered.cause}
+				ans.UnansweredV6 = unanswered.v6
+			}
+			return ans, nil
 		}
 		if rank[err] > rank[worst] || cause != nil && worstCause == nil && rank[err] == rank[worst] {
 			worst, worstCause = err, cause
@@ -76,10 +87,17 @@ func (r *Resolver) Lookup(ctx context.Context, name string) (Answer, error) {
 	return fail(worst, worstCause)
 }
 
+// unanswered is the family whose query failed while the other answered.
+type unanswered struct {
+	v6         bool
+	err, cause error
+}
+
 // lookupBoth asks for A and AAAA of fqdn at once. It succeeds when either
 // gives an address: a family that fails this time keeps what the Cache
-// retained of it.
-func (r *Resolver) lookupBoth(ctx context.Context, fqdn string) ([]Addr, error, error) {
+// retained of it, and is reported (the caller decides what an unknown
+// family means for its rules).
+func (r *Resolver) lookupBoth(ctx context.Context, fqdn string) ([]Addr, error, error, *unanswered) {
 	type result struct {
 		addrs []Addr
 		err   error
@@ -97,7 +115,13 @@ func (r *Resolver) lookupBoth(ctx context.Context, fqdn string) ([]Addr, error, 
 	wg.Wait()
 	addrs := append(res[0].addrs, res[1].addrs...)
 	if len(addrs) > 0 {
-		return mergeAddrs(addrs), nil, nil
+		var un *unanswered
+		for i, x := range res {
+			if x.err == ErrTimeout || x.err == ErrServerFailure {
+				un = &unanswered{v6: i == 1, err: x.err, cause: x.cause}
+			}
+		}
+		return mergeAddrs(addrs), nil, nil, un
 	}
 	// Neither has an address: the more telling of the two states.
 	a, b := res[0], res[1]
@@ -106,11 +130,11 @@ func (r *Resolver) lookupBoth(ctx context.Context, fqdn string) ([]Addr, error, 
 	}
 	switch {
 	case a.err == ErrTimeout || a.err == ErrServerFailure:
-		return nil, a.err, a.cause
+		return nil, a.err, a.cause, nil
 	case a.err == ErrNoAddress || b.err == ErrNoAddress:
-		return nil, ErrNoAddress, nil
+		return nil, ErrNoAddress, nil, nil
 	}
-	return nil, ErrNotFound, nil
+	return nil, ErrNotFound, nil, nil
 }
 
 // mergeAddrs sorts addrs and keeps each address once, with its longest TTL.

@@ -75,6 +75,21 @@ func newNameState() nameState {
 	return nameState{users: map[string]uint64{}, listed: map[string]listedAddrs{}, scopes: map[string]scopeState{}, followers: map[string]bool{}}
 }
 
+// unansweredFamily is a family whose query failed: its addresses are
+// unknown, not absent.
+type unansweredFamily struct {
+	v6  bool
+	err error
+}
+
+func (u unansweredFamily) String() string {
+	q := "A"
+	if u.v6 {
+		q = "AAAA"
+	}
+	return q + " unanswered: " + u.err.Error()
+}
+
 // groupNames are the addresses of a namespace's names for this reconcile.
 type groupNames struct {
 	scope string
@@ -84,6 +99,9 @@ type groupNames struct {
 	fingerprint string
 	// states are the names' lookup states (nil: resolved).
 	states map[string]error
+	// unanswered are the names one family of which went unanswered in
+	// this lookup (timeout, server failure) while the other answered.
+	unanswered map[string]unansweredFamily
 }
 
 // learnAddrs records the listed containers' addresses.
@@ -286,6 +304,12 @@ func (c *Controller) takeNameResults(j *nameJob, now time.Time) {
 		ch := n.cache.Update(names.Key{Scope: scope, Name: name}, r.Answer, r.Err, now)
 		gn.addrs[name] = ch.Addrs
 		gn.states[name] = ch.State
+		if r.Err == nil && r.Answer.Unanswered != nil {
+			if gn.unanswered == nil {
+				gn.unanswered = map[string]unansweredFamily{}
+			}
+			gn.unanswered[name] = unansweredFamily{v6: r.Answer.UnansweredV6, err: r.Answer.Unanswered}
+		}
 		writeNameAddrs(&fp, name, ch.Addrs)
 		if ch.StateChanged {
 			_, engineAnswer := j.fromEngine[name]
@@ -424,6 +448,8 @@ func (c *Controller) withNames(g *nsGroup, m member, owner engine.Container, d d
 			why := "no address yet"
 			if err := gn.states[name]; err != nil {
 				why = err.Error()
+			} else if u, ok := gn.unanswered[name]; ok {
+				why = u.String()
 			}
 			states[i] = name + ": " + why
 		}
@@ -438,10 +464,15 @@ func (c *Controller) withNames(g *nsGroup, m member, owner engine.Container, d d
 	return fillNames(d, gn), nil
 }
 
+// missingDenyNames are the deny and reject names that stand for no
+// address, or for none of a family whose query went unanswered: a rule
+// with them would block less than its author meant.
 func missingDenyNames(p labels.Policy, gn *groupNames) []string {
 	var missing []string
 	for _, name := range p.DenyNames() {
-		if len(gn.addrs[name]) == 0 {
+		addrs := gn.addrs[name]
+		u, partial := gn.unanswered[name]
+		if len(addrs) == 0 || partial && !slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Is6() == u.v6 }) {
 			missing = append(missing, name)
 		}
 	}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -170,5 +171,43 @@ func TestStartedContainerBeforeOtherNames(t *testing.T) {
 	}
 	if e.table(user) == "" {
 		t.Errorf("user has no table")
+	}
+}
+
+// TestDenyNameWithAFamilyUnanswered: a deny name whose AAAA query timed
+// out while A answered stands for no known IPv6 address: the rule would
+// let IPv6 to it through, so the container is locked down, until AAAA
+// answers; once the cache holds an IPv6 address of the name, a later
+// timeout changes nothing. An allow name just allows what is known.
+func TestDenyNameWithAFamilyUnanswered(t *testing.T) {
+	e, r := newNamesEnv(t)
+	r.set("evil.example", time.Hour, "192.0.2.9", "2001:db8::9")
+	r.unanswered6 = map[string]bool{"evil.example": true}
+	deny := e.start("deny", map[string]string{"dcfw.enable": "true", "dcfw.output.rule.1": "deny to evil.example"})
+	allow := e.start("allow", map[string]string{"dcfw.enable": "true", "dcfw.output.policy": "deny", "dcfw.output.rule.1": "allow to evil.example"})
+	e.cycle()
+	if got, want := e.table(deny), e.ctrl.wantNameLockdown(deny.ID).table.String(); got != want {
+		t.Errorf("deny name with IPv6 unanswered:\n%s\nwant the names lockdown", got)
+	}
+	if got := e.entries(zapcore.ErrorLevel, "a deny or reject rule's name does not resolve"); len(got) != 1 ||
+		!strings.Contains(fmt.Sprint(got[0].ContextMap()["states"]), "AAAA unanswered") {
+		t.Errorf("lockdown lines = %+v, want one naming the unanswered AAAA", got)
+	}
+	if got := e.table(allow); !strings.Contains(got, "192.0.2.9") || strings.Contains(got, "2001:db8::9") {
+		t.Errorf("allow name with IPv6 unanswered: want only the IPv4 address in its sets:\n%s", got)
+	}
+	r.mu.Lock()
+	r.unanswered6 = nil
+	r.mu.Unlock()
+	e.cycle()
+	if got := e.table(deny); !strings.Contains(got, "2001:db8::9") || !strings.Contains(got, "192.0.2.9") {
+		t.Errorf("deny name answered on both families: want its sets to hold both:\n%s", got)
+	}
+	r.mu.Lock()
+	r.unanswered6 = map[string]bool{"evil.example": true}
+	r.mu.Unlock()
+	e.cycle()
+	if got := e.table(deny); !strings.Contains(got, "2001:db8::9") {
+		t.Errorf("a later AAAA timeout with the IPv6 address retained locked down or dropped it:\n%s", got)
 	}
 }

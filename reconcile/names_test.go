@@ -24,10 +24,12 @@ type fakeResolver struct {
 	// onResolve, when set, is called with each query before it is
 	// answered (on the resolver's goroutine).
 	onResolve func(q NameQuery)
-	mu        sync.Mutex
-	answers   map[string][]names.Addr
-	errs      map[string]error
-	queries   []NameQuery
+	// unanswered6: names whose AAAA query times out (A still answers).
+	unanswered6 map[string]bool
+	mu          sync.Mutex
+	answers     map[string][]names.Addr
+	errs        map[string]error
+	queries     []NameQuery
 }
 
 func newFakeResolver() *fakeResolver {
@@ -78,6 +80,11 @@ func (r *fakeResolver) Resolve(ctx context.Context, q NameQuery) []names.Result 
 			out[i].Err = &names.LookupError{Name: n, Err: r.errs[n]}
 		case len(r.answers[n]) > 0:
 			out[i].Answer = names.Answer{Name: n, Addrs: slices.Clone(r.answers[n])}
+			if r.unanswered6[n] {
+				out[i].Answer.Addrs = slices.DeleteFunc(out[i].Answer.Addrs, func(a names.Addr) bool { return a.Addr.Is6() })
+				out[i].Answer.Unanswered = &names.LookupError{Name: n, Err: names.ErrTimeout}
+				out[i].Answer.UnansweredV6 = true
+			}
 		default:
 			out[i].Err = &names.LookupError{Name: n, Err: names.ErrNotFound}
 		}
