@@ -113,35 +113,14 @@ func (c *Controller) checkPrivileges(m member) (lockdown bool) {
 // reportEgress says, once, that the kernel cannot filter raw frames, and
 // warns about each member that keeps NET_RAW (once per change).
 func (c *Controller) reportEgress(g *nsGroup, unsupported bool) {
-	if !unsupported {
-		for _, m := range g.members {
-			if m.privs.known {
-				c.errs.clear("netraw:" + m.ctr.ID)
-			}
-		}
-		return
-	}
-	if !c.rawUnfiltered {
+	if unsupported && !c.rawUnfiltered {
 		c.rawUnfiltered = true
 		c.log.Warn("raw-frame filtering unavailable: this kernel has no netdev egress hook (Linux < 5.16); "+
 			"a protected container with CAP_NET_RAW can send frames that its output rules never see",
 			zap.String("fix", "cap_drop: [NET_RAW] on containers that do not need raw sockets"))
 	}
-	for _, m := range g.members {
-		subject := "netraw:" + m.ctr.ID
-		if !m.privs.known {
-			continue
-		}
-		if !m.privs.netRaw {
-			c.errs.clear(subject)
-			continue
-		}
-		if c.errs.allow(subject, "NET_RAW", c.now()) {
-			c.log.Warn("the container keeps CAP_NET_RAW and this kernel cannot filter raw frames: it can send past its output rules",
-				zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
-				zap.String("fix", "cap_drop: [NET_RAW]"))
-		}
-	}
+	c.warnNetRaw(g, "netraw", unsupported,
+		"the container keeps CAP_NET_RAW and this kernel cannot filter raw frames: it can send past its output rules")
 }
 
 // reportNamesNetRaw warns about each member of a namespace whose rules use
@@ -149,15 +128,25 @@ func (c *Controller) reportEgress(g *nsGroup, unsupported bool) {
 // forge the answers to the lookups dcfw sends from inside its namespace,
 // and so choose the addresses its names stand for.
 func (c *Controller) reportNamesNetRaw(g *nsGroup, usesNames bool) {
+	c.warnNetRaw(g, "namesraw", usesNames,
+		"the container's rules use names and it keeps CAP_NET_RAW: it can forge the answers to dcfw's lookups in its namespace, and so choose the addresses of its names")
+}
+
+// warnNetRaw warns with msg, once per change, about each member that keeps
+// NET_RAW where the risk applies, and forgets the warning (kind) where it
+// no longer does. A member whose privileges are unknown keeps its state.
+func (c *Controller) warnNetRaw(g *nsGroup, kind string, applies bool, msg string) {
 	for _, m := range g.members {
-		subject := "namesraw:" + m.ctr.ID
-		if !usesNames || !m.privs.known || !m.privs.netRaw {
+		subject := kind + ":" + m.ctr.ID
+		if !m.privs.known {
+			continue
+		}
+		if !applies || !m.privs.netRaw {
 			c.errs.clear(subject)
 			continue
 		}
 		if c.errs.allow(subject, "NET_RAW", c.now()) {
-			c.log.Warn("the container's rules use names and it keeps CAP_NET_RAW: it can forge the answers to dcfw's lookups in its namespace, and so choose the addresses of its names",
-				zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
+			c.log.Warn(msg, zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.String("fix", "cap_drop: [NET_RAW]"))
 		}
 	}
