@@ -453,7 +453,7 @@ func (c *Controller) withNames(g *nsGroup, m member, owner engine.Container, d d
 			}
 			states[i] = name + ": " + why
 		}
-		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback and DNS queries to the host's nameservers pass) until the name resolves"
+		msg := "a deny or reject rule's name does not resolve, so the rule would block nothing; container locked down (only loopback and DNS queries to its upstream nameservers pass) until the name resolves"
 		if c.errs.allow(subject, strings.Join(states, "\n"), c.now()) {
 			c.log.Error(msg, zap.String("container", m.ctr.Name()), zap.String("id", engine.ShortID(m.ctr.ID)),
 				zap.Strings("names", missing), zap.Strings("states", states))
