@@ -21,22 +21,6 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// startIn starts a long sleep whose process lives in h's namespace (forked
-// from a thread inside it), like a container's init, and stops it at
-// cleanup.
-func startIn(t *testing.T, h *testnet.Host) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("sleep", "3600")
-	if err := h.Do(cmd.Start); err != nil {
-		t.Fatalf("start process in %s: %v", h, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd
-}
-
 // threadNS is the namespace of the calling goroutine's thread, probed on a
 // locked thread. Not /proc/self/ns/net: that is the main thread's, which
 // may be parked in another namespace by code that left a thread behind.
@@ -57,7 +41,7 @@ func TestOneNamespaceOneID(t *testing.T) {
 	testenv.RequireNetAdmin(t)
 	t.Parallel()
 	h := testnet.NewNS(t, "nsu-same")
-	pid := startIn(t, h).Process.Pid
+	pid := h.Process(t).Process.Pid
 
 	byPath, err := netnsutil.OpenPath(h.Path())
 	if err != nil {

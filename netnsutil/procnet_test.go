@@ -23,7 +23,7 @@ func TestProcNetIdentifiesNamespaces(t *testing.T) {
 	hosts := []*testnet.Host{testnet.NewNS(t, "pn-a"), testnet.NewNS(t, "pn-b")}
 	seen := map[netnsutil.ProcNetID]string{}
 	for _, h := range hosts {
-		pid := startIn(t, h).Process.Pid
+		pid := h.Process(t).Process.Pid
 		ns, err := netnsutil.OpenPath(h.Path())
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +85,7 @@ func TestProcNetWithoutPtrace(t *testing.T) {
 		testenv.SkipOrFail(t, "needs setpriv (util-linux): "+err.Error())
 	}
 	h := testnet.NewNS(t, "pn-noptrace")
-	pid := strconv.Itoa(startIn(t, h).Process.Pid)
+	pid := strconv.Itoa(h.Process(t).Process.Pid)
 	noPtrace := func(args ...string) (string, error) {
 		cmd := exec.Command("setpriv", append([]string{"--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"}, args...)...)
 		out, err := cmd.CombinedOutput()

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -17,43 +16,23 @@ import (
 // procfs for a ByProcNet view (each PID's net a link to a real process's
 // /proc/<pid>/net, with a cgroup). PID 1, the "host's init", is this
 // test's process, whose namespace the "default" file holds.
-func sandboxTree(t *testing.T, files map[string]string, procs map[int][2]string) (netnsDir, procDir string) {
+func sandboxTree(t *testing.T, files map[string]string, procs map[int]testnet.ProcEntry) (netnsDir, procDir string) {
 	t.Helper()
-	netnsDir, procDir = t.TempDir(), t.TempDir()
+	netnsDir = t.TempDir()
 	for name, target := range files {
 		if err := os.Symlink(target, filepath.Join(netnsDir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	procs[1] = [2]string{"/proc/self/net", "0::/init.scope"}
-	for pid, p := range procs {
-		pd := filepath.Join(procDir, strconv.Itoa(pid))
-		if err := os.MkdirAll(pd, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p[0], filepath.Join(pd, "net")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(p[1]+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return netnsDir, procDir
+	procs[1] = testnet.ProcEntry{Net: "/proc/self/net", Cgroup: "0::/init.scope"}
+	return netnsDir, testnet.FakeProc(t, procs)
 }
 
 // procNetOf is the /proc/<pid>/net of a process that runs in h until the
 // test ends.
 func procNetOf(t *testing.T, h *testnet.Host) string {
 	t.Helper()
-	cmd := exec.Command("sleep", "3600")
-	if err := h.Do(cmd.Start); err != nil {
-		t.Fatalf("start process in %s: %v", h, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/net"
+	return "/proc/" + strconv.Itoa(h.Process(t).Process.Pid) + "/net"
 }
 
 // SandboxNamespaces on real namespace files: the host's namespace is
@@ -66,7 +45,7 @@ func TestKernelSandboxNamespaces(t *testing.T) {
 	id, other := containerID("ctr"), containerID("peer")
 	netnsDir, procDir := sandboxTree(t,
 		map[string]string{"ctr": ctr.Path(), "peer": peer.Path(), "default": "/proc/self/ns/net", "hostalias": "/proc/self/ns/net"},
-		map[int][2]string{101: {procNetOf(t, ctr), "0::/docker/" + id}, 102: {procNetOf(t, peer), "0::/docker/" + other}})
+		map[int]testnet.ProcEntry{101: {Net: procNetOf(t, ctr), Cgroup: "0::/docker/" + id}, 102: {Net: procNetOf(t, peer), Cgroup: "0::/docker/" + other}})
 	host, err := netnsutil.StatPath("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +128,7 @@ func TestKernelSandboxNamespaces(t *testing.T) {
 func TestKernelSandboxNamespacesDefaultNotTheHosts(t *testing.T) {
 	testenv.RequireNetAdmin(t)
 	other := testnet.NewNS(t, "sbkdef")
-	netnsDir, procDir := sandboxTree(t, map[string]string{"default": other.Path()}, map[int][2]string{})
+	netnsDir, procDir := sandboxTree(t, map[string]string{"default": other.Path()}, map[int]testnet.ProcEntry{})
 	s := &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir, HostProcs: true}
 	if id, err := s.HostID(); err == nil {
 		t.Errorf("HostID() = %s, want an error", id)

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -13,41 +12,9 @@ import (
 	"github.com/dcfw/dcfw/netnsutil"
 )
 
-// procNetTree is a procfs of the given processes for a ByProcNet table:
-// each PID's net is a link to a real process's /proc/<pid>/net, its
-// cgroup the text given. PID 1 is the "host's init": this test's process.
-func procNetTree(t *testing.T, procs map[int][2]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	procs[1] = [2]string{"/proc/self/net", "0::/init.scope"}
-	for pid, p := range procs {
-		pd := filepath.Join(dir, strconv.Itoa(pid))
-		if err := os.MkdirAll(pd, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p[0], filepath.Join(pd, "net")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(p[1]+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// sleeperIn runs a process in h until the test ends and returns its PID.
-func sleeperIn(t *testing.T, h *testnet.Host) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "3600")
-	if err := h.Do(cmd.Start); err != nil {
-		t.Fatalf("start process in %s: %v", h, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd.Process.Pid
-}
+// hostInit is PID 1 of the fake procfs trees: this test's process, in
+// the host's namespace.
+var hostInit = testnet.ProcEntry{Net: "/proc/self/net", Cgroup: "0::/init.scope"}
 
 // A ProcNetDir finds a namespace's owners by ProcNetID (the container's
 // process, not its peer's) and refuses the host's namespace by that number
@@ -58,9 +25,10 @@ func TestKernelProcNetDirOwnersAndHost(t *testing.T) {
 	peer := testnet.NewNS(t, "pndpeer")
 	const id = "4bd7c4b16b2a3fd9c1a7cd4e7a7e0a51a27d64e2b4b1ed2bc81b2c1f1a5e0c33"
 	const other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	proc := procNetTree(t, map[int][2]string{
-		100: {"/proc/" + strconv.Itoa(sleeperIn(t, peer)) + "/net", "0::/system.slice/docker-" + other + ".scope"},
-		101: {"/proc/" + strconv.Itoa(sleeperIn(t, ctr)) + "/net", "0::/docker/" + id},
+	proc := testnet.FakeProc(t, map[int]testnet.ProcEntry{
+		1:   hostInit,
+		100: {Net: "/proc/" + strconv.Itoa(peer.Process(t).Process.Pid) + "/net", Cgroup: "0::/system.slice/docker-" + other + ".scope"},
+		101: {Net: "/proc/" + strconv.Itoa(ctr.Process(t).Process.Pid) + "/net", Cgroup: "0::/docker/" + id},
 	})
 	files := t.TempDir()
 	for name, target := range map[string]string{

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -117,26 +116,6 @@ func TestWatchedDirSurvivesTheDirectoryBeingReplaced(t *testing.T) {
 	eventually(t, "a file in the new directory noted", func() bool { return slices.Equal(bornNames(d.Born(t0)), []string{"again"}) })
 }
 
-// fakeProc makes a procfs-like directory: for each PID, ns/net is a
-// symlink to a namespace file and cgroup holds the given cgroup line.
-func fakeProc(t *testing.T, procs map[int][2]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for pid, p := range procs {
-		pd := filepath.Join(dir, strconv.Itoa(pid))
-		if err := os.MkdirAll(filepath.Join(pd, "ns"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p[0], filepath.Join(pd, "ns", "net")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte(p[1]+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestKernelSandboxFinderFindsANamespaceByItsOwner runs the finder on a
 // real directory of namespace files (testnet's, like Docker's, bind
 // mounts of nsfs) and a procfs whose processes are in real namespaces:
@@ -168,10 +147,10 @@ func TestKernelSandboxFinderFindsANamespaceByItsOwner(t *testing.T) {
 	peer := testnet.NewNS(t, "sbxpeer")
 	const id = "4bd7c4b16b2a3fd9c1a7cd4e7a7e0a51a27d64e2b4b1ed2bc81b2c1f1a5e0c33"
 	const other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	d.Procs = netnsutil.NewProcTable(fakeProc(t, map[int][2]string{
-		100: {filepath.Join(testnet.NetnsDir, peer.Name()), "0::/system.slice/docker-" + other + ".scope"},
-		101: {filepath.Join(testnet.NetnsDir, ctr.Name()), "0::/docker/" + id},
-		102: {"/proc/self/ns/net", "0::/docker/" + id}, // runc before it enters
+	d.Procs = netnsutil.NewProcTable(testnet.FakeProc(t, map[int]testnet.ProcEntry{
+		100: {NSNet: filepath.Join(testnet.NetnsDir, peer.Name()), Cgroup: "0::/system.slice/docker-" + other + ".scope"},
+		101: {NSNet: filepath.Join(testnet.NetnsDir, ctr.Name()), Cgroup: "0::/docker/" + id},
+		102: {NSNet: "/proc/self/ns/net", Cgroup: "0::/docker/" + id}, // runc before it enters
 	}))
 
 	results := make(chan Result, 1)
