@@ -98,6 +98,11 @@ func (h *Harness) CreateNetwork(spec NetworkSpec) *Network {
 			n.Parent = h.createParentLink()
 		}
 		opts.Options = map[string]string{"parent": n.Parent, "macvlan_mode": "bridge"}
+	case "overlay":
+		// Attachable: service tasks and plain containers both join it.
+		// Not internal: the tasks' second interface, on docker_gwbridge,
+		// is part of what is tested (it needs RequireSwarm).
+		opts.Attachable = true
 	default:
 		h.t.Fatalf("CreateNetwork: driver %q not supported by the harness", driver)
 	}

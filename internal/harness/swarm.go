@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -75,36 +74,7 @@ func (h *Harness) networkExists(name string) bool {
 // both service tasks and plain containers can join it, with a subnet no
 // one else uses; it is removed when the test ends. It needs RequireSwarm.
 func (h *Harness) Overlay() *Network {
-	h.t.Helper()
-	n := &Network{h: h, Name: h.UniqueName("ov"), Driver: "overlay"}
-	n.nextHost.Store(firstAutoHost)
-	for attempt := 0; ; attempt++ {
-		idx, err := allocSubnet(h)
-		if err != nil {
-			h.t.Fatalf("overlay %s: %v", n.Name, err)
-		}
-		n.Subnet = subnet4(idx)
-		ctx, cancel := h.Ctx()
-		res, err := h.Docker().NetworkCreate(ctx, n.Name, client.NetworkCreateOptions{
-			Driver: "overlay", Attachable: true, Labels: h.Labels(nil),
-			IPAM: &network.IPAM{Config: []network.IPAMConfig{ipamConfig(n.Subnet)}},
-		})
-		cancel()
-		if err != nil && strings.Contains(err.Error(), "overlaps") && attempt < 16 {
-			continue
-		}
-		if err != nil {
-			h.t.Fatalf("create overlay network %s (subnet %s): %v", n.Name, n.Subnet, err)
-		}
-		n.ID = res.ID
-		break
-	}
-	h.t.Cleanup(func() {
-		if err := h.RemoveNetwork(n.ID); err != nil {
-			h.t.Errorf("remove network %s: %v", n.Name, err)
-		}
-	})
-	return n
+	return h.CreateNetwork(NetworkSpec{Label: "ov", Driver: "overlay"})
 }
 
 // ServiceSpec says what service to create: replicated, one task of the
