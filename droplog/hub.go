@@ -2,6 +2,7 @@ package droplog
 
 import (
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -14,7 +15,7 @@ import (
 type Hub struct {
 	log  *zap.Logger
 	cfg  Config
-	open func(nsFd int, group uint16) (namespace, error)
+	open func(nsFd int, group uint16, now func() time.Time) (namespace, error)
 
 	mu      sync.Mutex
 	readers map[netnsutil.ID]*Reader
@@ -54,7 +55,7 @@ func (h *Hub) Watch(id netnsutil.ID, nsFd int, c Container, rules nft.LogRules) 
 	}
 	// Opening is two socket calls inside the namespace: short enough to
 	// hold the lock, and two Watches of one namespace must not both open.
-	ns, err := h.open(nsFd, h.cfg.group())
+	ns, err := h.open(nsFd, h.cfg.group(), h.cfg.now())
 	if err != nil {
 		return err
 	}

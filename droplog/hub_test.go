@@ -18,7 +18,7 @@ type fakeOpener struct {
 	fail   error
 }
 
-func (o *fakeOpener) open(fd int, _ uint16) (namespace, error) {
+func (o *fakeOpener) open(fd int, _ uint16, _ func() time.Time) (namespace, error) {
 	if o.fail != nil {
 		return nil, o.fail
 	}

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcfw/dcfw/engine"
 	"github.com/dcfw/dcfw/labels"
 	"github.com/dcfw/dcfw/nflog"
 	"github.com/dcfw/dcfw/nft"
@@ -16,13 +17,6 @@ import (
 type Container struct {
 	Name string
 	ID   string
-}
-
-func (c Container) shortID() string {
-	if len(c.ID) > 12 {
-		return c.ID[:12]
-	}
-	return c.ID
 }
 
 // Messages of the lines a Reader writes.
@@ -84,7 +78,7 @@ func describe(rec nflog.Record, rules nft.LogRules, ifname func(uint32) string) 
 	}
 	if idx != 0 {
 		// An interface name is any bytes but '/', NUL and whitespace.
-		l.iface = labels.SafeText(ifname(idx), maxLoggedName)
+		l.iface = engine.SafeName(ifname(idx))
 	}
 	l.pkt, l.pktErr = nflog.DecodePacket(rec.Payload)
 	return l
@@ -94,16 +88,13 @@ func describe(rec nflog.Record, rules nft.LogRules, ifname func(uint32) string) 
 // comments) and prefixes of log rules dcfw did not write (a container with
 // CAP_NET_ADMIN can add its own) reach the log escaped and bounded: raw, a
 // newline would forge a line and an escape sequence rewrite the terminal.
-const (
-	maxLoggedName = 128
-	maxLoggedText = 256
-)
+const maxLoggedText = 256
 
 // containerFields are the fields naming the container, first in every line.
 func (c Container) fields() []zap.Field {
 	return []zap.Field{
-		zap.String("container", labels.SafeText(c.Name, maxLoggedName)),
-		zap.String("id", labels.SafeText(c.shortID(), maxLoggedName)),
+		zap.String("container", engine.SafeName(c.Name)),
+		zap.String("id", engine.SafeName(engine.ShortID(c.ID))),
 	}
 }
 

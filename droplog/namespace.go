@@ -34,7 +34,7 @@ type netNamespace struct {
 
 // openNamespace opens the sockets of a namespace inside the namespace nsFd
 // refers to. nsFd may be closed once it returns.
-func openNamespace(nsFd int, group uint16) (namespace, error) {
+func openNamespace(nsFd int, group uint16, now func() time.Time) (namespace, error) {
 	conn, err := nflog.Dial(nsFd, nflog.Config{Group: group})
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func openNamespace(nsFd int, group uint16) (namespace, error) {
 		conn.Close()
 		return nil, fmt.Errorf("droplog: rtnetlink socket in the namespace: %w", err)
 	}
-	return &netNamespace{conn: conn, names: &ifNames{h: h, now: time.Now}}, nil
+	return &netNamespace{conn: conn, names: &ifNames{h: h, now: now}}, nil
 }
 
 func (n *netNamespace) Receive() ([]nflog.Record, error) { return n.conn.Receive() }

@@ -71,7 +71,7 @@ type Reader struct {
 // It fails with an error wrapping nflog.ErrGroupBusy when something in the
 // namespace already reads the group.
 func Open(nsFd int, c Container, rules nft.LogRules, log *zap.Logger, cfg Config) (*Reader, error) {
-	ns, err := openNamespace(nsFd, cfg.group())
+	ns, err := openNamespace(nsFd, cfg.group(), cfg.now())
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,6 @@ type Config struct {
 // Receive and Close may be called from different goroutines.
 type Conn struct {
 	c       *netlink.Conn
-	group   uint16
 	pending []Record // records that arrived before Dial's acknowledgement
 }
 
@@ -64,7 +63,7 @@ func Dial(nsFd int, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nflog: open netfilter socket: %w", err)
 	}
-	c := &Conn{c: nc, group: cfg.Group}
+	c := &Conn{c: nc}
 	if cfg.ReadBuffer > 0 {
 		if err := nc.SetReadBuffer(cfg.ReadBuffer); err != nil {
 			nc.Close()
@@ -146,9 +145,6 @@ func configMessage(cfg Config) (netlink.Message, error) {
 		Flags:       netlink.Request | netlink.Acknowledge,
 	}, attrs)
 }
-
-// Group returns the group the Conn is bound to.
-func (c *Conn) Group() uint16 { return c.group }
 
 // Receive blocks until records arrive and returns them. Messages that are
 // not packet records, or that do not decode, are skipped. An overflow of the
