@@ -28,6 +28,27 @@ func sandboxTree(t *testing.T, files map[string]string, procs map[int]testnet.Pr
 	return netnsDir, testnet.FakeProc(t, procs)
 }
 
+// swapLinks makes the symbolic links a and b point at each other's targets.
+func swapLinks(t *testing.T, a, b string) {
+	t.Helper()
+	ta, err := os.Readlink(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := os.Readlink(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{a: tb, b: ta} {
+		if err := os.Remove(link); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // procNetOf is the /proc/<pid>/net of a process that runs in h until the
 // test ends.
 func procNetOf(t *testing.T, h *testnet.Host) string {
@@ -103,6 +124,15 @@ func TestKernelSandboxNamespaces(t *testing.T) {
 			}
 			byPID.Close()
 		}
+		// The files trade namespaces (as names are reused): the hints
+		// now point at the wrong namespace and must not be taken.
+		swapLinks(t, filepath.Join(netnsDir, "ctr"), filepath.Join(netnsDir, "peer"))
+		byPID, err := s.OpenPID(101)
+		if err != nil || byPID.ID() != ctr.ID() {
+			t.Fatalf("OpenPID(101) after the files traded namespaces: %v, want ctr's namespace", err)
+		}
+		byPID.Close()
+		swapLinks(t, filepath.Join(netnsDir, "ctr"), filepath.Join(netnsDir, "peer"))
 	}
 
 	// No "default" file (the engine had no reason to make one): no nsfs
