@@ -1,10 +1,8 @@
 package netnsutil
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -34,43 +32,13 @@ func ProcNetOfPID(procDir string, pid int) (ProcNetID, error) {
 	return ProcNetID(st.Ino), nil
 }
 
-// ProcNetOf is the ProcNetID of the namespace open as ns: a thread of its
-// own enters it (CAP_SYS_ADMIN) and reads its own net entry there, then
-// returns to where it was. A thread that cannot return is never unlocked,
-// so the runtime ends it rather than run other code in the namespace.
+// ProcNetOf is the ProcNetID of the namespace open as ns: a thread that
+// entered it (Do) reads its own net entry there.
 func ProcNetOf(ns *NS) (ProcNetID, error) {
-	type result struct {
-		id  ProcNetID
-		err error
+	var st unix.Stat_t
+	err := Do(ns.Fd(), func() error { return unix.Stat("/proc/thread-self/net/dev", &st) })
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", ns.Path(), err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		back, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: err}
-			return
-		}
-		defer back.Close()
-		if err := unix.Setns(ns.Fd(), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("enter %s: %w", ns.Path(), os.NewSyscallError("setns", err))}
-			return
-		}
-		var st unix.Stat_t
-		serr := unix.Stat("/proc/thread-self/net/dev", &st)
-		if berr := unix.Setns(int(back.Fd()), unix.CLONE_NEWNET); berr == nil {
-			runtime.UnlockOSThread()
-		} else {
-			serr = errors.Join(serr, fmt.Errorf("return from %s: %w", ns.Path(), os.NewSyscallError("setns", berr)))
-		}
-		if serr != nil {
-			done <- result{err: serr}
-			return
-		}
-		done <- result{id: ProcNetID(st.Ino)}
-	}()
-	r := <-done
-	return r.id, r.err
+	return ProcNetID(st.Ino), nil
 }
