@@ -4,7 +4,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcfw/dcfw/engine"
-	"github.com/dcfw/dcfw/labels"
 )
 
 // recoverLostStarts clears "stopped by events" (knownContainer.stopped)
@@ -31,7 +30,7 @@ func (c *Controller) recoverLostStarts(list []engine.Container) {
 		// Said at warn only about containers dcfw protects: an engine
 		// slower than the interval to start one looks the same.
 		level := zap.DebugLevel
-		if _, managed := ctr.Labels[labels.KeyEnable]; managed && c.cfg.Scope.Includes(ctr.Labels) {
+		if c.verdicts.of(ctr.Labels).protects() && c.cfg.Scope.Includes(ctr.Labels) {
 			level = zap.WarnLevel
 		}
 		c.log.Log(level, "container runs but no start event came within an interval; protecting it now",

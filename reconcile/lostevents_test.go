@@ -56,3 +56,20 @@ func TestLostStartEventIsRecoveredWithinAnInterval(t *testing.T) {
 		})
 	}
 }
+
+// A container dcfw leaves alone (dcfw.enable=false) whose start event was
+// lost is recovered all the same, but not warned about: dcfw gives it no
+// protection that could have come late.
+func TestLostStartEventOfADisabledContainerIsNoWarning(t *testing.T) {
+	e := newTestEnv(t)
+	off := e.start("off", disabledLabels)
+	e.ctrl.absorb([]engine.Event{{Kind: engine.EventCreate, ContainerID: off.ID, Attributes: map[string]string{"name": "off"}}})
+	e.clock.Advance(e.cfg.Interval)
+	e.cycle()
+	if got := e.entries(zapcore.WarnLevel, "no start event came within an interval"); len(got) != 0 {
+		t.Errorf("warned about a container dcfw leaves alone: %v", got)
+	}
+	if got := e.entries(zapcore.DebugLevel, "no start event came within an interval"); len(got) != 1 {
+		t.Errorf("the recovery is not logged at debug: %v", e.logs.All())
+	}
+}

@@ -32,6 +32,12 @@ type labelVerdict struct {
 	used   uint64
 }
 
+// protects reports whether dcfw writes rules for these labels: a policy,
+// or the lockdown that label errors bring.
+func (v *labelVerdict) protects() bool {
+	return v.perr != nil || v.policy.State == labels.Enabled
+}
+
 // imageCheck is the labels a container shares with its image, as label
 // errors (perr nil: none).
 type imageCheck struct {
