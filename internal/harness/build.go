@@ -137,24 +137,20 @@ type ImageFile struct {
 // Dockerfiles must not need a registry (FROM scratch and COPY only).
 func (h *Harness) BuildImage(label string, files ...ImageFile) string {
 	h.t.Helper()
-	tag := strings.ToLower(h.UniqueName(label)) + ":e2e"
-	if err := h.env.buildImage(tag, files); err != nil {
-		h.t.Fatalf("build image %s: %v", tag, err)
+	tag, err := h.TryBuildImage(label, files...)
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() {
-		if err := h.env.removeImage(tag); err != nil {
-			h.t.Errorf("remove image %s: %v", tag, err)
-		}
-	})
 	return tag
 }
 
 // TryBuildImage is BuildImage that returns the build's error (a
 // Dockerfile's included) instead of failing the test.
 func (h *Harness) TryBuildImage(label string, files ...ImageFile) (string, error) {
+	h.t.Helper()
 	tag := strings.ToLower(h.UniqueName(label)) + ":e2e"
 	if err := h.env.buildImage(tag, files); err != nil {
-		return "", err
+		return "", fmt.Errorf("build image %s: %w", tag, err)
 	}
 	h.t.Cleanup(func() {
 		if err := h.env.removeImage(tag); err != nil {

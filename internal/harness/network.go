@@ -171,10 +171,6 @@ func (n *Network) Addr6(i int) netip.Addr {
 	return HostAddr(n.Subnet6, i)
 }
 
-// Gateway is the network's gateway address (the bridge's own address on
-// the host for bridge networks; nobody's for macvlan).
-func (n *Network) Gateway() netip.Addr { return HostAddr(n.Subnet, 1) }
-
 // nextAuto returns the next host number for a container without an
 // explicit address.
 func (n *Network) nextAuto() int {
