@@ -117,54 +117,28 @@ func (h *Host) Netlink() *netlink.Handle { return h.nl }
 
 // Do runs f with the calling thread in h's namespace and returns f's error.
 //
-// f runs on a separate goroutine locked to its OS thread, which enters the
-// namespace, runs f and goes back; if going back fails, the thread stays
-// locked and the runtime throws it away when f's goroutine ends, so no other
-// goroutine ever runs in the wrong namespace. Because of that:
+// f runs on a separate goroutine locked to its OS thread, inside the
+// namespace (netnsutil.Do). Because of that:
 //   - f must not call t.Fatal/t.FailNow/t.Skip (wrong goroutine); return an
 //     error instead. A panic in f is re-raised in the caller.
 //   - goroutines that f starts do NOT run in the namespace.
 //   - sockets (and netlink handles) that f creates stay in the namespace
 //     for life and may be used from any goroutine after Do returns.
 func (h *Host) Do(f func() error) error {
-	type result struct {
-		err      error
-		panicked bool
-		value    any
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		back, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("testnet: current namespace: %w", err)}
-			return
-		}
-		defer back.Close()
-		if err := unix.Setns(h.ns.Fd(), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("testnet: enter %s: %w", h.name, err)}
-			return
-		}
-		res := result{panicked: true}
+	var panicked bool
+	var value any
+	err := netnsutil.Do(h.ns.Fd(), func() (err error) {
 		defer func() {
-			if res.panicked {
-				res.value = recover()
+			if v := recover(); v != nil {
+				panicked, value = true, v
 			}
-			if err := unix.Setns(int(back), unix.CLONE_NEWNET); err == nil {
-				runtime.UnlockOSThread()
-			} // else: stay locked, the runtime terminates this thread on exit.
-			done <- res
 		}()
-		res.err = f()
-		res.panicked = false
-	}()
-	res := <-done
-	if res.panicked {
-		panic(res.value)
+		return f()
+	})
+	if panicked {
+		panic(value)
 	}
-	return res.err
+	return err
 }
 
 // Sysctl sets a sysctl inside h's namespace (only per-namespace ones, under
