@@ -60,7 +60,7 @@ func TestBenchTimeToProtect(t *testing.T) {
 	h := harness.Setup(t)
 	net := h.Bridge()
 	rec := h.RecordEvents(make(client.Filters).Add("type", "container", "network"), nil)
-	p := h.StartDcfw("--only-label", harness.LabelRun+"="+h.RunID(), "--log-format", "json", "--log-level", "info")
+	p := h.StartDcfw(h.ScopedDcfwArgs("--log-format", "json", "--log-level", "info")...)
 	p.WaitForLog(`"msg":"initial reconcile"`, protectTimeout)
 
 	spec := func(name string) harness.ContainerSpec {

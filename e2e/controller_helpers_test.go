@@ -32,13 +32,7 @@ func startDcfw(h *harness.Harness, args ...string) *harness.Process {
 }
 
 func dcfwArgs(h *harness.Harness, args ...string) []string {
-	return append([]string{
-		"--only-label", harness.LabelRun + "=" + h.RunID(),
-		"--interval", dcfwInterval.String(),
-		"--log-level", "debug",
-		// Several test copies run at once: none takes the host's socket.
-		"--status-socket", "",
-	}, args...)
+	return h.ScopedDcfwArgs(append([]string{"--interval", dcfwInterval.String(), "--log-level", "debug"}, args...)...)
 }
 
 // runDcfwOnce runs `dcfw --once` (scoped, with args) to its end and

@@ -36,6 +36,14 @@ func (h *Harness) StartDcfw(args ...string) *Process {
 	return h.StartProcess(nil, h.DcfwBinary(), args...)
 }
 
+// ScopedDcfwArgs are the flags of a dcfw copy a test starts, then args: it
+// manages only this run's containers (the engine is shared with other
+// runs, and people) and opens no status socket (copies run at once, beside
+// a deployed dcfw whose socket is not theirs to take).
+func (h *Harness) ScopedDcfwArgs(args ...string) []string {
+	return append([]string{"--only-label", LabelRun + "=" + h.RunID(), "--status-socket", ""}, args...)
+}
+
 // StartDcfwEnv is StartDcfw with extra environment variables
 // ("DCFW_INTERVAL=1s"), e.g. to test configuration by environment.
 func (h *Harness) StartDcfwEnv(env []string, args ...string) *Process {
