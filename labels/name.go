@@ -130,26 +130,31 @@ func canonicalNames(ns []nameAt) []string {
 
 // Names returns the distinct names the policy's rules use, sorted: what the
 // caller has to resolve for the container.
-func (p Policy) Names() []string {
-	var out []string
-	for _, c := range []Chain{p.Input, p.Output} {
-		for _, r := range c.Rules {
-			out = append(append(out, r.From.Names...), r.To.Names...)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+func (p Policy) Names() []string { return p.names(func(Rule) bool { return true }) }
 
 // DenyNames returns the distinct names that deny or reject rules use,
 // sorted. While such a name stands for no address, its rule blocks less
 // than its author meant (nothing at all): the caller locks the container
 // down until it resolves, rather than let through what it should block.
-func (p Policy) DenyNames() []string {
+func (p Policy) DenyNames() []string { return p.names(func(r Rule) bool { return r.Action != Allow }) }
+
+// HasNames reports whether any rule of the policy matches a name, without
+// building the list.
+func (p Policy) HasNames() bool {
+	for _, c := range []Chain{p.Input, p.Output} {
+		if slices.ContainsFunc(c.Rules, Rule.HasNames) {
+			return true
+		}
+	}
+	return false
+}
+
+// names returns the distinct names of the rules keep wants, sorted.
+func (p Policy) names(keep func(Rule) bool) []string {
 	var out []string
 	for _, c := range []Chain{p.Input, p.Output} {
 		for _, r := range c.Rules {
-			if r.Action != Allow {
+			if keep(r) {
 				out = append(append(out, r.From.Names...), r.To.Names...)
 			}
 		}

@@ -226,3 +226,21 @@ func TestPolicyDenyNames(t *testing.T) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 }
+
+// TestPolicyHasNames: HasNames is whether Names is empty, without the list.
+func TestPolicyHasNames(t *testing.T) {
+	for _, lbls := range []map[string]string{
+		{"dcfw.enable": "true", "dcfw.output.rule.1": "allow to 10.0.0.5"},
+		{"dcfw.enable": "true", "dcfw.output.rule.1": "allow to db"},
+		{"dcfw.enable": "true", "dcfw.input.rule.1": "allow from web,10.0.0.0/8"},
+		{"dcfw.enable": "true"},
+	} {
+		p, err := Parse(lbls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.HasNames(), len(p.Names()) > 0; got != want {
+			t.Errorf("%v: HasNames() = %v, want %v", lbls, got, want)
+		}
+	}
+}

@@ -214,8 +214,8 @@ func (c *Controller) resolveNames(ctx context.Context, groups map[netnsutil.ID]*
 			if m.perr != nil || m.policy.State != labels.Enabled {
 				continue
 			}
-			if ns := m.policy.Names(); len(ns) > 0 {
-				want = append(want, ns...)
+			if m.policy.HasNames() {
+				want = append(want, m.policy.Names()...)
 				n.users[m.ctr.ID] = n.cycle
 			}
 		}
@@ -418,7 +418,7 @@ func (idx bridgeIndex) answers(owner engine.Container, want []string) map[string
 // structure depends only on the labels, so the verdict cache keeps it per
 // label set like any other.
 func wantStructure(p labels.Policy, prefixID string) (desired, error) {
-	if len(p.Names()) == 0 {
+	if !p.HasNames() {
 		return wantPolicy(p, prefixID)
 	}
 	t, err := nft.CompileNames(p, prefixID, nil)
