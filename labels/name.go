@@ -56,6 +56,13 @@ func (p *ruleParser) parseName(e string, off int) (nameAt, bool) {
 	return nameAt{name: strings.ToLower(name), off: off, raw: e}, true
 }
 
+// ValidName reports whether name is a name as Parse gives it: a valid DNS
+// host name, lower case, without a trailing dot.
+func ValidName(name string) bool {
+	msg, _, _, _ := checkName(name)
+	return msg == "" && name == strings.ToLower(name)
+}
+
 // nameHint is the hint of every malformed name.
 const nameHint = "a name is a container, service or DNS host name: letters, digits, hyphens and dots"
 

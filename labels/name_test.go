@@ -244,3 +244,16 @@ func TestPolicyHasNames(t *testing.T) {
 		}
 	}
 }
+
+// TestValidName: the names Parse gives are valid; what it would reject,
+// or has not canonicalised, is not.
+func TestValidName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"db": true, "api.example.com": true, "web-1": true,
+		"": false, "Db": false, "db.": false, "web_1": false, "-x": false, "a..b": false, "10.0.0.5": false, "a\x00b": false,
+	} {
+		if got := ValidName(name); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

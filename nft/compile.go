@@ -330,7 +330,7 @@ func expand(dir string, i int, lr labels.Rule, id string) ([]Rule, error) {
 		errs = append(errs, agree(IPv6, "protocol icmpv6"))
 	}
 	for _, n := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
-		if n == "" || strings.ContainsAny(n, "_\x00") || len(n) > labels.MaxNameLen {
+		if !labels.ValidName(n) {
 			errs = append(errs, bad("invalid name %q", n))
 		}
 	}

@@ -256,3 +256,15 @@ func TestLockdown(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileNamesRefusesInvalidNames: a policy built by hand (not by
+// labels.Parse) with a name Parse would not give is refused, not made
+// into a set name.
+func TestCompileNamesRefusesInvalidNames(t *testing.T) {
+	for _, name := range []string{"", "Db", "web_1", "-x", "a..b", "db."} {
+		p := enabled(labels.Deny, labels.Allow, []labels.Rule{{Action: labels.Allow, From: labels.Endpoint{Names: []string{name}}}}, nil)
+		if tbl, err := CompileNames(p, testID, nil); tbl != nil || !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "invalid name") {
+			t.Errorf("name %q: CompileNames = %v, %v; want nil and an invalid name", name, tbl, err)
+		}
+	}
+}
