@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -54,10 +53,7 @@ var fleetDNS = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.11"), 53)
 // FleetResolver is the daemon's resolver (reconcile.NSResolver: sockets
 // made in the namespace, the queries) asking each sleeper's own DNS server
 // at the embedded DNS's address.
-type FleetResolver struct {
-	// Lookups counts the names looked up.
-	Lookups *atomic.Int64
-}
+type FleetResolver struct{}
 
 var _ reconcile.NameResolver = FleetResolver{}
 
@@ -67,9 +63,6 @@ func (r FleetResolver) Upstream([]netip.Addr) []netip.Addr { return nil }
 // Resolve implements reconcile.NameResolver.
 func (r FleetResolver) Resolve(ctx context.Context, q reconcile.NameQuery) []names.Result {
 	q.Embedded = true
-	if r.Lookups != nil {
-		r.Lookups.Add(int64(len(q.Names)))
-	}
 	return reconcile.NSResolver{Embedded: fleetDNS}.Resolve(ctx, q)
 }
 

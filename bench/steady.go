@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dcfw/dcfw/engine/enginetest"
+	"github.com/dcfw/dcfw/names"
 	"github.com/dcfw/dcfw/reconcile"
 )
 
@@ -110,9 +111,8 @@ type SteadyOptions struct {
 	// summary, as Controller.Once does).
 	Log *zap.Logger
 	// Resolver resolves names (FleetResolver, for NamesLabels); nil: none.
-	// Lookups, when set, counts the names it looked up.
+	// The names it is asked for are counted (LookupsPerCycle).
 	Resolver reconcile.NameResolver
-	Lookups  *atomic.Int64
 	// Around, when set, is called just before the measured cycles, and
 	// the function it returns just after them (e.g. a CPU profile).
 	Around func() (stop func())
@@ -159,12 +159,17 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 		return SteadyResult{}, err
 	}
 	fw := &Counting{Inner: o.Strategy.Firewall(), Quiet: o.Strategy == Rewrite}
+	var lookups atomic.Int64
+	var counted reconcile.NameResolver
+	if o.Resolver != nil {
+		counted = countingResolver{o.Resolver, &lookups}
+	}
 	ctrl, err := reconcile.New(reconcile.Config{
 		Engine:     f.Engine,
 		Namespaces: Namespaces,
 		Firewall:   fw,
 		Log:        o.Log,
-		Resolver:   o.Resolver,
+		Resolver:   counted,
 	})
 	if err != nil {
 		return SteadyResult{}, err
@@ -185,10 +190,7 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 	if o.Around != nil {
 		stop = o.Around()
 	}
-	var lookups0 int64
-	if o.Lookups != nil {
-		lookups0 = o.Lookups.Load()
-	}
+	lookups0 := lookups.Load()
 	for i := range o.Cycles {
 		c, err := f.cycle(ctx, ctrl, fw)
 		if err == nil && o.Strategy != Rewrite && c.Counts.Writes != 0 {
@@ -208,9 +210,7 @@ func (f *Fleet) Steady(ctx context.Context, o SteadyOptions) (SteadyResult, erro
 	if stop != nil {
 		stop()
 	}
-	if o.Lookups != nil {
-		res.LookupsPerCycle = float64(o.Lookups.Load()-lookups0) / float64(len(res.Cycles))
-	}
+	res.LookupsPerCycle = float64(lookups.Load()-lookups0) / float64(len(res.Cycles))
 	res.Memory, err = ReadMemory(0)
 	return res, err
 }
@@ -303,4 +303,15 @@ func (r SteadyResult) WrittenPerCycle() float64 {
 		n += c.Counts.Written
 	}
 	return float64(n) / float64(max(len(r.Cycles), 1))
+}
+
+// countingResolver counts the names a NameResolver is asked for.
+type countingResolver struct {
+	reconcile.NameResolver
+	n *atomic.Int64
+}
+
+func (r countingResolver) Resolve(ctx context.Context, q reconcile.NameQuery) []names.Result {
+	r.n.Add(int64(len(q.Names)))
+	return r.NameResolver.Resolve(ctx, q)
 }

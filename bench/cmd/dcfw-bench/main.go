@@ -19,7 +19,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -213,10 +212,9 @@ func runNames(ctx context.Context, n, warmup, cycles int, profile string) (bench
 		return bench.SteadyResult{}, err
 	}
 	defer stop()
-	var lookups atomic.Int64
 	fmt.Fprintf(os.Stderr, "names: N=%d, minimal diff, %d+%d cycles...\n", n, warmup, cycles)
 	o := bench.SteadyOptions{Strategy: bench.MinimalDiff, Warmup: warmup, Cycles: cycles,
-		Resolver: bench.FleetResolver{Lookups: &lookups}, Lookups: &lookups}
+		Resolver: bench.FleetResolver{}}
 	if profile != "" {
 		o.Around = cpuProfile(profile)
 	}
