@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/dcfw/dcfw/netnsutil"
+	"github.com/dcfw/dcfw/sandbox"
 )
 
 // SandboxKeyNamespaces are Namespaces of the sandbox mode: the controller
@@ -48,10 +49,6 @@ type SandboxNamespaces struct {
 
 var _ SandboxKeyNamespaces = (*SandboxNamespaces)(nil)
 
-// hostSandbox is the name of the file the engine binds the host's namespace
-// to (the SandboxKey of host-network containers).
-const hostSandbox = "default"
-
 // sandboxNS is a namespace opened in sandbox mode with its ProcNetID (zero
 // without the host's processes: nothing to compare it with).
 type sandboxNS struct {
@@ -73,7 +70,7 @@ func (s *SandboxNamespaces) HostID() (netnsutil.ID, error) {
 		}
 		s.hostNet = pn
 	}
-	path := filepath.Join(s.NetnsDir, hostSandbox)
+	path := filepath.Join(s.NetnsDir, sandbox.HostFile)
 	ns, err := netnsutil.OpenPath(path)
 	if errors.Is(err, netnsutil.ErrNotFound) {
 		return netnsutil.ID{}, nil
@@ -102,7 +99,7 @@ func (s *SandboxNamespaces) HostID() (netnsutil.ID, error) {
 // check, and what CheckProcess compares with.
 func (s *SandboxNamespaces) OpenSandbox(sandboxKey string) (Namespace, error) {
 	name := filepath.Base(sandboxKey)
-	if name == hostSandbox {
+	if name == sandbox.HostFile {
 		return nil, fmt.Errorf("sandbox file %s: %w", name, netnsutil.ErrHostNamespace)
 	}
 	ns, err := netnsutil.OpenPath(filepath.Join(s.NetnsDir, name))
@@ -116,15 +113,10 @@ func (s *SandboxNamespaces) OpenSandbox(sandboxKey string) (Namespace, error) {
 	if !s.HostProcs {
 		return sandboxNS{NS: ns}, nil
 	}
-	pn, err := netnsutil.ProcNetOf(ns)
-	switch {
-	case err != nil:
+	pn, err := sandbox.NotHost(ns, name, s.hostNet) // zero only before HostID: counts as the host
+	if err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("sandbox file %s: cannot tell it from the host's namespace: %w", name, err)
-	case s.hostNet == 0 || pn == s.hostNet:
-		// hostNet is zero only before HostID: unknown counts as the host.
-		ns.Close()
-		return nil, fmt.Errorf("sandbox file %s (%s): %w", name, pn, netnsutil.ErrHostNamespace)
+		return nil, err
 	}
 	return sandboxNS{NS: ns, procNet: pn}, nil
 }

@@ -25,8 +25,24 @@ type ProcNetDir struct {
 
 var _ Dir = (*ProcNetDir)(nil)
 
-// hostFile is the engine's sandbox file of the host's namespace.
-const hostFile = "default"
+// HostFile is the engine's sandbox file of the host's namespace (the
+// SandboxKey of host-network containers).
+const HostFile = "default"
+
+// NotHost reads the ProcNetID of ns, the sandbox file name (a thread
+// enters it), and refuses the host's namespace, hostNet, with an error
+// matching netnsutil.ErrHostNamespace; a zero hostNet (not known yet)
+// counts as the host.
+func NotHost(ns *netnsutil.NS, name string, hostNet netnsutil.ProcNetID) (netnsutil.ProcNetID, error) {
+	pn, err := netnsutil.ProcNetOf(ns)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("sandbox file %s: cannot tell it from the host's namespace: %w", name, err)
+	case hostNet == 0 || pn == hostNet:
+		return 0, fmt.Errorf("sandbox file %s (%s): %w", name, pn, netnsutil.ErrHostNamespace)
+	}
+	return pn, nil
+}
 
 // NewProcNetDir returns the sandbox directory at dir whose owners are
 // found in procDir, which must show the host's processes: its PID 1 is
@@ -44,7 +60,7 @@ func NewProcNetDir(dir, procDir string) (*ProcNetDir, error) {
 // Open implements Dir. The host's namespace is an error matching
 // netnsutil.ErrHostNamespace.
 func (d *ProcNetDir) Open(name string) (Namespace, error) {
-	if name == hostFile {
+	if name == HostFile {
 		return nil, fmt.Errorf("sandbox file %s: %w", name, netnsutil.ErrHostNamespace)
 	}
 	ns, err := d.WatchedDir.Open(name)
@@ -56,14 +72,10 @@ func (d *ProcNetDir) Open(name string) (Namespace, error) {
 		ns.Close()
 		return nil, fmt.Errorf("sandbox file %s: %T is not a namespace file", name, ns)
 	}
-	pn, err := netnsutil.ProcNetOf(n)
-	switch {
-	case err != nil:
+	pn, err := NotHost(n, name, d.HostNet)
+	if err != nil {
 		ns.Close()
-		return nil, fmt.Errorf("sandbox file %s: %w", name, err)
-	case pn == d.HostNet:
-		ns.Close()
-		return nil, fmt.Errorf("sandbox file %s (%s): %w", name, pn, netnsutil.ErrHostNamespace)
+		return nil, err
 	}
 	d.mu.Lock()
 	d.procNet[ns.ID()] = pn
