@@ -45,7 +45,21 @@ type SandboxNamespaces struct {
 	// scan: a hint, checked at every use (the numbers are reused).
 	mu    sync.Mutex
 	files map[netnsutil.ProcNetID]string
+	// procNets are the ProcNetIDs OpenSandbox read, by file name and the
+	// namespace it held then: every cycle opens every container's file, and
+	// reading the number enters the namespace. A live namespace keeps its
+	// number; a file that now holds another namespace is read again.
+	procNets map[string]fileProcNet
 }
+
+type fileProcNet struct {
+	id netnsutil.ID
+	pn netnsutil.ProcNetID
+}
+
+// maxProcNets bounds procNets: names of sandboxes long gone are dropped
+// with the rest when it is full.
+const maxProcNets = 4096
 
 var _ SandboxKeyNamespaces = (*SandboxNamespaces)(nil)
 
@@ -113,11 +127,23 @@ func (s *SandboxNamespaces) OpenSandbox(sandboxKey string) (Namespace, error) {
 	if !s.HostProcs {
 		return sandboxNS{NS: ns}, nil
 	}
+	s.mu.Lock()
+	known, ok := s.procNets[name]
+	s.mu.Unlock()
+	if ok && known.id == ns.ID() {
+		return sandboxNS{NS: ns, procNet: known.pn}, nil
+	}
 	pn, err := sandbox.NotHost(ns, name, s.hostNet) // zero only before HostID: counts as the host
 	if err != nil {
 		ns.Close()
 		return nil, err
 	}
+	s.mu.Lock()
+	if s.procNets == nil || len(s.procNets) >= maxProcNets {
+		s.procNets = map[string]fileProcNet{}
+	}
+	s.procNets[name] = fileProcNet{id: ns.ID(), pn: pn}
+	s.mu.Unlock()
 	return sandboxNS{NS: ns, procNet: pn}, nil
 }
 

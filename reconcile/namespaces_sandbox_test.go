@@ -132,6 +132,16 @@ func TestKernelSandboxNamespaces(t *testing.T) {
 			t.Fatalf("OpenPID(101) after the files traded namespaces: %v, want ctr's namespace", err)
 		}
 		byPID.Close()
+		// OpenSandbox remembers the numbers it read, by file and
+		// namespace: the file that now holds peer's is read again.
+		sw, err := s.OpenSandbox("ctr")
+		if err != nil || sw.ID() != peer.ID() {
+			t.Fatalf("OpenSandbox(ctr) after the files traded namespaces: %v, want peer's namespace", err)
+		}
+		if err := s.CheckProcess(102, other, sw); err != nil {
+			t.Errorf("peer's process in the file that now holds peer's namespace: %v (a number remembered for the file's old namespace?)", err)
+		}
+		sw.Close()
 		swapLinks(t, filepath.Join(netnsDir, "ctr"), filepath.Join(netnsDir, "peer"))
 	}
 
