@@ -20,6 +20,9 @@ type Hub struct {
 	mu      sync.Mutex
 	readers map[netnsutil.ID]*Reader
 	closed  bool
+	// stop ends the one goroutine that flushes every Reader's summaries
+	// (started with the first Reader): not one ticker per namespace.
+	stop chan struct{}
 }
 
 // NewHub returns an empty Hub whose Readers write to log.
@@ -60,7 +63,34 @@ func (h *Hub) Watch(id netnsutil.ID, nsFd int, c Container, rules nft.LogRules) 
 		return err
 	}
 	h.readers[id] = newReader(ns, c, rules, h.log, h.cfg)
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+		go h.summaries(h.stop)
+	}
 	return nil
+}
+
+// summaries flushes the summaries of every Reader once a window is over,
+// even when no record comes after it.
+func (h *Hub) summaries(stop chan struct{}) {
+	t := time.NewTicker(summaryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			h.mu.Lock()
+			rs := make([]*Reader, 0, len(h.readers))
+			for _, r := range h.readers {
+				rs = append(rs, r)
+			}
+			h.mu.Unlock()
+			for _, r := range rs {
+				r.flush()
+			}
+		}
+	}
 }
 
 // Forget closes the Reader of namespace id, if any, releasing the
@@ -131,6 +161,9 @@ func (h *Hub) Watching() int {
 // Close closes every Reader; later Watches fail.
 func (h *Hub) Close() {
 	h.mu.Lock()
+	if !h.closed && h.stop != nil {
+		close(h.stop)
+	}
 	h.closed = true
 	rs := h.readers
 	h.readers = map[netnsutil.ID]*Reader{}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dcfw/dcfw/netnsutil"
 	"github.com/dcfw/dcfw/nflog"
@@ -140,5 +142,31 @@ func TestHubWatchReplacesAStoppedReader(t *testing.T) {
 	}
 	if o.opened[11] == nil || !first.isClosed() || h.Watching() != 1 {
 		t.Errorf("stopped reader not replaced: opened %v, first closed %v", o.opened, first.isClosed())
+	}
+}
+
+// TestHubFlushesSummaries: the Hub's one ticker writes a Reader's summary
+// once the minute that held lines back is over, though no record follows.
+func TestHubFlushesSummaries(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	core, logs := observer.New(zapcore.InfoLevel)
+	o := &fakeOpener{opened: map[int]*fakeNamespace{}}
+	h := NewHub(zap.New(core), Config{PerMinute: 1, Now: clock.now})
+	h.open = o.open
+	t.Cleanup(h.Close)
+	id := netnsutil.ID{Dev: 4, Ino: 100}
+	if err := h.Watch(id, 10, testContainer, testRules); err != nil {
+		t.Fatal(err)
+	}
+	rec := nflog.Record{Prefix: "dcfw.input.policy", Payload: payload(t, tcp4SYN)}
+	o.opened[10].send(t, rec, rec)
+	o.opened[10].send(t) // both handled: one line, one held back
+	clock.advance(2 * time.Minute)
+	deadline := time.Now().Add(3 * summaryEvery)
+	for logs.FilterMessage(msgSuppressed).Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary line within %s of the minute's end; logs: %v", 3*summaryEvery, logs.All())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -75,10 +75,14 @@ func Open(nsFd int, c Container, rules nft.LogRules, log *zap.Logger, cfg Config
 	if err != nil {
 		return nil, err
 	}
-	return newReader(ns, c, rules, log, cfg), nil
+	r := newReader(ns, c, rules, log, cfg)
+	go r.summaries()
+	return r, nil
 }
 
-// newReader starts a Reader of ns; it owns ns from now on.
+// newReader starts a Reader of ns; it owns ns from now on. What flushes
+// its summaries is the caller's: its own ticker (Open), or the Hub's one
+// for all its Readers.
 func newReader(ns namespace, c Container, rules nft.LogRules, log *zap.Logger, cfg Config) *Reader {
 	r := &Reader{
 		ns: ns, log: log, now: cfg.now(),
@@ -86,7 +90,6 @@ func newReader(ns namespace, c Container, rules nft.LogRules, log *zap.Logger, c
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go r.read()
-	go r.summaries()
 	return r
 }
 
