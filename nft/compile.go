@@ -152,11 +152,15 @@ func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table,
 	if err != nil {
 		return nil, err
 	}
-	return &Table{
+	t := &Table{
 		Chains: append([]*Chain{in, out}, stampChains()...),
-		Sets:   nameSets(p, addrs),
+		Sets:   nameSets(p),
 		Egress: &Table{},
-	}, nil
+	}
+	if len(t.Sets) == 0 {
+		return t, nil
+	}
+	return t.WithAddrs(addrs), nil
 }
 
 // Lockdown is the fail-closed table for a namespace whose labels are wrong:

@@ -462,12 +462,12 @@ func copySets(ss []*Set) []*Set {
 // matches nothing.
 type NameAddrs map[string][]netip.Addr
 
-// nameSets makes the sets the rules of p look up, filled from addrs,
+// nameSets makes the (empty) sets the rules of p look up,
 // sorted by name: for each name, one set per family of the rules that use
 // it (both families for a rule without one, as expand does). Apply refuses
 // a table whose rules look up a set it does not have, so a disagreement
 // with expand is an error, never a silent match of nothing.
-func nameSets(p labels.Policy, addrs NameAddrs) []*Set {
+func nameSets(p labels.Policy) []*Set {
 	var out []*Set
 	seen := map[string]bool{}
 	for _, lr := range append(slices.Clone(p.Input.Rules), p.Output.Rules...) {
@@ -482,13 +482,25 @@ func nameSets(p labels.Policy, addrs NameAddrs) []*Set {
 			for _, f := range fams {
 				if set := NameSet(name, f); !seen[set] {
 					seen[set] = true
-					out = append(out, NewSet(name, f, addrs[name]))
+					out = append(out, NewSet(name, f, nil))
 				}
 			}
 		}
 	}
 	slices.SortFunc(out, func(a, b *Set) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// WithAddrs returns t with its sets holding addrs' addresses of their
+// names: a copy sharing t's chains (which do not depend on addresses), so
+// one compiled table serves every namespace with the same labels.
+func (t *Table) WithAddrs(addrs NameAddrs) *Table {
+	out := *t
+	out.Sets = make([]*Set, len(t.Sets))
+	for i, s := range t.Sets {
+		out.Sets[i] = NewSet(s.For, s.Family, addrs[s.For])
+	}
+	return &out
 }
 
 // addrMatch is one element of an address list to expand over: a prefix

@@ -267,3 +267,25 @@ func TestCompileRefusesNames(t *testing.T) {
 		t.Fatalf("Compile: %v", err)
 	}
 }
+
+// TestWithAddrsSharesChains: WithAddrs fills a copy's sets and leaves the
+// compiled table, whose chains the copy shares, as it was.
+func TestWithAddrsSharesChains(t *testing.T) {
+	base := mustCompileNames(t, namesPolicy(), nil)
+	filled := base.WithAddrs(NameAddrs{"db": addrs("10.0.0.2", "fd00::2")})
+	if &filled.Chains[0] != &base.Chains[0] {
+		t.Errorf("the copy does not share the compiled chains")
+	}
+	for _, s := range base.Sets {
+		if len(s.Elements) != 0 {
+			t.Errorf("WithAddrs filled the compiled table's set %s: %v", s.Name, s.Elements)
+		}
+	}
+	got := map[string]int{}
+	for _, s := range filled.Sets {
+		got[s.Name] = len(s.Elements)
+	}
+	if got[NameSet("db", IPv4)] != 1 || got[NameSet("db", IPv6)] != 1 {
+		t.Errorf("filled sets: %v, want one address in each of db's", got)
+	}
+}

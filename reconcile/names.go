@@ -496,12 +496,7 @@ func (c *Controller) cachedNames(scope string, used []string) *groupNames {
 // fillNames returns d with its sets holding the names' addresses: a copy
 // of the table sharing its chains (never written to), with new sets.
 func fillNames(d desired, gn *groupNames) desired {
-	t := *d.table
-	t.Sets = make([]*nft.Set, len(d.table.Sets))
-	for i, s := range d.table.Sets {
-		t.Sets[i] = nft.NewSet(s.For, s.Family, gn.addrs[s.For])
-	}
-	d.table = &t
+	d.table = d.table.WithAddrs(gn.addrs)
 	d.fingerprint += "\n# addresses of names\n" + gn.fingerprint
 	return d
 }
