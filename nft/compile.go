@@ -154,7 +154,7 @@ func CompileNames(p labels.Policy, containerID string, addrs NameAddrs) (*Table,
 	}
 	t := &Table{
 		Chains: append([]*Chain{in, out}, stampChains()...),
-		Sets:   nameSets(p),
+		Sets:   nameSets(p, in, out),
 		Egress: &Table{},
 	}
 	if len(t.Sets) == 0 {

@@ -462,27 +462,28 @@ func copySets(ss []*Set) []*Set {
 // matches nothing.
 type NameAddrs map[string][]netip.Addr
 
-// nameSets makes the (empty) sets the rules of p look up,
-// sorted by name: for each name, one set per family of the rules that use
-// it (both families for a rule without one, as expand does). Apply refuses
-// a table whose rules look up a set it does not have, so a disagreement
-// with expand is an error, never a silent match of nothing.
-func nameSets(p labels.Policy) []*Set {
+// nameSets makes the (empty) sets the compiled chains look up, sorted by
+// name: the sets are read off the rules expand made, so the families of a
+// name's sets are those of the rules that use it, by construction.
+func nameSets(p labels.Policy, chains ...*Chain) []*Set {
+	type origin struct {
+		name string
+		fam  Family
+	}
+	bySet := map[string]origin{}
+	for _, n := range p.Names() {
+		for _, f := range []Family{IPv4, IPv6} {
+			bySet[NameSet(n, f)] = origin{n, f}
+		}
+	}
 	var out []*Set
 	seen := map[string]bool{}
-	for _, lr := range append(slices.Clone(p.Input.Rules), p.Output.Rules...) {
-		fams := []Family{IPv4, IPv6}
-		switch {
-		case lr.Family == labels.IPv4 || lr.Proto == labels.ICMP:
-			fams = []Family{IPv4}
-		case lr.Family == labels.IPv6 || lr.Proto == labels.ICMPv6:
-			fams = []Family{IPv6}
-		}
-		for _, name := range append(slices.Clone(lr.From.Names), lr.To.Names...) {
-			for _, f := range fams {
-				if set := NameSet(name, f); !seen[set] {
+	for _, c := range chains {
+		for _, r := range c.Rules {
+			for _, set := range []string{r.SaddrSet, r.DaddrSet} {
+				if o, ok := bySet[set]; ok && !seen[set] {
 					seen[set] = true
-					out = append(out, NewSet(name, f, nil))
+					out = append(out, NewSet(o.name, o.fam, nil))
 				}
 			}
 		}
