@@ -306,14 +306,27 @@ func checkNetnsDir(dir string) string {
 // namespace) propagation does not matter; when that cannot be told, a
 // private mount warns anyway.
 func checkNetnsDirPropagation(dir, procDir string, p probes) string {
-	m, err := p.mountOf(dir)
-	if err != nil || m.Propagates {
-		return ""
-	}
-	if same, err := p.sameMountNS(procDir); err == nil && same {
+	point := privateNetnsMount(dir, procDir, p, true)
+	if point == "" {
 		return ""
 	}
 	return fmt.Sprintf("Docker's sandbox directory %s is on mount %s, whose propagation is private: dcfw does not see the namespaces "+
 		"Docker creates after it started, so containers are protected only once their process runs, not before their first packet; "+
-		"mount it with rslave propagation (compose volumes: /var/run/docker/netns:/var/run/docker/netns:ro,rslave)", dir, m.Point)
+		"mount it with rslave propagation (compose volumes: /var/run/docker/netns:/var/run/docker/netns:ro,rslave)", dir, point)
+}
+
+// privateNetnsMount is the mount point through which dcfw sees dir when
+// that mount does not propagate (new sandboxes stay invisible) and dcfw is
+// not in the host's mount namespace, where propagation does not matter;
+// "" otherwise. That dcfw is in the host's can be told only when procDir
+// shows the host's processes (hostProcs).
+func privateNetnsMount(dir, procDir string, p probes, hostProcs bool) string {
+	m, err := p.mountOf(dir)
+	if err != nil || m.Propagates {
+		return ""
+	}
+	if same, err := p.sameMountNS(procDir); hostProcs && err == nil && same {
+		return ""
+	}
+	return m.Point
 }

@@ -53,15 +53,12 @@ func sandboxDirProblem(cfg Config, p probes, hostProcs bool) *Problem {
 		return &Problem{Check: "netns-dir", What: "Docker's sandbox directory " + cfg.NetnsDir + " is not visible",
 			Err: err, Why: why, Fix: mount + ", or set --netns-dir to where it is mounted"}
 	}
-	m, err := p.mountOf(cfg.NetnsDir)
-	if err != nil || m.Propagates {
-		return nil
-	}
-	if same, err := p.sameMountNS(cfg.ProcDir); hostProcs && err == nil && same {
+	point := privateNetnsMount(cfg.NetnsDir, cfg.ProcDir, p, hostProcs)
+	if point == "" {
 		return nil
 	}
 	return &Problem{Check: "netns-dir",
-		What: "Docker's sandbox directory " + cfg.NetnsDir + " is on mount " + m.Point + ", whose propagation is private",
+		What: "Docker's sandbox directory " + cfg.NetnsDir + " is on mount " + point + ", whose propagation is private",
 		Err:  fmt.Errorf("namespaces the engine binds after dcfw started stay invisible to dcfw"),
 		Why:  why + ", and containers that start after dcfw would never be protected",
 		Fix:  mount}
