@@ -16,7 +16,7 @@ import (
 // procfs for a ByProcNet view (each PID's net a link to a real process's
 // /proc/<pid>/net, with a cgroup). PID 1, the "host's init", is this
 // test's process, whose namespace the "default" file holds.
-func sandboxTree(t *testing.T, files map[string]string, procs map[int]testnet.ProcEntry) (netnsDir, procDir string) {
+func sandboxTree(t testing.TB, files map[string]string, procs map[int]testnet.ProcEntry) (netnsDir, procDir string) {
 	t.Helper()
 	netnsDir = t.TempDir()
 	for name, target := range files {
@@ -179,4 +179,42 @@ func TestKernelSandboxNamespacesDefaultNotTheHosts(t *testing.T) {
 	if id, err := s.HostID(); err != nil || id != other.ID() {
 		t.Errorf("HostID() = %s, %v; want %s", id, err, other.ID())
 	}
+}
+
+// BenchmarkSandboxOpen: what a steady cycle pays per container in sandbox
+// mode, opening its file with the number remembered (remembered) and
+// reading it again, which enters the namespace (first).
+func BenchmarkSandboxOpen(b *testing.B) {
+	testenv.RequireNetAdmin(b)
+	ctr := testnet.NewNS(b, "sbopen")
+	netnsDir, procDir := sandboxTree(b, map[string]string{"ctr": ctr.Path(), "default": "/proc/self/ns/net"},
+		map[int]testnet.ProcEntry{})
+	open := func(b *testing.B, s *SandboxNamespaces) {
+		ns, err := s.OpenSandbox("ctr")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns.Close()
+	}
+	newNS := func(b *testing.B) *SandboxNamespaces {
+		s := &SandboxNamespaces{ProcDir: procDir, NetnsDir: netnsDir, HostProcs: true}
+		if _, err := s.HostID(); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	b.Run("first", func(b *testing.B) {
+		s := newNS(b)
+		for b.Loop() {
+			s.procNets = nil
+			open(b, s)
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		s := newNS(b)
+		open(b, s)
+		for b.Loop() {
+			open(b, s)
+		}
+	})
 }
