@@ -3,6 +3,7 @@ package names
 import (
 	"testing"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/miekg/dns"
 )
 
@@ -27,7 +28,7 @@ func FuzzParseResolvConf(f *testing.F) {
 			}
 		}
 		for _, d := range conf.Search {
-			if d == "" || d[len(d)-1] == '.' {
+			if !labels.ValidName(d) {
 				t.Fatalf("search domain %q", d)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dcfw/dcfw/labels"
 	"github.com/miekg/dns"
 )
 
@@ -60,8 +61,10 @@ func ParseResolvConf(b []byte) (Config, error) {
 		conf.Servers = append(conf.Servers, netip.AddrPortFrom(a, 53))
 	}
 	for _, d := range cc.Search {
+		// A domain that is no DNS name (".", "a..b") could only make
+		// candidates no server answers.
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if d != "" && len(conf.Search) < MaxSearch {
+		if labels.ValidName(d) && len(conf.Search) < MaxSearch {
 			conf.Search = append(conf.Search, d)
 		}
 	}
